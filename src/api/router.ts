@@ -1,0 +1,157 @@
+// /api/*: read access to the inventory and the delivery log, replays, broker accounts.
+import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import type { Sql } from '../db/connect.js';
+import { isDatabaseUnavailable } from '../db/transaction.js';
+import { sendError } from '../http.js';
+import { createBroker, UsernameTaken } from '../inventory/brokers.js';
+import { getEvent, listEvents } from '../inventory/events.js';
+import { getListing, isListingId, listingsOfEvent, listListings, quantityChanges } from '../inventory/listings.js';
+import { getDelivery, listDeliveries } from '../webhooks/deliveries.js';
+import { processDelivery } from '../webhooks/process.js';
+import { requireApiToken } from './auth.js';
+
+const MAX_INLINE_BODY = 1024 * 1024;
+
+const limit = z.coerce.number().int().min(1).max(500).default(100);
+const digits = z.string().regex(/^\d{1,18}$/, 'must be a numeric id');
+const listingQuery = z.object({
+  event_id: z.string().min(1).optional(),
+  broker_id: z.string().min(1).optional(),
+  status: z.enum(['published', 'deleted']).optional(),
+  limit,
+  after: digits.optional(),
+});
+const eventQuery = z.object({ status: z.string().min(1).optional(), limit, after: z.string().min(1).optional() });
+const deliveryQuery = z.object({
+  type: z.string().min(1).optional(),
+  outcome: z.enum(['applied', 'rejected', 'duplicate', 'invalid', 'unsupported', 'failed']).optional(),
+  limit,
+  after: digits.optional(),
+});
+const newBroker = z.object({
+  username: z.string().trim().min(1).max(200),
+  password: z.string().min(8, 'must be at least 8 characters').max(1000),
+});
+
+class BadRequest extends Error {
+  constructor(readonly errors: string[]) {
+    super(errors.join('; '));
+  }
+}
+
+function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new BadRequest(r.error.issues.map((i) => `${[where, ...i.path].join('.')}: ${i.message}`));
+  return r.data;
+}
+
+function page(items: readonly Record<string, unknown>[], limit: number) {
+  const last = items[items.length - 1];
+  return { items, next: items.length === limit && last ? String(last.id) : null };
+}
+
+function deliveryView(row: Record<string, unknown>) {
+  const { body, ...rest } = row as { body?: Buffer } & Record<string, unknown>;
+  if (!body) return rest;
+  return body.length <= MAX_INLINE_BODY
+    ? { ...rest, body: body.toString('utf8') }
+    : { ...rest, body: null, body_truncated: true };
+}
+
+type Handler = (req: Request, res: Response) => Promise<unknown>;
+
+export function apiRouter(deps: { sql: Sql; config: Config }): express.Router {
+  const { sql, config } = deps;
+  const router = express.Router();
+  router.use('/api', requireApiToken(config.API_TOKEN), express.json({ limit: '100kb' }));
+
+  // One place turns thrown errors into JSON: 400 for bad input, 503 when the database is away.
+  const route = (h: Handler) => async (req: Request, res: Response) => {
+    try {
+      await h(req, res);
+    } catch (err) {
+      if (err instanceof BadRequest) return sendError(res, 400, `bad request: ${err.message}`, err.errors);
+      if (isDatabaseUnavailable(err)) {
+        res.set('Retry-After', '5');
+        return sendError(res, 503, 'database unavailable; retry later');
+      }
+      throw err;
+    }
+  };
+  const notFound = (res: Response, what: string) => sendError(res, 404, `${what} not found`);
+
+  router.get('/api/listings', route(async (req, res) => {
+    const q = parse(listingQuery, req.query, 'query');
+    const rows = await listListings(sql, { eventId: q.event_id, brokerId: q.broker_id, status: q.status, limit: q.limit, after: q.after });
+    res.json(page(rows, q.limit));
+  }));
+
+  router.get('/api/listings/:id', route(async (req, res) => {
+    const row = await getListing(sql, String(req.params.id));
+    if (!row) return notFound(res, `listing ${String(req.params.id)}`);
+    res.json(row);
+  }));
+
+  router.get('/api/listings/:id/ledger', route(async (req, res) => {
+    const id = String(req.params.id);
+    if (!isListingId(id) || !(await getListing(sql, id))) return notFound(res, `listing ${id}`);
+    res.json({ items: await quantityChanges(sql, id), next: null });
+  }));
+
+  router.get('/api/events', route(async (req, res) => {
+    const q = parse(eventQuery, req.query, 'query');
+    res.json(page(await listEvents(sql, q), q.limit));
+  }));
+
+  router.get('/api/events/:id', route(async (req, res) => {
+    const id = String(req.params.id);
+    const event = await getEvent(sql, id);
+    if (!event) return notFound(res, `event ${id}`);
+    res.json({ ...event, listings: await listingsOfEvent(sql, id) });
+  }));
+
+  router.get('/api/deliveries', route(async (req, res) => {
+    const q = parse(deliveryQuery, req.query, 'query');
+    res.json(page(await listDeliveries(sql, q), q.limit));
+  }));
+
+  router.get('/api/deliveries/:id', route(async (req, res) => {
+    const id = String(req.params.id);
+    const row = /^\d{1,18}$/.test(id) ? await getDelivery(sql, id) : undefined;
+    if (!row) return notFound(res, `delivery ${id}`);
+    res.json(deliveryView(row));
+  }));
+
+  router.post('/api/deliveries/:id/replay', route(async (req, res) => {
+    const id = String(req.params.id);
+    const row = /^\d{1,18}$/.test(id) ? await getDelivery(sql, id) : undefined;
+    if (!row) return notFound(res, `delivery ${id}`);
+    if (row.outcome === 'applied' || row.outcome === 'duplicate') {
+      return sendError(res, 409, `delivery ${id} was ${String(row.outcome)}; replaying it would apply it twice`);
+    }
+    if (row.redacted) return sendError(res, 409, `delivery ${id} had secrets redacted before it was stored; it cannot be replayed`);
+    const headers = row.headers as Record<string, string>;
+    const result = await processDelivery({ sql, config }, {
+      raw: row.body as Buffer, versionHeader: String(row.version), contentType: headers['content-type'],
+      path: String(row.path), headers, replayOf: id,
+    });
+    res.json({
+      id: result.deliveryId, replay_of: id, type: result.type, version: result.version,
+      outcome: result.outcome, status: result.status, reply: result.reply,
+    });
+  }));
+
+  router.post('/api/brokers', route(async (req, res) => {
+    const b = parse(newBroker, req.body ?? {}, 'body');
+    try {
+      res.status(201).json(await createBroker(sql, b.username, b.password));
+    } catch (err) {
+      if (err instanceof UsernameTaken) return sendError(res, 409, err.message);
+      throw err;
+    }
+  }));
+
+  return router;
+}

@@ -1,0 +1,59 @@
+// The HTTP application: health checks, the webhook receiver, the API. main.ts starts it;
+// tests mount it on supertest.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { apiRouter } from './api/router.js';
+import type { Config } from './config.js';
+import type { Sql } from './db/connect.js';
+import { isMigrated } from './db/migrate.js';
+import { sendError } from './http.js';
+import { log } from './log.js';
+import { WebhookGate, webhookRouter } from './webhooks/receiver.js';
+
+export interface AppDeps {
+  sql: Sql;
+  config: Config;
+  gate?: WebhookGate;
+  /** Set during shutdown: /readyz answers 503 so the router stops sending work here. */
+  isShuttingDown?: () => boolean;
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { sql, config } = deps;
+  const gate = deps.gate ?? new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    if (deps.isShuttingDown?.()) return sendError(res, 503, 'shutting down');
+    try {
+      const migrated = await Promise.race([
+        isMigrated(sql),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('database did not answer within 2 s')), 2000).unref()),
+      ]);
+      if (!migrated) return sendError(res, 503, 'database migrations are not applied');
+      res.json({ ok: true, database: 'ok', migrated: true });
+    } catch (err) {
+      sendError(res, 503, `database unreachable: ${(err as Error).message}`);
+    }
+  });
+
+  app.use(webhookRouter({ sql, config, gate }));
+  app.use(apiRouter({ sql, config }));
+
+  app.use((req, res) => sendError(res, 404, `no route for ${req.method} ${req.path}`));
+  // Errors thrown by routes and body parsers: JSON, never an HTML stack trace.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { status?: number; type?: string; message?: string };
+    if (e.status && e.status >= 400 && e.status < 500) {
+      return sendError(res, e.status, e.type === 'entity.parse.failed' ? `body is not valid JSON: ${e.message}` : String(e.message));
+    }
+    log.error('request failed', { error: err });
+    sendError(res, 500, 'internal error');
+  });
+  return app;
+}

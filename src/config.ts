@@ -1,0 +1,68 @@
+// Environment -> typed configuration. Every variable is documented in README.md's
+// configuration table; a wrong value stops start-up with a message naming the variable.
+import bytes from 'bytes';
+import { z } from 'zod';
+
+const optionalText = z
+  .string()
+  .trim()
+  .transform((s) => (s === '' ? undefined : s))
+  .optional();
+
+const integer = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const configSchema = z.object({
+  PORT: integer(3000, 0, 65535),
+  DATABASE_URL: optionalText,
+  /** Connections this process opens. Heroku's smallest plans allow 20 across all dynos. */
+  DATABASE_POOL_SIZE: integer(8, 1, 500),
+  /** Port of the embedded PostgreSQL used when DATABASE_URL is unset. */
+  EMBEDDED_POSTGRES_PORT: integer(54329, 1, 65535),
+  TIXSTOCK_BEARER_TOKEN: optionalText.transform((s) =>
+    (s ?? '').split(',').map((t) => t.trim()).filter((t) => t !== ''),
+  ),
+  API_TOKEN: optionalText,
+  SUPPORT_PASSWORD: optionalText,
+  SMTP_URL: optionalText,
+  MAIL_FROM: optionalText.default('tixstock-service@localhost'),
+  SUPPORT_EMAIL: optionalText,
+  DISPLAY_PRICE_MARKUP_PERCENT: z
+    .string()
+    .trim()
+    .regex(/^-?\d{1,6}(\.\d{1,6})?$/, 'must be a decimal number such as 12.5')
+    .refine((s) => Number(s) > -100, 'must be above -100')
+    .default('0'),
+  WEBHOOK_BODY_LIMIT: z
+    .string()
+    .trim()
+    .default('50mb')
+    .transform((s, ctx) => {
+      const n = bytes.parse(s);
+      if (n === null || !Number.isFinite(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'must be a size such as 50mb or 1048576' });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  /** Webhooks one process applies at once; defaults to the pool size. */
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(500).optional(),
+  /** Webhooks allowed to wait for a slot; beyond it the receiver answers 503 at once. */
+  WEBHOOK_BACKLOG: integer(64, 0, 100000),
+  /** A webhook not committed within this many ms is abandoned and answered 503. */
+  WEBHOOK_DEADLINE_MS: integer(5000, 100, 120000),
+});
+
+export type Config = z.infer<typeof configSchema> & { WEBHOOK_CONCURRENCY: number };
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  return { ...c, WEBHOOK_CONCURRENCY: c.WEBHOOK_CONCURRENCY ?? c.DATABASE_POOL_SIZE };
+}

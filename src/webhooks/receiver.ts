@@ -1,0 +1,110 @@
+// POST /webhooks/tixstock (and any subpath, e.g. /webhooks/tixstock/ticket-create): read the
+// raw body within WEBHOOK_BODY_LIMIT, verify the signature, then process it with bounded
+// concurrency. Status codes are those of DESIGN.md section 3.
+import express, { type Request, type Response } from 'express';
+import PQueue from 'p-queue';
+import getRawBody from 'raw-body';
+import type { Config } from '../config.js';
+import type { Sql } from '../db/connect.js';
+import { isDatabaseUnavailable } from '../db/transaction.js';
+import { sendError } from '../http.js';
+import { log } from '../log.js';
+import { processDelivery } from './process.js';
+import { verifySignature } from './signature.js';
+
+/** Headers kept in the delivery log. Never the signature. */
+const LOGGED_HEADERS = ['content-type', 'content-length', 'tixstock-version', 'user-agent', 'x-original-url'];
+
+/** Bounded work: at most `concurrency` webhooks touch the database at once; a request counts
+ * as in flight from its first byte until answered, and beyond concurrency + backlog in
+ * flight the receiver answers 503 at once instead of queueing without end. */
+export class WebhookGate {
+  readonly queue: PQueue;
+  inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(readonly concurrency: number, readonly backlog: number) {
+    this.queue = new PQueue({ concurrency });
+  }
+
+  tryEnter(): boolean {
+    if (this.inFlight >= this.concurrency + this.backlog) return false;
+    this.inFlight++;
+    return true;
+  }
+
+  leave(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves when no webhook is in flight (graceful shutdown). */
+  idle(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+function unavailable(res: Response, message: string): void {
+  res.set('Retry-After', '5');
+  sendError(res, 503, message);
+}
+
+export function webhookRouter(deps: { sql: Sql; config: Config; gate: WebhookGate }): express.Router {
+  const { sql, config, gate } = deps;
+  const router = express.Router();
+
+  router.post('/webhooks/tixstock{/*rest}', async (req: Request, res: Response) => {
+    const started = process.hrtime.bigint();
+    if (!gate.tryEnter()) {
+      res.set('Connection', 'close');
+      return unavailable(res, 'too many webhooks in progress; retry later');
+    }
+    res.on('close', () => gate.leave());
+
+    if (config.TIXSTOCK_BEARER_TOKEN.length === 0) {
+      return unavailable(res, 'webhooks are not accepted: TIXSTOCK_BEARER_TOKEN is not configured');
+    }
+    let raw: Buffer;
+    try {
+      raw = await getRawBody(req, { limit: config.WEBHOOK_BODY_LIMIT, length: req.headers['content-length'] });
+    } catch (err) {
+      const e = err as { type?: string; status?: number; message: string };
+      if (e.type === 'request.aborted') return;
+      res.set('Connection', 'close');
+      if (e.type === 'entity.too.large') {
+        return sendError(res, 413, `body is larger than WEBHOOK_BODY_LIMIT (${config.WEBHOOK_BODY_LIMIT} bytes)`);
+      }
+      return sendError(res, e.status && e.status < 500 ? e.status : 400, `could not read the body: ${e.message}`);
+    }
+
+    const signature = verifySignature(raw, req.get('x-tixstock-signature'), config.TIXSTOCK_BEARER_TOKEN);
+    if (!signature.ok) return sendError(res, 401, signature.reason);
+
+    const headers: Record<string, string> = {};
+    for (const h of LOGGED_HEADERS) {
+      const v = req.get(h);
+      if (v !== undefined) headers[h] = v;
+    }
+    try {
+      const result = await gate.queue.add(() =>
+        processDelivery({ sql, config }, {
+          raw, path: req.path, headers, versionHeader: req.get('tixstock-version'), contentType: req.get('content-type'),
+        }),
+      );
+      res.status(result!.status).json(result!.reply);
+      log.info('webhook', {
+        delivery_id: result!.deliveryId, type: result!.type, version: result!.version, outcome: result!.outcome,
+        status: result!.status, ...result!.refs, bytes: raw.length, ms: Number(process.hrtime.bigint() - started) / 1e6,
+      });
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) {
+        log.warn('webhook not applied: database unavailable', { error: err, bytes: raw.length });
+        return unavailable(res, 'database unavailable; nothing was applied, retry later');
+      }
+      log.error('webhook failed', { error: err });
+      sendError(res, 500, 'internal error; nothing was applied');
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,69 @@
+// (version, meta.type) -> zod schema + handler. Adding v2 later means adding a v2/ folder that
+// calls defineWebhook('v2', ...), not editing v1.
+import type { z } from 'zod';
+import type { Config } from '../config.js';
+import type { Tx } from '../db/connect.js';
+
+export type Outcome = 'applied' | 'rejected' | 'duplicate' | 'invalid' | 'unsupported' | 'failed';
+
+/** What a delivery touched, stored on its log row for search and support. */
+export interface DeliveryRefs {
+  listing_id?: string | null;
+  event_id?: string | null;
+  order_id?: string | null;
+  broker_id?: string | null;
+}
+
+export interface HandlerContext {
+  tx: Tx;
+  deliveryId: string;
+  config: Config;
+}
+
+export interface HandlerResult {
+  /** 'rejected' is a business failure: answered 200 with success false in the body. */
+  outcome: 'applied' | 'rejected';
+  reply: Record<string, unknown>;
+  refs?: DeliveryRefs;
+}
+
+export interface WebhookDefinition<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  /** Sets absolute state: an identical body within 24 h is a retry, answered from the log.
+   * False for deltas (hold, release) where two identical webhooks may both be real. */
+  retriesAreDuplicates: boolean;
+  handle(ctx: HandlerContext, data: z.output<S>): Promise<HandlerResult>;
+}
+
+const registry = new Map<string, WebhookDefinition>();
+const key = (version: string, type: string) => `${version}\u0000${type}`;
+
+export function defineWebhook<S extends z.ZodType>(version: string, types: string[], def: WebhookDefinition<S>): void {
+  for (const type of types) {
+    if (registry.has(key(version, type))) throw new Error(`webhook ${version} ${type} defined twice`);
+    registry.set(key(version, type), def as unknown as WebhookDefinition);
+  }
+}
+
+export function findWebhook(version: string, type: string): WebhookDefinition | undefined {
+  return registry.get(key(version, type));
+}
+
+export function supportedVersions(): string[] {
+  return [...new Set([...registry.keys()].map((k) => k.split('\u0000')[0]!))].sort();
+}
+
+/** `Tixstock-Version` as sent ("v1", "V1", " v1 "); a missing header means v1. */
+export function normalizeVersion(header: string | undefined): string {
+  const v = (header ?? '').trim().toLowerCase();
+  return v === '' ? 'v1' : v;
+}
+
+/** Shared reply builders, so every handler answers in the same shapes. */
+export function applied(reply: Record<string, unknown>, refs?: DeliveryRefs): HandlerResult {
+  return { outcome: 'applied', reply, refs };
+}
+
+export function rejected(reply: Record<string, unknown>, message: string, refs?: DeliveryRefs, successValue: boolean | string = false): HandlerResult {
+  return { outcome: 'rejected', reply: { ...reply, success: successValue, message, errors: [message] }, refs };
+}

@@ -1,0 +1,45 @@
+// broker.authenticate / open / closed (Tixstock webhooks v1). Note that these replies carry
+// success as the STRING "true"/"false", as Tixstock's docs require.
+import { z } from 'zod';
+import { findBrokerByUsername, setBrokerClosed, setTixstockAccountOpen, verifyPassword } from '../../inventory/brokers.js';
+import { applied, defineWebhook, rejected } from '../registry.js';
+import { looseBoolean, looseId } from './schemas.js';
+
+defineWebhook('v1', ['broker.authenticate'], {
+  schema: z.looseObject({
+    username: z.string().trim().min(1, 'must not be empty').max(200),
+    password: z.string().min(1, 'must not be empty').max(1000),
+    tixstock_account_is_open: looseBoolean.optional(),
+  }),
+  retriesAreDuplicates: false,
+  async handle(ctx, data) {
+    const broker = await findBrokerByUsername(ctx.tx, data.username);
+    const ok = await verifyPassword(data.password, broker?.password_hash ?? null);
+    if (!broker || !ok) return rejected({ broker_id: null }, 'invalid username or password', {}, 'false');
+    if (data.tixstock_account_is_open !== undefined) {
+      await setTixstockAccountOpen(ctx.tx, broker.id, data.tixstock_account_is_open);
+    }
+    return applied({ broker_id: broker.id, success: 'true', message: 'authenticated' }, { broker_id: broker.id });
+  },
+});
+
+defineWebhook('v1', ['broker.open'], {
+  schema: z.looseObject({ broker_id: looseId }),
+  retriesAreDuplicates: true,
+  async handle(ctx, data) {
+    await setBrokerClosed(ctx.tx, data.broker_id, false);
+    return applied({ broker_id: data.broker_id, success: 'true' }, { broker_id: data.broker_id });
+  },
+});
+
+defineWebhook('v1', ['broker.closed'], {
+  schema: z.looseObject({ broker_id: looseId }),
+  retriesAreDuplicates: true,
+  async handle(ctx, data) {
+    const { known } = await setBrokerClosed(ctx.tx, data.broker_id, true);
+    return applied(
+      { broker_id: data.broker_id, success: 'true', message: `broker ${data.broker_id} closed${known ? '' : ' (not seen before; recorded)'}` },
+      { broker_id: data.broker_id },
+    );
+  },
+});

@@ -1,0 +1,29 @@
+// event.update / event.cancel (Tixstock webhooks v1).
+import { cancelEvent, upsertEvent } from '../../inventory/events.js';
+import { deleteListingsOfEvent } from '../../inventory/listings.js';
+import { applied, defineWebhook } from '../registry.js';
+import { eventResource } from './schemas.js';
+
+defineWebhook('v1', ['event.update'], {
+  schema: eventResource,
+  retriesAreDuplicates: true,
+  async handle(ctx, data) {
+    const { cancelled } = await upsertEvent(ctx.tx, data);
+    return applied(
+      { event_id: data.id, success: true, message: `event ${data.id} updated${cancelled ? ' (it stays cancelled)' : ''}` },
+      { event_id: data.id },
+    );
+  },
+});
+
+defineWebhook('v1', ['event.cancel'], {
+  schema: eventResource,
+  retriesAreDuplicates: true,
+  async handle(ctx, data) {
+    // Recorded even when unknown, so that a later ticket.add for it is refused.
+    const { found } = await cancelEvent(ctx.tx, data);
+    if (!found) return applied({ event_found: false }, { event_id: data.id });
+    const ids = await deleteListingsOfEvent(ctx.tx, ctx.deliveryId, data.id);
+    return applied({ event_found: true, listings: Object.fromEntries(ids.map((id) => [id, true])) }, { event_id: data.id });
+  },
+});

@@ -1,0 +1,4 @@
+// Registers every v1 webhook family.
+import './listings.js';
+import './events.js';
+import './brokers.js';

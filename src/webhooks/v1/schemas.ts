@@ -1,0 +1,107 @@
+// Building blocks for Tixstock's loosely typed JSON. Tixstock's PHP sender writes booleans as
+// "true"/"false", 1/0 or real booleans, money and seat numbers as strings or numbers, and adds
+// optional fields within a version: every object here keeps fields it does not name.
+import { z } from 'zod';
+import { normalizeAmount } from '../../money.js';
+
+/** Largest quantity we accept; far above any real listing, low enough to rule out nonsense. */
+export const MAX_QUANTITY = 100_000;
+
+const TRUE = new Set(['true', '1', 'yes']);
+const FALSE = new Set(['false', '0', 'no', '']);
+
+export const looseBoolean = z
+  .union([z.boolean(), z.number(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === 'boolean') return v;
+    const s = String(v).trim().toLowerCase();
+    if (TRUE.has(s)) return true;
+    if (FALSE.has(s)) return false;
+    ctx.addIssue({ code: 'custom', message: `expected a boolean ("true"/"false", 1/0), got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  });
+
+/** An id that may arrive as a string or an integer; kept as a string. */
+export const looseId = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform((v) => String(v).trim())
+  .pipe(z.string().min(1, 'must not be empty').max(100, 'is too long'));
+
+/** A whole number of tickets, as a number or a numeric string. */
+export function count(min = 0) {
+  return z
+    .union([z.number(), z.string().trim().regex(/^-?\d+$/, 'must be a whole number')])
+    .transform((v) => Number(v))
+    .pipe(
+      z
+        .number()
+        .int('must be a whole number')
+        .min(min, `must be at least ${min}`)
+        .max(MAX_QUANTITY, `must be at most ${MAX_QUANTITY}`),
+    );
+}
+
+/** A non-negative decimal amount, kept as an exact string such as "59.00". */
+export const amount = z
+  .union([z.string().trim(), z.number().finite()])
+  .transform((v) => (typeof v === 'number' ? String(v) : v))
+  .pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a non-negative decimal such as "59.00"'))
+  .transform(normalizeAmount);
+
+export const money = z.looseObject({
+  currency: z.string().trim().regex(/^[A-Za-z]{3}$/, 'must be a 3-letter currency code').transform((s) => s.toUpperCase()),
+  amount,
+});
+export type Money = z.infer<typeof money>;
+
+/** A seat number: "21", 21, or absent. */
+export const seat = z
+  .union([z.string(), z.number().int(), z.null()])
+  .transform((v) => (v === null ? null : String(v).trim()))
+  .pipe(z.string().max(50).nullable());
+
+export const venue = z.looseObject({ name: z.string().optional() });
+
+export const eventResource = z.looseObject({
+  id: looseId,
+  name: z.string().trim().min(1, 'must not be empty'),
+  currency: z.string().optional(),
+  description: z.string().nullish(),
+  datetime: z.string().nullish(),
+  status: z.string().nullish(),
+  venue: venue.nullish(),
+  performers: z.array(z.unknown()).nullish(),
+});
+export type EventResource = z.infer<typeof eventResource>;
+
+export const listingResource = z.looseObject({
+  id: z.union([looseId, z.null()]).optional(),
+  broker_id: looseId,
+  ticket: z
+    .looseObject({
+      general_admission: looseBoolean.optional(),
+      type: z.string().nullish(),
+      split_type: z.string().nullish(),
+    })
+    .optional(),
+  number_of_tickets_for_sale: z.looseObject({
+    quantity_available: count(0),
+    quantity_sold: count(0).optional(),
+    display_quantity: count(0).optional(),
+    split_quantity: count(0).optional(),
+  }),
+  seat_details: z
+    .looseObject({
+      category: z.string().nullish(),
+      section: z.string().nullish(),
+      row: z.union([z.string(), z.number()]).nullish(),
+      first_seat: seat.optional(),
+    })
+    .optional(),
+  face_value: money.nullish(),
+  display_price: money,
+  proceed_price: money.nullish(),
+  event: eventResource,
+  published: looseBoolean.optional(),
+});
+export type ListingResource = z.infer<typeof listingResource>;
