@@ -1,0 +1,31 @@
+// Mocha global fixture: one real PostgreSQL (embedded) for the whole run, in a fresh data
+// directory of its own on a free port, so that several runs (and a developer's `npm start`)
+// can share the machine. Its URL is put in TEST_DATABASE_URL for tests and child processes.
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import postgres from 'postgres';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
+import { freePort } from './helpers.js';
+
+let pg: EmbeddedPostgres | undefined;
+const dataDir = path.resolve(`.data/test-${process.pid}`);
+
+export async function mochaGlobalSetup() {
+  process.env.LOG_LEVEL ??= 'silent';
+  if (!process.env.TEST_DATABASE_URL) {
+    await rm(dataDir, { recursive: true, force: true });
+    pg = await startEmbeddedPostgres({ dataDir, port: await freePort() });
+    process.env.TEST_DATABASE_URL = pg.url;
+  }
+  const sql = postgres(process.env.TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+  await migrate(sql);
+  await sql.end();
+}
+
+export async function mochaGlobalTeardown() {
+  if (pg) {
+    await pg.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
