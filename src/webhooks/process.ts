@@ -97,7 +97,8 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   const type = env.data.meta.type;
   const def = findWebhook(version, type);
   if (!def) return refuse(400, 'unsupported', type, `unknown webhook type ${JSON.stringify(type)} for Tixstock-Version ${version}`);
-  const data = def.schema.safeParse(env.data.data);
+  // Async: a schema may do slow checks (decoding and loading a PDF) here, before the transaction.
+  const data = await def.schema.safeParseAsync(env.data.data);
   if (!data.success) {
     const errors = issuesOf(data.error, 'data');
     return refuse(400, 'invalid', type, `invalid ${type} webhook: ${errors.join('; ')}`, errors);
