@@ -47,7 +47,10 @@ export function testSql(): Sql {
   return shared;
 }
 
-/** The app on the test database, as supertest's agent target. */
+export type App = ReturnType<typeof createApp>;
+
+/** The app on the test database, as supertest's agent target. Call it in a before() hook:
+ * the database is started by the global setup, after test files are loaded. */
 export function testApp(env: Record<string, string> = {}) {
   const config = testConfig(env);
   return { app: createApp({ sql: testSql(), config }), config, sql: testSql() };
@@ -99,7 +102,8 @@ export function sendWebhook(app: Parameters<typeof request>[0], body: Buffer | s
   if (opts.contentType !== null) req = req.set('Content-Type', opts.contentType ?? 'application/json');
   if (opts.version !== null) req = req.set('Tixstock-Version', opts.version ?? 'v1');
   if (opts.signature !== null) req = req.set('X-Tixstock-Signature', opts.signature ?? sign(buf, opts.token ?? TOKEN));
-  return req.send(buf);
+  // superagent would JSON-encode a Buffer ({"type":"Buffer",...}): send the bytes as they are.
+  return req.serialize((b: Buffer) => b as unknown as string).send(buf);
 }
 
 export function api(app: Parameters<typeof request>[0]) {
