@@ -115,10 +115,12 @@ export function api(app: Parameters<typeof request>[0]) {
   };
 }
 
-/** Adds the example listing and returns its id. */
+let addCount = 0;
+/** Adds the example listing and returns its id. Each body carries a distinct extra field:
+ * an identical ticket.add within 24 h would be (rightly) answered as a retry of the first. */
 export async function addListing(app: Parameters<typeof request>[0], overrides: Record<string, unknown> = {}): Promise<string> {
   const base = JSON.parse(fixture('ticket.add.json').toString('utf8'));
-  const body = overrides.raw ? (overrides.raw as Buffer) : webhook('ticket.add', { ...base.data, ...overrides });
+  const body = overrides.raw ? (overrides.raw as Buffer) : webhook('ticket.add', { ...base.data, test_marker: `${process.pid}-${++addCount}`, ...overrides });
   const res = await sendWebhook(app, body);
   if (res.status !== 200 || res.body.success !== true) throw new Error(`ticket.add failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.listing_id as string;
