@@ -1,0 +1,168 @@
+// The delivery log: retries of absolute-state webhooks answered from the log, holds and
+// releases always applied, secrets redacted, replays.
+import assert from 'node:assert/strict';
+import { addListing, api, type App, fixture, resetDatabase, sendWebhook, testApp, testSql, webhook, withQuantity } from './helpers.js';
+
+describe('delivery log', () => {
+  let app: App;
+  before(async () => {
+    app = testApp().app;
+    await resetDatabase();
+  });
+  const sql = () => testSql();
+  const listing = async (id: string) => (await api(app).get(`/api/listings/${id}`).expect(200)).body;
+
+  describe('retries', () => {
+    it('an identical absolute-state webhook is answered from the log, not applied again', async () => {
+      const id = await addListing(app, withQuantity(5));
+      const base = JSON.parse(fixture('ticket.update.json').toString()).data;
+      const body = webhook('ticket.update', { ...base, id, ...withQuantity(8) });
+      const first = await sendWebhook(app, body).expect(200);
+      await sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: 3 })).expect(200);
+      const retry = await sendWebhook(app, body).expect(200);
+      assert.deepEqual(retry.body, first.body);
+      assert.equal((await listing(id)).quantity, 5, 'the retry did not reset the quantity to 8');
+      const rows = await sql()`select outcome, duplicate_of from deliveries where body = ${body} order by id`;
+      assert.deepEqual(rows.map((r) => r.outcome), ['applied', 'duplicate']);
+      assert.ok(rows[1]!.duplicate_of);
+    });
+
+    it('a retry of a ticket.add returns the same listing id', async () => {
+      const body = webhook('ticket.add', { ...JSON.parse(fixture('ticket.add.json').toString()).data, retry_test: 1 });
+      const a = await sendWebhook(app, body).expect(200);
+      const b = await sendWebhook(app, body).expect(200);
+      assert.equal(a.body.listing_id, b.body.listing_id);
+      const [n] = await sql()`select count(*)::int as n from listings where data->>'retry_test' = '1'`;
+      assert.equal(n!.n, 1);
+    });
+
+    it('identical ticket.add webhooks arriving at once create one listing', async () => {
+      const body = webhook('ticket.add', { ...JSON.parse(fixture('ticket.add.json').toString()).data, retry_test: 2 });
+      const replies = await Promise.all(Array.from({ length: 10 }, () => sendWebhook(app, body).expect(200)));
+      assert.equal(new Set(replies.map((r) => r.body.listing_id)).size, 1);
+      const [n] = await sql()`select count(*)::int as n from listings where data->>'retry_test' = '2'`;
+      assert.equal(n!.n, 1);
+    });
+
+    it('after 24 hours the same body is applied again', async () => {
+      const id = await addListing(app, withQuantity(5));
+      const base = JSON.parse(fixture('ticket.update.json').toString()).data;
+      const body = webhook('ticket.update', { ...base, id, ...withQuantity(8) });
+      await sendWebhook(app, body).expect(200);
+      await sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: 3 })).expect(200);
+      await sql()`update deliveries set received_at = now() - interval '25 hours' where body = ${body}`;
+      await sendWebhook(app, body).expect(200);
+      assert.equal((await listing(id)).quantity, 8);
+    });
+
+    it('identical holds and releases are always applied: both may be real', async () => {
+      const id = await addListing(app, withQuantity(10));
+      const hold = webhook('ticket.hold', { external_id: id, hold_quantity: 2 });
+      await sendWebhook(app, hold).expect(200);
+      await sendWebhook(app, hold).expect(200);
+      assert.equal((await listing(id)).quantity, 6);
+      const release = webhook('ticket.release', { external_id: id, release_quantity: 1 });
+      await sendWebhook(app, release).expect(200);
+      await sendWebhook(app, release).expect(200);
+      assert.equal((await listing(id)).quantity, 8);
+    });
+
+    it('a retry of a rejected webhook is evaluated again', async () => {
+      const body = webhook('ticket.update', { ...JSON.parse(fixture('ticket.update.json').toString()).data, id: '888888888' });
+      await sendWebhook(app, body).expect(200);
+      await sendWebhook(app, body).expect(200);
+      const rows = await sql()`select outcome from deliveries where body = ${body}`;
+      assert.deepEqual(rows.map((r) => r.outcome), ['rejected', 'rejected']);
+    });
+  });
+
+  describe('secrets', () => {
+    async function captureOutput(fn: () => Promise<unknown>): Promise<string> {
+      const saved = { out: process.stdout.write, err: process.stderr.write, level: process.env.LOG_LEVEL };
+      let text = '';
+      const grab = (chunk: unknown) => {
+        text += String(chunk);
+        return true;
+      };
+      process.env.LOG_LEVEL = 'info';
+      process.stdout.write = grab as typeof process.stdout.write;
+      process.stderr.write = grab as typeof process.stderr.write;
+      try {
+        await fn();
+      } finally {
+        process.stdout.write = saved.out;
+        process.stderr.write = saved.err;
+        process.env.LOG_LEVEL = saved.level;
+      }
+      return text;
+    }
+
+    it('broker passwords never reach the delivery log, the logs or the reply', async () => {
+      await api(app).post('/api/brokers').send({ username: 'seller@example.org', password: 'correct horse battery' }).expect(201);
+      const output = await captureOutput(async () => {
+        const res = await sendWebhook(app, fixture('broker.authenticate.json')).expect(200);
+        assert.equal(res.body.success, 'true');
+        assert.doesNotMatch(JSON.stringify(res.body), /correct horse/);
+      });
+      assert.match(output, /"type":"broker.authenticate"/, 'the webhook was logged');
+      assert.doesNotMatch(output, /correct horse/);
+      const [d] = await sql()`select * from deliveries where type = 'broker.authenticate' order by id desc limit 1`;
+      assert.equal(d!.redacted, true);
+      assert.doesNotMatch(d!.body.toString(), /correct horse/);
+      assert.match(d!.body.toString(), /"password":"\[redacted\]"/);
+      assert.match(d!.body.toString(), /seller@example.org/);
+      const [hashes] = await sql()`select password_hash from brokers where username = 'seller@example.org'`;
+      assert.match(hashes!.password_hash, /^scrypt\$/);
+      assert.doesNotMatch(hashes!.password_hash, /correct horse/);
+      const viaApi = await api(app).get(`/api/deliveries/${d!.id}`).expect(200);
+      assert.doesNotMatch(JSON.stringify(viaApi.body), /correct horse/);
+    });
+
+    it('a password in a body that is not even valid JSON is redacted too', async () => {
+      const broken = Buffer.from('{"data":{"username":"u","password":"hunter2-secret","tixstock');
+      await sendWebhook(app, broken).expect(400);
+      const [d] = await sql()`select body, redacted from deliveries order by id desc limit 1`;
+      assert.equal(d!.redacted, true);
+      assert.doesNotMatch(d!.body.toString(), /hunter2/);
+    });
+  });
+
+  describe('replay', () => {
+    it('applies a stored delivery again and links the new log row to it', async () => {
+      const id = await addListing(app, withQuantity(6));
+      const body = webhook('ticket.hold', { external_id: id, hold_quantity: 2 });
+      // As if it had failed on an earlier version of the service:
+      const [failed] = await sql()`
+        insert into deliveries (version, type, path, headers, body, body_sha256, outcome, status, reply, error)
+        values ('v1', 'ticket.hold', '/webhooks/tixstock', ${sql().json({ 'content-type': 'application/json' })}, ${body},
+                sha256(${body}), 'failed', 500, '{}', 'boom')
+        returning id`;
+      const res = await api(app).post(`/api/deliveries/${failed!.id}/replay`).expect(200);
+      assert.equal(res.body.replay_of, failed!.id);
+      assert.equal(res.body.outcome, 'applied');
+      assert.equal(res.body.reply.success, true);
+      assert.equal((await listing(id)).quantity, 4);
+      const again = await api(app).post(`/api/deliveries/${res.body.id}/replay`).expect(409);
+      assert.match(again.body.message, /would apply it twice/);
+    });
+
+    it('refuses redacted and unknown deliveries', async () => {
+      const [d] = await sql()`select id from deliveries where redacted order by id limit 1`;
+      await sql()`update deliveries set outcome = 'failed' where id = ${d!.id}`;
+      const res = await api(app).post(`/api/deliveries/${d!.id}/replay`).expect(409);
+      assert.match(res.body.message, /redacted/);
+      await api(app).post('/api/deliveries/987654321/replay').expect(404);
+      await api(app).post('/api/deliveries/..%2f1/replay').expect(404);
+    });
+
+    it('an unsupported version stays unsupported when replayed before an upgrade', async () => {
+      const id = await addListing(app, withQuantity(6));
+      await sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: 1 }), { version: 'v9' }).expect(400);
+      const [d] = await sql()`select id from deliveries order by id desc limit 1`;
+      const res = await api(app).post(`/api/deliveries/${d!.id}/replay`).expect(200);
+      assert.equal(res.body.outcome, 'unsupported');
+      assert.equal(res.body.status, 400);
+      assert.equal((await listing(id)).quantity, 6);
+    });
+  });
+});
