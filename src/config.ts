@@ -48,7 +48,7 @@ const configSchema = z.object({
   /** Webhooks one process applies at once; defaults to the pool size. */
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(500).optional(),
   /** Webhooks allowed to wait for a slot; beyond it the receiver answers 503 at once. */
-  WEBHOOK_BACKLOG: integer(64, 0, 100000),
+  WEBHOOK_BACKLOG: integer(128, 0, 100000),
   /** A webhook not committed within this many ms is abandoned and answered 503. */
   WEBHOOK_DEADLINE_MS: integer(5000, 100, 120000),
 });

@@ -1,0 +1,76 @@
+// Pure functions: configuration parsing, money arithmetic, signatures, redaction.
+import assert from 'node:assert/strict';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { sslFor } from '../src/db/connect.js';
+import { applyMarkup, normalizeAmount } from '../src/money.js';
+import { redactSecrets } from '../src/webhooks/redact.js';
+import { sign, verifySignature } from '../src/webhooks/signature.js';
+
+describe('units', () => {
+  describe('config', () => {
+    it('has documented defaults', () => {
+      const c = loadConfig({});
+      assert.equal(c.PORT, 3000);
+      assert.equal(c.WEBHOOK_BODY_LIMIT, 50 * 1024 * 1024);
+      assert.equal(c.DISPLAY_PRICE_MARKUP_PERCENT, '0');
+      assert.deepEqual(c.TIXSTOCK_BEARER_TOKEN, []);
+      assert.equal(c.WEBHOOK_CONCURRENCY, c.DATABASE_POOL_SIZE);
+    });
+
+    it('splits rotated tokens', () => {
+      assert.deepEqual(loadConfig({ TIXSTOCK_BEARER_TOKEN: 'a, b,,c ' }).TIXSTOCK_BEARER_TOKEN, ['a', 'b', 'c']);
+    });
+
+    it('names the variable of a wrong value', () => {
+      for (const [k, v] of [['PORT', 'eighty'], ['WEBHOOK_BODY_LIMIT', 'lots'], ['DISPLAY_PRICE_MARKUP_PERCENT', '10%'], ['DATABASE_POOL_SIZE', '0']]) {
+        assert.throws(() => loadConfig({ [k!]: v }), (e: Error) => e instanceof ConfigError && e.message.includes(k!), k);
+      }
+    });
+  });
+
+  describe('money', () => {
+    it('normalizes amounts exactly', () => {
+      assert.equal(normalizeAmount('100'), '100.00');
+      assert.equal(normalizeAmount('007.5'), '7.50');
+      assert.equal(normalizeAmount('0.125'), '0.125');
+    });
+
+    it('applies the markup with exact decimal arithmetic, half up', () => {
+      assert.equal(applyMarkup('59.00', '0'), '59.00');
+      assert.equal(applyMarkup('59.00', '10'), '64.90');
+      assert.equal(applyMarkup('59.10', '12.5'), '66.49'); // 66.4875; floats give 66.48749999...
+      assert.equal(applyMarkup('0.10', '5'), '0.11'); // 0.105 rounds up
+      assert.equal(applyMarkup('99999999999.99', '100'), '199999999999.98');
+      assert.equal(applyMarkup('10', '-10'), '9.00');
+    });
+  });
+
+  describe('signature', () => {
+    const body = Buffer.from('{"data":{"url":"https:\\/\\/x"},"meta":{"type":"t"}}');
+    it('accepts the HMAC of the exact bytes with any configured token', () => {
+      assert.deepEqual(verifySignature(body, sign(body, 'k2'), ['k1', 'k2']), { ok: true });
+      assert.equal(verifySignature(body, sign(body, 'k3'), ['k1', 'k2']).ok, false);
+      assert.equal(verifySignature(body, ` ${sign(body, 'k1').toUpperCase()} `, ['k1']).ok, true);
+      assert.equal(verifySignature(body, sign(body, 'k1').slice(1), ['k1']).ok, false);
+      assert.equal(verifySignature(body, undefined, ['k1']).ok, false);
+    });
+  });
+
+  describe('redaction', () => {
+    it('replaces every password field and leaves other bodies untouched', () => {
+      const plain = Buffer.from('{"data":{"a":1}}');
+      assert.equal(redactSecrets(plain).body, plain);
+      const r = redactSecrets(Buffer.from('{"data":{"username":"u","password":"p\\"w","nested":[{"password":"x"}]}}'));
+      assert.equal(r.redacted, true);
+      assert.equal(r.body.toString(), '{"data":{"username":"u","password":"[redacted]","nested":[{"password":"[redacted]"}]}}');
+    });
+  });
+
+  describe('database TLS', () => {
+    it('requires TLS unless the host is local', () => {
+      assert.equal(sslFor('postgres://u:p@127.0.0.1:5432/db'), false);
+      assert.equal(sslFor('postgres://u:p@localhost/db'), false);
+      assert.equal(sslFor('postgres://u:p@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d8'), 'require');
+    });
+  });
+});
