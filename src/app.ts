@@ -1,12 +1,14 @@
 // The HTTP application: health checks, the webhook receiver, the API. main.ts starts it;
 // tests mount it on supertest.
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { ordersRouter } from './api/orders.js';
 import { apiRouter } from './api/router.js';
 import type { Config } from './config.js';
 import type { Sql } from './db/connect.js';
 import { isMigrated } from './db/migrate.js';
 import { sendError } from './http.js';
 import { log } from './log.js';
+import { supportRouter } from './support/page.js';
 import { WebhookGate, webhookRouter } from './webhooks/receiver.js';
 
 export interface AppDeps {
@@ -44,6 +46,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(webhookRouter({ sql, config, gate }));
   app.use(apiRouter({ sql, config }));
+  app.use(ordersRouter({ sql, config }));
+  app.use(supportRouter({ sql, config }));
 
   app.use((req, res) => sendError(res, 404, `no route for ${req.method} ${req.path}`));
   // Errors thrown by routes and body parsers: JSON, never an HTML stack trace.

@@ -4,6 +4,7 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase, type Database } from './db/open.js';
+import { startJobWorker } from './jobs/worker.js';
 import { log } from './log.js';
 import { WebhookGate } from './webhooks/receiver.js';
 
@@ -14,6 +15,8 @@ export async function start(config: Config) {
   const applied = await migrate(db.sql);
   if (applied.length) log.info('migrations applied', { applied });
 
+  // Mail and other side work queued by webhooks, done after their transactions commit.
+  const worker = startJobWorker({ sql: db.sql, config });
   let shuttingDown = false;
   const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG);
   const app = createApp({ sql: db.sql, config, gate, isShuttingDown: () => shuttingDown });
@@ -38,13 +41,15 @@ export async function start(config: Config) {
     const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
     await Promise.race([gate.idle(), timeout]);
     server.closeAllConnections();
+    // A mail still sending after 3 s goes back to the queue (Heroku kills us 30 s after SIGTERM).
+    await worker.stop(3_000).catch((err) => log.error('stopping the job worker failed', { error: err }));
     await db.close().catch((err) => log.error('closing the database failed', { error: err }));
     log.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  return { server, db, port, shutdown };
+  return { server, db, port, shutdown, worker };
 }
 
 async function main() {

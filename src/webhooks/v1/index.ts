@@ -2,3 +2,5 @@
 import './listings.js';
 import './events.js';
 import './brokers.js';
+import './orders.js';
+import './fulfilment.js';

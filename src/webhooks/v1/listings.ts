@@ -4,8 +4,10 @@ import { isBrokerClosed } from '../../inventory/brokers.js';
 import { upsertEvent } from '../../inventory/events.js';
 import * as listings from '../../inventory/listings.js';
 import type { ListingFields, QuantityChange } from '../../inventory/listings.js';
+import { upsertOrder } from '../../inventory/orders.js';
 import { applyMarkup } from '../../money.js';
 import { applied, defineWebhook, rejected, type HandlerContext, type HandlerResult } from '../registry.js';
+import { orderResource } from './orders.js';
 import { count, listingResource, looseId, seat, type ListingResource } from './schemas.js';
 
 function fieldsOf(ctx: HandlerContext, l: ListingResource): ListingFields {
@@ -113,13 +115,14 @@ defineWebhook('v1', ['ticket.sold'], {
     sold_quantity: count(0),
     quantity: count(0),
     first_seat: seat.optional(),
-    order_details: z.looseObject({ id: looseId }).nullish(),
+    order_details: orderResource.nullish(),
   }),
   retriesAreDuplicates: true,
   async handle(ctx, data) {
     const change = await listings.applySold(ctx.tx, ctx.deliveryId, data.listing_id, data.quantity, data.first_seat ?? null);
     const result = replyFor(data.listing_id, change, `${data.sold_quantity} sold on listing ${data.listing_id}`);
     const orderId = data.order_details?.id ?? null;
+    if (data.order_details) await upsertOrder(ctx.tx, data.order_details);
     if (result.outcome === 'applied') {
       await listings.recordSale(ctx.tx, {
         listingId: data.listing_id, deliveryId: ctx.deliveryId, soldQuantity: data.sold_quantity,

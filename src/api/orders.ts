@@ -1,0 +1,84 @@
+// /api/orders and /api/tickets: orders with their tickets, the stored PDFs (one, or all of an
+// order merged), and the reseller's own order status.
+import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import type { Sql } from '../db/connect.js';
+import { isDatabaseUnavailable } from '../db/transaction.js';
+import { sendError } from '../http.js';
+import { setResellerStatus } from '../inventory/orders.js';
+import { isOrderId, mergedTickets, orderView } from '../support/order-view.js';
+import { pdfFileName } from '../tickets/merge.js';
+import { ticketPdf } from '../tickets/store.js';
+import { requireApiToken } from './auth.js';
+
+const statusBody = z.object({
+  status: z.union([z.string().trim().min(1, 'must not be empty').max(100, 'is too long'), z.null()]),
+});
+
+type Handler = (req: Request, res: Response) => Promise<unknown>;
+
+/** Sends PDF bytes as a download named `filename`. */
+export function sendPdf(res: Response, pdf: Uint8Array, filename: string): void {
+  res.status(200).type('application/pdf').attachment(filename).set('X-Content-Type-Options', 'nosniff');
+  res.send(Buffer.from(pdf.buffer, pdf.byteOffset, pdf.byteLength));
+}
+
+export function ordersRouter(deps: { sql: Sql; config: Config }): express.Router {
+  const { sql, config } = deps;
+  const router = express.Router();
+  router.use(['/api/orders', '/api/tickets'], requireApiToken(config.API_TOKEN), express.json({ limit: '100kb' }));
+
+  const route = (h: Handler) => async (req: Request, res: Response) => {
+    try {
+      await h(req, res);
+    } catch (err) {
+      if (!isDatabaseUnavailable(err)) throw err;
+      res.set('Retry-After', '5');
+      sendError(res, 503, 'database unavailable; retry later');
+    }
+  };
+  const orderId = (req: Request, res: Response): string | undefined => {
+    const id = String(req.params.id);
+    if (isOrderId(id)) return id;
+    sendError(res, 400, 'bad request: an order id is 1 to 100 printable characters');
+  };
+
+  router.get('/api/orders/:id', route(async (req, res) => {
+    const id = orderId(req, res);
+    if (id === undefined) return;
+    const order = await orderView(sql, id);
+    if (!order) return sendError(res, 404, `order ${id} not found`);
+    res.json(order);
+  }));
+
+  router.get('/api/orders/:id/tickets.pdf', route(async (req, res) => {
+    const id = orderId(req, res);
+    if (id === undefined) return;
+    const merged = await mergedTickets(sql, id);
+    if (!merged.found) return sendError(res, 404, `order ${id} not found`);
+    if (!merged.pdf) return sendError(res, 404, `order ${id} has no ticket PDFs yet`);
+    sendPdf(res, merged.pdf, pdfFileName(id, 'tickets'));
+  }));
+
+  router.put('/api/orders/:id/status', route(async (req, res) => {
+    const id = orderId(req, res);
+    if (id === undefined) return;
+    const body = statusBody.safeParse(req.body ?? {});
+    if (!body.success) {
+      const errors = body.error.issues.map((i) => `${['body', ...i.path].join('.')}: ${i.message}`);
+      return sendError(res, 400, `bad request: ${errors.join('; ')} (expected {"status": "<status>"} or {"status": null})`, errors);
+    }
+    const { created } = await setResellerStatus(sql, id, body.data.status);
+    res.status(created ? 201 : 200).json(await orderView(sql, id));
+  }));
+
+  router.get('/api/tickets/:id.pdf', route(async (req, res) => {
+    const id = String(req.params.id);
+    const ticket = await ticketPdf(sql, id);
+    if (!ticket) return sendError(res, 404, `ticket ${id} not found`);
+    sendPdf(res, ticket.pdf, pdfFileName(ticket.order_id, 'ticket', ticket.id));
+  }));
+
+  return router;
+}

@@ -1,0 +1,119 @@
+// Orders: written by order.update, ticket.sold (with order_details), the fulfilment webhooks
+// (an order they name is created if unknown) and PUT /api/orders/:id/status. The status we
+// reply to Tixstock is the reseller's own when one was set, otherwise Tixstock's.
+import type { Sql, Tx } from '../db/connect.js';
+import type { OrderResource } from '../webhooks/v1/orders.js';
+
+const json = (tx: Tx | Sql, v: unknown) => (v === null || v === undefined ? null : tx.json(v as never));
+
+const name = (o: OrderResource) =>
+  [o.customer?.first_name, o.customer?.last_name].map((s) => s?.trim()).filter(Boolean).join(' ') || null;
+
+/** Creates or refreshes an order. A field Tixstock leaves out (ticket.sold often carries only
+ * part of the order) keeps its last value. Returns the status to reply with. */
+export async function upsertOrder(tx: Tx, o: OrderResource): Promise<{ orderStatus: string | null }> {
+  const [row] = await tx<{ order_status: string | null }[]>`
+    insert into orders (id, status, date, customer, customer_email, customer_name, items, quantity, currency,
+                        sub_total, grand_total, shipping_tracking_id, shipping_label, data)
+    values (${o.id}, ${o.status ?? null}, ${o.date ?? null}, ${json(tx, o.customer)},
+            ${o.customer?.email_address?.trim().toLowerCase() || null}, ${name(o)}, ${json(tx, o.items)},
+            ${o.quantity ?? null}, ${o.currency ?? null}, ${o.sub_total ?? null}, ${o.grand_total ?? null},
+            ${o.shipping_tracking_id ?? null}, ${o.shipping_label ?? null}, ${json(tx, o)})
+    on conflict (id) do update
+       set status = coalesce(excluded.status, orders.status),
+           date = coalesce(excluded.date, orders.date),
+           customer = coalesce(excluded.customer, orders.customer),
+           customer_email = coalesce(excluded.customer_email, orders.customer_email),
+           customer_name = coalesce(excluded.customer_name, orders.customer_name),
+           items = coalesce(excluded.items, orders.items),
+           quantity = coalesce(excluded.quantity, orders.quantity),
+           currency = coalesce(excluded.currency, orders.currency),
+           sub_total = coalesce(excluded.sub_total, orders.sub_total),
+           grand_total = coalesce(excluded.grand_total, orders.grand_total),
+           shipping_tracking_id = coalesce(excluded.shipping_tracking_id, orders.shipping_tracking_id),
+           shipping_label = coalesce(excluded.shipping_label, orders.shipping_label),
+           data = coalesce(orders.data, '{}'::jsonb) || excluded.data,
+           updated_at = now()
+    returning coalesce(reseller_status, status) as order_status`;
+  return { orderStatus: row!.order_status };
+}
+
+/** The order a fulfilment names, created (with nothing but its id) if not known yet. */
+export async function ensureOrder(tx: Tx, id: string): Promise<{ orderStatus: string | null; created: boolean }> {
+  const [row] = await tx<{ order_status: string | null; created: boolean }[]>`
+    insert into orders (id) values (${id})
+    on conflict (id) do update set updated_at = now()
+    returning coalesce(reseller_status, status) as order_status, (xmax = 0) as created`;
+  return { orderStatus: row!.order_status, created: row!.created };
+}
+
+/** The status we would reply with now, or undefined if the order is unknown. */
+export async function orderStatusOf(db: Tx | Sql, id: string): Promise<string | null | undefined> {
+  const [row] = await db<{ order_status: string | null }[]>`
+    select coalesce(reseller_status, status) as order_status from orders where id = ${id}`;
+  return row ? row.order_status : undefined;
+}
+
+/** PUT /api/orders/:id/status: the reseller's own status (null returns to Tixstock's). The
+ * reseller issues order ids, so an order may be given a status before Tixstock mentions it. */
+export async function setResellerStatus(sql: Sql, id: string, status: string | null): Promise<{ created: boolean }> {
+  const [row] = await sql<{ created: boolean }[]>`
+    insert into orders (id, reseller_status) values (${id}, ${status})
+    on conflict (id) do update set reseller_status = excluded.reseller_status, updated_at = now()
+    returning (xmax = 0) as created`;
+  return { created: row!.created };
+}
+
+export interface OrderRow {
+  id: string;
+  status: string | null;
+  order_status: string | null;
+  reseller_status: string | null;
+  date: string | null;
+  customer: Record<string, unknown> | null;
+  customer_email: string | null;
+  customer_name: string | null;
+  items: unknown[] | null;
+  quantity: number | null;
+  currency: string | null;
+  sub_total: string | null;
+  grand_total: string | null;
+  shipping_tracking_id: string | null;
+  shipping_label: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export async function getOrder(sql: Sql, id: string): Promise<OrderRow | undefined> {
+  const [row] = await sql<OrderRow[]>`
+    select id, status, coalesce(reseller_status, status) as order_status, reseller_status, date, customer,
+           customer_email, customer_name, items, quantity, currency, sub_total::text, grand_total::text,
+           shipping_tracking_id, shipping_label, created_at, updated_at
+      from orders where id = ${id}`;
+  return row;
+}
+
+export interface OrderSummary {
+  id: string;
+  order_status: string | null;
+  customer_name: string | null;
+  customer_email: string | null;
+  tickets: number;
+  updated_at: Date;
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/** Support search: an exact order id, an exact e-mail address, or part of the customer's name. */
+export async function searchOrders(sql: Sql, query: string, limit = 50): Promise<OrderSummary[]> {
+  const q = query.trim();
+  if (q === '') return [];
+  return sql<OrderSummary[]>`
+    select o.id, coalesce(o.reseller_status, o.status) as order_status, o.customer_name, o.customer_email,
+           (select count(*)::int from tickets t where t.order_id = o.id) as tickets, o.updated_at
+      from orders o
+     where o.id = ${q} or lower(o.id) = lower(${q}) or o.customer_email = lower(${q})
+        or o.customer_name ilike ${'%' + escapeLike(q) + '%'}
+     order by (o.id = ${q}) desc, o.updated_at desc
+     limit ${limit}`;
+}

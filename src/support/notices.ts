@@ -1,0 +1,71 @@
+// The two mails support relies on, as jobs: the notice sent to SUPPORT_EMAIL when a ticket
+// PDF arrives, and an order's PDFs sent to any address on request. Queued in the caller's
+// transaction; built and sent by the job worker after it commits.
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import type { Sql, Tx } from '../db/connect.js';
+import { enqueueJob } from '../jobs/queue.js';
+import type { JobHandler } from '../jobs/worker.js';
+import { pdfFileName } from '../tickets/merge.js';
+import { ticketPdf, ticketPdfsOfOrder, type TicketInfo } from '../tickets/store.js';
+import { recordMail, sendMail, type OutgoingMail } from './mail.js';
+
+export const FULFILMENT_NOTICE = 'mail.fulfilment_notice';
+export const ORDER_TICKETS = 'mail.order_tickets';
+
+const noticePayload = z.object({ ticket_id: z.string(), order_id: z.string(), to: z.string().nullable() });
+const orderTicketsPayload = z.object({ order_id: z.string(), to: z.string(), requested_by: z.string() });
+
+export function queueFulfilmentNotice(tx: Tx, config: Config, t: { ticketId: string; orderId: string }): Promise<string> {
+  const payload: z.infer<typeof noticePayload> = { ticket_id: t.ticketId, order_id: t.orderId, to: config.SUPPORT_EMAIL ?? null };
+  return enqueueJob(tx, { kind: FULFILMENT_NOTICE, payload, orderId: t.orderId });
+}
+
+export function queueOrderTickets(db: Sql | Tx, r: { orderId: string; to: string; requestedBy: string }): Promise<string> {
+  const payload: z.infer<typeof orderTicketsPayload> = { order_id: r.orderId, to: r.to, requested_by: r.requestedBy };
+  return enqueueJob(db, { kind: ORDER_TICKETS, payload, orderId: r.orderId });
+}
+
+const seatOf = (t: Pick<TicketInfo, 'row' | 'seat'>) =>
+  [t.row && `row ${t.row}`, t.seat && `seat ${t.seat}`].filter(Boolean).join(' ') || 'no seat given';
+
+const describe = (t: TicketInfo) =>
+  `- ticket ${t.id}: listing ${t.listing_id ?? '-'}, ${seatOf(t)}, ${t.pages} page(s), ${t.bytes} bytes, sha256 ${t.sha256}`;
+
+async function send(ctx: { config: Config }, mail: OutgoingMail) {
+  const sent = await sendMail(ctx.config, mail);
+  return (tx: Tx) => recordMail(tx, mail, sent);
+}
+
+export const fulfilmentNoticeJob: JobHandler = async (job, ctx) => {
+  const p = noticePayload.parse(job.payload);
+  const ticket = await ticketPdf(ctx.sql, p.ticket_id);
+  if (!ticket) throw new Error(`ticket ${p.ticket_id} not found`);
+  return send(ctx, {
+    kind: job.kind, jobId: job.id, orderId: p.order_id, to: p.to,
+    subject: `Ticket received for order ${p.order_id} (${seatOf(ticket)})`,
+    text: `Tixstock delivered a ${ticket.kind === 'mobile' ? 'mobile ticket' : 'e-ticket'} for order ${p.order_id}.\n\n`
+      + `${describe(ticket)}\n\nThe PDF is attached, byte for byte as received.\n`,
+    attachments: [{ filename: pdfFileName(p.order_id, 'ticket', ticket.id), content: ticket.pdf }],
+  });
+};
+
+export const orderTicketsJob: JobHandler = async (job, ctx) => {
+  const p = orderTicketsPayload.parse(job.payload);
+  const tickets = await ticketPdfsOfOrder(ctx.sql, p.order_id);
+  if (tickets.length === 0) throw new Error(`order ${p.order_id} has no ticket PDFs`);
+  return send(ctx, {
+    kind: job.kind, jobId: job.id, orderId: p.order_id, to: p.to,
+    subject: `Your tickets for order ${p.order_id}`,
+    text: `The ${tickets.length} ticket PDF(s) of order ${p.order_id} are attached, in seat order:\n\n`
+      + `${tickets.map(describe).join('\n')}\n`,
+    attachments: tickets.map((t) => ({ filename: pdfFileName(p.order_id, 'ticket', t.id), content: t.pdf })),
+  });
+};
+
+export async function mailsOfOrder(sql: Sql, orderId: string, limit = 50) {
+  return sql<{ id: string; job_id: string | null; kind: string; to_address: string | null; subject: string;
+    transport: 'smtp' | 'log'; attachments: { filename: string; bytes: number; sha256: string }[]; sent_at: Date }[]>`
+    select id, job_id, kind, to_address, subject, transport, attachments, sent_at
+      from mails where order_id = ${orderId} order by id desc limit ${limit}`;
+}

@@ -1,0 +1,57 @@
+// Proves a fulfilment's `file` is a ticket PDF before anything is stored: strict base64, then
+// pdf-lib must load it and find pages. Runs while the webhook is parsed, before its
+// transaction opens, so the transaction only inserts.
+import { createHash } from 'node:crypto';
+import { PDFDocument } from 'pdf-lib';
+
+export interface CheckedPdf {
+  pdf: Buffer;
+  sha256: string;
+  bytes: number;
+  pages: number;
+}
+
+export type FileCheck = ({ ok: true } & CheckedPdf) | { ok: false; fileError: string };
+
+// PHP's base64_encode: the standard alphabet, padded, no line breaks.
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Decodes strictly: Node's decoder skips any character it does not know, so a truncated or
+ * mangled file would otherwise become a shorter PDF without a word. */
+export function decodeBase64Strict(text: string): Buffer | string {
+  if (text.length % 4 !== 0) return `its length (${text.length}) is not a multiple of 4`;
+  if (!BASE64.test(text)) {
+    const at = text.search(/[^A-Za-z0-9+/=]/);
+    return at >= 0
+      ? `it contains ${JSON.stringify(text[at])} at position ${at}, which is not a base64 character`
+      : "'=' padding appears before the end";
+  }
+  const bytes = Buffer.from(text, 'base64');
+  // Non-zero bits after the last full byte ("QR==" vs "QQ==") mean it was not produced by an encoder.
+  if (bytes.toString('base64') !== text) return 'it is not canonical base64 (stray bits in the padding)';
+  return bytes;
+}
+
+/** Loads the bytes with pdf-lib and counts pages. Encrypted ticket PDFs (no-edit owner
+ * passwords are common on tickets) are accepted: their pages can still be counted. */
+export async function countPdfPages(pdf: Uint8Array): Promise<number | string> {
+  if (pdf.length < 5 || Buffer.from(pdf.subarray(0, 1024)).indexOf('%PDF-') < 0) return 'there is no %PDF- header';
+  try {
+    const doc = await PDFDocument.load(pdf, { ignoreEncryption: true, updateMetadata: false });
+    const pages = doc.getPageCount();
+    return pages > 0 ? pages : 'it has no pages';
+  } catch (err) {
+    return `pdf-lib could not load it (${(err as Error).message.slice(0, 200)})`;
+  }
+}
+
+export async function checkTicketFile(base64: string): Promise<FileCheck> {
+  const decoded = decodeBase64Strict(base64);
+  if (typeof decoded === 'string') return { ok: false, fileError: `file is not valid base64: ${decoded}` };
+  const pages = await countPdfPages(decoded);
+  if (typeof pages === 'string') return { ok: false, fileError: `file is not a PDF: ${pages}` };
+  return {
+    ok: true, pdf: decoded, pages, bytes: decoded.length,
+    sha256: createHash('sha256').update(decoded).digest('hex'),
+  };
+}

@@ -1,0 +1,103 @@
+// Ticket PDFs and proof URLs attached to orders by the fulfilment webhooks. PDFs are kept in
+// PostgreSQL byte for byte (a dyno's disk does not survive a restart).
+import type { Sql, Tx } from '../db/connect.js';
+import type { CheckedPdf } from './check.js';
+
+export interface NewTicket extends CheckedPdf {
+  orderId: string;
+  deliveryId: string;
+  kind: 'eticket' | 'mobile';
+  listingId: string | null;
+  generalAdmission: boolean | null;
+  row: string | null;
+  seat: string | null;
+}
+
+/** Stores a ticket PDF. The same PDF for the same order is stored once: the id of the copy
+ * already stored is returned with `created: false`. */
+export async function attachTicket(tx: Tx, t: NewTicket): Promise<{ id: string; created: boolean }> {
+  const [inserted] = await tx<{ id: string }[]>`
+    insert into tickets (order_id, delivery_id, kind, listing_id, general_admission, row, seat, pdf, sha256, bytes, pages)
+    values (${t.orderId}, ${t.deliveryId}, ${t.kind}, ${t.listingId}, ${t.generalAdmission}, ${t.row}, ${t.seat},
+            ${t.pdf}, ${t.sha256}, ${t.bytes}, ${t.pages})
+    on conflict (order_id, sha256) do nothing
+    returning id`;
+  if (inserted) return { id: inserted.id, created: true };
+  const [existing] = await tx<{ id: string }[]>`select id from tickets where order_id = ${t.orderId} and sha256 = ${t.sha256}`;
+  return { id: existing!.id, created: false };
+}
+
+export async function attachProofUrls(tx: Tx, p: {
+  orderId: string; deliveryId: string; urls: string[]; listingId: string | null; row: string | null; seat: string | null;
+}): Promise<number> {
+  if (p.urls.length === 0) return 0;
+  const rows = p.urls.map((url) => ({
+    order_id: p.orderId, url, delivery_id: p.deliveryId, listing_id: p.listingId, row: p.row, seat: p.seat,
+  }));
+  const added = await tx`insert into order_proof_urls ${tx(rows)} on conflict (order_id, url) do nothing returning url`;
+  return added.length;
+}
+
+export interface TicketInfo {
+  id: string;
+  order_id: string;
+  kind: 'eticket' | 'mobile';
+  listing_id: string | null;
+  general_admission: boolean | null;
+  row: string | null;
+  seat: string | null;
+  bytes: number;
+  sha256: string;
+  pages: number;
+  received_at: Date;
+}
+
+/** Our ticket ids are decimal integers; anything else names no ticket. */
+export function isTicketId(id: string): boolean {
+  return /^[1-9]\d{0,17}$/.test(id);
+}
+
+const seatCollator = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
+
+/** Seat order: row, then seat, numbers compared as numbers ("F 9" before "F 10"). */
+export function bySeat(a: Pick<TicketInfo, 'row' | 'seat' | 'id'>, b: Pick<TicketInfo, 'row' | 'seat' | 'id'>): number {
+  return seatCollator.compare(a.row ?? '', b.row ?? '') || seatCollator.compare(a.seat ?? '', b.seat ?? '')
+    || Number(BigInt(a.id) - BigInt(b.id));
+}
+
+/** An order's tickets (no bytes), in seat order. */
+export async function ticketsOfOrder(sql: Sql, orderId: string): Promise<TicketInfo[]> {
+  const rows = await sql<TicketInfo[]>`
+    select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at
+      from tickets where order_id = ${orderId}`;
+  return [...rows].sort(bySeat);
+}
+
+export async function ticketPdf(sql: Sql, id: string): Promise<(TicketInfo & { pdf: Buffer }) | undefined> {
+  if (!isTicketId(id)) return undefined;
+  const [row] = await sql<(TicketInfo & { pdf: Buffer })[]>`
+    select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at, pdf
+      from tickets where id = ${id}`;
+  return row;
+}
+
+/** An order's PDFs with their bytes, in seat order. */
+export async function ticketPdfsOfOrder(sql: Sql, orderId: string): Promise<(TicketInfo & { pdf: Buffer })[]> {
+  const rows = await sql<(TicketInfo & { pdf: Buffer })[]>`
+    select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at, pdf
+      from tickets where order_id = ${orderId}`;
+  return [...rows].sort(bySeat);
+}
+
+export async function proofUrlsOfOrder(sql: Sql, orderId: string): Promise<string[]> {
+  const rows = await sql<{ url: string }[]>`
+    select url from order_proof_urls where order_id = ${orderId} order by received_at, url`;
+  return rows.map((r) => r.url);
+}
+
+/** The latest tickets received, for the support page. */
+export async function recentTickets(sql: Sql, limit = 20): Promise<TicketInfo[]> {
+  return sql<TicketInfo[]>`
+    select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at
+      from tickets order by received_at desc, id desc limit ${limit}`;
+}
