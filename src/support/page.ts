@@ -25,7 +25,8 @@ function sendPage(res: Response, status: number, page: Html): void {
   res.status(status).type('html').set({
     'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
+    // same-origin, not no-referrer: with no-referrer a browser posts our own forms with Origin: null.
+    'Referrer-Policy': 'same-origin',
     'Cache-Control': 'no-store',
   }).send(page.text);
 }
