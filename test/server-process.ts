@@ -66,7 +66,7 @@ export async function postWebhook(url: string, body: Buffer, extra: Record<strin
   const res = await fetch(`${url}/webhooks/tixstock`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', 'Tixstock-Version': 'v1', 'X-Tixstock-Signature': sign(body, TOKEN), ...extra },
-    body,
+    body: new Uint8Array(body),
   });
   const text = await res.text();
   let json: Record<string, unknown> = {};

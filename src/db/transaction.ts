@@ -16,8 +16,58 @@ export class DeadlineExceeded extends Error {
 
 class Abandoned extends Error {}
 
+/** The connection under a transaction is gone, or the server is closing it (57P0x: shut down,
+ * terminated): nothing more may be written to it, not even a ROLLBACK. */
+const CONNECTION_LOST = new Set([
+  'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03',
+]);
+const isConnectionLost = (err: unknown) => CONNECTION_LOST.has(String((err as { code?: unknown } | null)?.code));
+
+function connectionLostError(): Error {
+  return Object.assign(new Error('the connection of this transaction was lost'), { code: 'CONNECTION_CLOSED' });
+}
+
+/** tx, refusing to send anything once the connection is known to be lost (see below). */
+function refuseAfterLoss(tx: Tx, state: { lost: boolean }): Tx {
+  const check = () => {
+    if (state.lost) throw connectionLostError();
+  };
+  return new Proxy(tx, {
+    apply(target, thisArg, args) {
+      check();
+      return Reflect.apply(target, thisArg, args);
+    },
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop === 'unsafe' && typeof value === 'function') {
+        return (...args: unknown[]) => {
+          check();
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return value;
+    },
+  });
+}
+
+/**
+ * Runs body in a transaction, answering within deadlineMs.
+ *
+ * A lost connection is handled with care because of a postgres.js 3.4.x bug (porsager/postgres
+ * #1154, #1208; unfixed in 3.4.9): a query sent on a transaction's connection after that
+ * connection has closed is written from a setImmediate to a null socket, and the TypeError it
+ * throws escapes every await and kills the process, with every webhook in flight. Reproduced
+ * here by test/postgres-guard.test.ts. Two ways our code could send such a query:
+ * - a later statement of the body, after the connection closed while the body was awaiting
+ *   something else (scrypt, a lock wait that ended in a socket error): `refuseAfterLoss`
+ *   makes tx throw instead of sending once begin() has reported the loss;
+ * - postgres.js's own ROLLBACK, which begin() sends when the body throws: when the connection
+ *   is lost, the body therefore never settles instead of throwing. begin() itself has already
+ *   rejected (it races the body against the connection closing), so the caller still gets
+ *   the error at once, and the stranded body is garbage once nothing refers to it.
+ */
 export async function transactionWithDeadline<T>(sql: Sql, deadlineMs: number, body: (tx: Tx) => Promise<T>): Promise<T> {
-  const state = { abandoned: false, committing: false };
+  const state = { abandoned: false, committing: false, lost: false };
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -27,13 +77,21 @@ export async function transactionWithDeadline<T>(sql: Sql, deadlineMs: number, b
     }, deadlineMs);
   });
   const work = sql.begin(async (tx) => {
-    if (state.abandoned) throw new Abandoned();
-    const result = await body(tx);
-    if (state.abandoned) throw new Abandoned();
-    state.committing = true;
-    return result;
+    try {
+      if (state.abandoned) throw new Abandoned();
+      const result = await body(refuseAfterLoss(tx, state));
+      if (state.abandoned) throw new Abandoned();
+      state.committing = true;
+      return result;
+    } catch (err) {
+      if (state.lost || isConnectionLost(err)) return new Promise<never>(() => {});
+      throw err;
+    }
   }) as Promise<T>;
-  work.catch(() => {}); // when the deadline wins, the rollback's error has no one to tell
+  // Runs as soon as begin() rejects, before any later step of the body can send a query.
+  work.catch((err) => {
+    if (isConnectionLost(err)) state.lost = true;
+  });
   try {
     return await Promise.race([work, deadline]);
   } finally {

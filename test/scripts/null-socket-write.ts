@@ -1,0 +1,33 @@
+// Reproduces postgres.js's null-socket write (see src/db/transaction.ts) the way a webhook
+// meets it: the backend of a transaction's connection dies (PostgreSQL restarting, failing
+// over, an admin terminating it) while the transaction is between two statements.
+//   mode "raw":     plain sql.begin(): postgres.js writes the next statement (or its ROLLBACK) to
+//                   the closed socket and the process dies with an uncaught TypeError;
+//   mode "service": our transactionWithDeadline(): every round fails cleanly, the process lives
+//                   and the pool still answers. Prints "survived" and the error codes seen.
+import postgres from 'postgres';
+import { transactionWithDeadline } from '../../src/db/transaction.js';
+
+const mode = process.argv[2] ?? 'raw';
+const url = process.env.TEST_DATABASE_URL!;
+const sql = postgres(url, { max: 2, onnotice: () => {} });
+const killer = postgres(url, { max: 1, onnotice: () => {} });
+const codes: Record<string, number> = {};
+
+for (let round = 0; round < 30; round++) {
+  const body = async (tx: postgres.TransactionSql<{}>) => {
+    const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    await killer`select pg_terminate_backend(${row!.pid})`;
+    // Between two statements, e.g. hashing a password: the connection closes meanwhile.
+    await new Promise((r) => setTimeout(r, round % 2 ? 20 : 0));
+    await tx`select 1`;
+  };
+  const run = mode === 'raw' ? sql.begin(body) : transactionWithDeadline(sql, 3000, body);
+  await run.then(
+    () => (codes.committed = (codes.committed ?? 0) + 1),
+    (err: { code?: string }) => (codes[String(err.code)] = (codes[String(err.code)] ?? 0) + 1),
+  );
+}
+for (let i = 0; i < 10; i++) await sql`select 1`;
+process.stdout.write(`survived ${JSON.stringify(codes)}\n`);
+await Promise.all([sql.end(), killer.end()]);
