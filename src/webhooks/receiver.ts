@@ -21,16 +21,20 @@ const LOGGED_HEADERS = ['content-type', 'content-length', 'tixstock-version', 'u
 export class WebhookGate {
   readonly queue: PQueue;
   inFlight = 0;
+  /** Set at shutdown: webhooks already in flight finish, new ones are answered 503. */
+  closing = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(readonly concurrency: number, readonly backlog: number) {
     this.queue = new PQueue({ concurrency });
   }
 
-  tryEnter(): boolean {
-    if (this.inFlight >= this.concurrency + this.backlog) return false;
+  /** Why a new webhook cannot be taken now, or undefined when it was let in. */
+  tryEnter(): string | undefined {
+    if (this.closing) return 'shutting down; retry later';
+    if (this.inFlight >= this.concurrency + this.backlog) return 'too many webhooks in progress; retry later';
     this.inFlight++;
-    return true;
+    return undefined;
   }
 
   leave(): void {
@@ -55,9 +59,10 @@ export function webhookRouter(deps: { sql: Sql; config: Config; gate: WebhookGat
 
   router.post('/webhooks/tixstock{/*rest}', async (req: Request, res: Response) => {
     const started = process.hrtime.bigint();
-    if (!gate.tryEnter()) {
+    const refused = gate.tryEnter();
+    if (refused) {
       res.set('Connection', 'close');
-      return unavailable(res, 'too many webhooks in progress; retry later');
+      return unavailable(res, refused);
     }
     res.on('close', () => gate.leave());
 
