@@ -191,6 +191,21 @@ describe('support page in headless Chromium', function () {
     assert.match(await page.textContent('#mail') ?? '', /buyer@example\.org.*Your tickets for order R-20027/s);
   });
 
+  it('lists a failed mail delivery and retries it', async () => {
+    const [job] = await t.sql`
+      insert into jobs (kind, payload, order_id, status, attempts, max_attempts, last_error)
+      values ('mail.order_tickets', ${t.sql.json({ order_id: 'R-20027', to: 'gone@example.org', requested_by: 'test' })}, 'R-20027',
+              'failed', 8, 8, '550 mailbox <gone@example.org> unavailable')
+      returning id`;
+    await page.goto(`${base}/support`);
+    const failed = await page.textContent('#failed-mail');
+    assert.match(failed ?? '', /550 mailbox <gone@example\.org> unavailable/);
+    await page.screenshot({ path: SCREENSHOT.replace('order', 'front'), fullPage: true });
+    await Promise.all([page.waitForURL(/retried=/), page.click('#failed-mail button')]);
+    assert.match(await page.textContent('[role=status]') ?? '', new RegExp(`Mail job ${job!.id} is queued again`));
+    await waitUntil('the retried mail', () => smtp.mails.find((m) => m.to.includes('gone@example.org')));
+  });
+
   it('renders (screenshot)', async () => {
     await page.goto(`${base}/support/order?id=R-20027`);
     const png = await page.screenshot({ path: SCREENSHOT, fullPage: true });

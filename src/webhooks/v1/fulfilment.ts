@@ -3,6 +3,7 @@
 // (before the transaction), so a bad file is a business failure answered 200 success:false,
 // and the transaction only inserts.
 import { z } from 'zod';
+import { isListingId } from '../../inventory/listings.js';
 import { ensureOrder, orderStatusOf } from '../../inventory/orders.js';
 import { log } from '../../log.js';
 import { queueFulfilmentNotice } from '../../support/notices.js';
@@ -38,7 +39,7 @@ const fulfilment = z
 type Fulfilment = z.infer<typeof fulfilment>;
 
 async function handle(ctx: HandlerContext, kind: 'eticket' | 'mobile', d: Fulfilment): Promise<HandlerResult> {
-  const refs = { order_id: d.order_id, listing_id: d.id && /^[1-9]\d{0,17}$/.test(d.id) ? d.id : null };
+  const refs = { order_id: d.order_id, listing_id: d.id && isListingId(d.id) ? d.id : null };
   const reply = { external_id: d.order_id };
   const refuse = async (message: string) => {
     log.warn('fulfilment refused', { delivery_id: ctx.deliveryId, kind, order_id: d.order_id, reason: message });
