@@ -1,0 +1,258 @@
+// npm run bench: the compiled service against a real PostgreSQL, driven by signed webhooks from a
+// separate load-generator process, side by side with the ceiling (bench/ceiling.ts) on the same
+// database. Prints a markdown table and the targets of ISSUE 5, and leaves nothing running.
+//
+//   DATABASE_URL          use this PostgreSQL (a scratch database: the bench writes to it)
+//                         instead of a fresh embedded one under .data/bench-<pid>
+//   BENCH_SECONDS         length of each timed case (default 10)
+//   BENCH_STABILITY_SECONDS  length of the mix run whose RSS is watched (default 60)
+//   BENCH_ONLY            comma-separated subset: holds,mix,fulfilment,scale
+//   BENCH_NODE_OPTIONS    extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=.data/prof"
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { startEmbeddedPostgres } from '../src/db/embedded.js';
+import { sign } from '../src/webhooks/signature.js';
+import type { LoadJob, LoadResult } from './load.js';
+import { freePort, killAll, ROOT, startCeiling, startLoader, startService, type Server } from './processes.js';
+import { errorsOf, mb, ms, ratioOf, rps, table, targetsTable, type Case, type CpuUse, type Target } from './report.js';
+import { cpuSecondsOf, cpuSecondsOfTree, postmasterPid } from './cpu.js';
+import { peakRssOf, resetPeakRss, rssOf, sampleRss } from './rss.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const STABILITY_SECONDS = Number(process.env.BENCH_STABILITY_SECONDS ?? 60);
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'holds,mix,fulfilment,scale').split(',').map((s) => s.trim()));
+const POOL = process.env.DATABASE_POOL_SIZE ?? '8';
+const TOKEN = 'bench-bearer-token';
+const LISTINGS = 50;
+const CONNECTIONS = [8, 64];
+const MB = 1024 * 1024;
+
+const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const runTag = `${process.pid}-${Date.now().toString(36)}`;
+
+async function main() {
+  const started = new Date();
+  const loadBefore = os.loadavg();
+  const dataDir = path.join(ROOT, `.data/bench-${process.pid}`);
+  let stopDb = async () => {};
+  let url = process.env.DATABASE_URL;
+  if (!url) {
+    await rm(dataDir, { recursive: true, force: true });
+    const pg = await startEmbeddedPostgres({ dataDir, port: await freePort(), log: say });
+    url = pg.url;
+    stopDb = async () => {
+      await pg.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    };
+    say(`embedded PostgreSQL in ${path.relative(ROOT, dataDir)}`);
+  } else {
+    say('using DATABASE_URL (it gets bench rows: use a scratch database)');
+  }
+  const env = { DATABASE_URL: url, DATABASE_POOL_SIZE: POOL, TIXSTOCK_BEARER_TOKEN: TOKEN };
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  const servers: Server[] = [];
+  let loader: Awaited<ReturnType<typeof startLoader>> | undefined;
+  try {
+    const service = await startService(env);
+    servers.push(service);
+    const ceiling = await startCeiling(env);
+    servers.push(ceiling);
+    loader = await startLoader();
+    const pgPid = postmasterPid(dataDir);
+    /** Runs a job and measures the CPU the server, PostgreSQL and the loader used meanwhile. */
+    const runMeasured = async (j: LoadJob, serverPid: number): Promise<{ result: LoadResult; cpu: CpuUse }> => {
+      const read = () => ({ server: cpuSecondsOf(serverPid), postgres: pgPid ? cpuSecondsOfTree(pgPid) : NaN, loader: cpuSecondsOf(loader!.pid) });
+      const before = read();
+      const t0 = performance.now();
+      const result = await loader!.run(j);
+      const wall = (performance.now() - t0) / 1000;
+      const after = read();
+      return { result, cpu: { server: (after.server - before.server) / wall, postgres: (after.postgres - before.postgres) / wall, loader: (after.loader - before.loader) / wall } };
+    };
+    say(`service ${service.url} (pid ${service.pid}), ceiling ${ceiling.url} (pid ${ceiling.pid}), pool ${POOL}`);
+
+    const listingIds = await addListings(service.url);
+    const job = (over: Partial<LoadJob> & Pick<LoadJob, 'workload' | 'connections'>): LoadJob =>
+      ({ urls: [], token: TOKEN, listingIds, timeoutSeconds: 30, runTag: `${runTag}-${Math.random().toString(36).slice(2, 8)}`, ...over });
+
+    /** One case: the ceiling first, then the service, same job, peak RSS of the service. */
+    const measure = async (workload: string, j: LoadJob, withCeiling = true, bodyBytes?: number): Promise<Case> => {
+      const ceilingRun = withCeiling ? await runMeasured({ ...j, urls: [ceiling.url] }, ceiling.pid) : undefined;
+      const ceilingResult = ceilingRun?.result;
+      const [{ max: watermark }] = await sql<[{ max: string }]>`select coalesce(max(id), 0)::text as max from deliveries`;
+      const baseRss = rssOf(service.pid);
+      resetPeakRss(service.pid);
+      const { result, cpu } = await runMeasured({ ...j, urls: [service.url] }, service.pid);
+      const peakRss = peakRssOf(service.pid);
+      const outcomes = await outcomesSince(sql, watermark);
+      const c: Case = { workload, connections: j.connections, service: result, ceiling: ceilingResult, peakRss, baseRss, outcomes, bodyBytes, serviceCpu: cpu, ceilingCpu: ceilingRun?.cpu };
+      say(`${workload} x${j.connections}: ${rps(result.rps)} req/s${ceilingResult ? ` (ceiling ${rps(ceilingResult.rps)}, ratio ${ratioOf(c)!.toFixed(2)})` : ''}, p99 ${ms(result.p99)} ms, errors ${errorsOf(result)}`);
+      return c;
+    };
+
+    // Warm both (JIT, pools, prepared statements) before anything is recorded.
+    await loader.run(job({ workload: 'holds', connections: 8, duration: 3, urls: [ceiling.url] }));
+    await loader.run(job({ workload: 'holds', connections: 8, duration: 3, urls: [service.url] }));
+
+    const cases: Case[] = [];
+    const targets: Target[] = [];
+
+    if (ONLY.has('holds')) {
+      for (const connections of CONNECTIONS) {
+        cases.push(await measure('(a) hold/release', job({ workload: 'holds', connections, duration: SECONDS })));
+      }
+    }
+
+    let stability: { base: number; end: number; max: number; growth: number } | undefined;
+    if (ONLY.has('mix')) {
+      // The RSS watch: the mix for STABILITY_SECONDS at 8 connections, sampled every second.
+      const ceilingMix = await runMeasured(job({ workload: 'mix', connections: 8, duration: SECONDS, urls: [ceiling.url] }), ceiling.pid);
+      const [{ max: watermark }] = await sql<[{ max: string }]>`select coalesce(max(id), 0)::text as max from deliveries`;
+      const baseRss = rssOf(service.pid);
+      resetPeakRss(service.pid);
+      const sampler = sampleRss(service.pid, 1000);
+      const { result, cpu } = await runMeasured(job({ workload: 'mix', connections: 8, duration: STABILITY_SECONDS, urls: [service.url] }), service.pid);
+      const samples = sampler.stop();
+      const avg = (from: number, to: number) => {
+        const s = samples.filter((x) => x.at >= from && x.at < to).map((x) => x.rss);
+        return s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
+      };
+      const base = avg(2, 12);
+      const end = avg(STABILITY_SECONDS - 10, STABILITY_SECONDS + 5);
+      const max = Math.max(...samples.filter((x) => x.at >= 2).map((x) => x.rss));
+      stability = { base, end, max, growth: end / base - 1 };
+      const c: Case = { workload: `(b) mix, ${STABILITY_SECONDS} s`, connections: 8, service: result, ceiling: ceilingMix.result,
+        peakRss: peakRssOf(service.pid), baseRss, outcomes: await outcomesSince(sql, watermark), serviceCpu: cpu, ceilingCpu: ceilingMix.cpu };
+      say(`(b) mix x8 ${STABILITY_SECONDS} s: ${rps(result.rps)} req/s (ratio ${ratioOf(c)!.toFixed(2)}), RSS ${mb(base)} -> ${mb(end)} MB (max ${mb(max)})`);
+      cases.push(c);
+      cases.push(await measure('(b) mix', job({ workload: 'mix', connections: 64, duration: SECONDS })));
+    }
+
+    let fulfilment20: Case | undefined;
+    if (ONLY.has('fulfilment')) {
+      const pdfBytes1 = 1 * MB;
+      const pdfBytes20 = 20 * MB;
+      for (const connections of CONNECTIONS) {
+        cases.push(await measure('(c) fulfilment 1 MB', job({ workload: 'fulfilment', connections, duration: SECONDS, pdfBytes: pdfBytes1, timeoutSeconds: 60 }), true, bodySize(pdfBytes1)));
+      }
+      // 20 MB: one at a time (the latency and memory target), then 8 and 64 at once.
+      fulfilment20 = await measure('(c) fulfilment 20 MB', job({ workload: 'fulfilment', connections: 1, amount: 5, pdfBytes: pdfBytes20, timeoutSeconds: 60 }), true, bodySize(pdfBytes20));
+      cases.push(fulfilment20);
+      for (const connections of CONNECTIONS) {
+        cases.push(await measure('(c) fulfilment 20 MB', job({ workload: 'fulfilment', connections, amount: connections * 2, pdfBytes: pdfBytes20, timeoutSeconds: 120 }), true, bodySize(pdfBytes20)));
+      }
+    }
+
+    let scale: { one: LoadResult; two: LoadResult } | undefined;
+    if (ONLY.has('scale')) {
+      // Throughput with 1 and 2 service processes on the same database, same total connections.
+      const second = await startService(env, 'second service');
+      servers.push(second);
+      await loader.run(job({ workload: 'holds', connections: 8, duration: 3, urls: [second.url] }));
+      const one = await loader.run(job({ workload: 'holds', connections: 64, duration: SECONDS, urls: [service.url] }));
+      const two = await loader.run(job({ workload: 'holds', connections: 64, duration: SECONDS, urls: [service.url, second.url] }));
+      scale = { one, two };
+      say(`scale (a) x64: 1 process ${rps(one.rps)} req/s, 2 processes ${rps(two.rps)} req/s`);
+    }
+
+    // Targets of ISSUE 5.
+    const holds8 = cases.find((c) => c.workload.startsWith('(a)') && c.connections === 8);
+    const holdsRatio = holds8 && ratioOf(holds8);
+    targets.push({
+      name: '(a) at 8 connections: >= 0.6 of the ceiling req/s',
+      pass: holdsRatio === undefined ? undefined : holdsRatio >= 0.6,
+      measured: holds8 ? `${holdsRatio!.toFixed(2)} (${rps(holds8.service.rps)} / ${rps(holds8.ceiling!.rps)} req/s)` : '-',
+    });
+    targets.push({
+      name: '(a) at 8 connections: p99 <= 50 ms',
+      pass: holds8 ? holds8.service.p99 <= 50 : undefined,
+      measured: holds8 ? `${ms(holds8.service.p99)} ms` : '-',
+    });
+    const errors = cases.reduce((n, c) => n + errorsOf(c.service), 0);
+    const failedOutcomes = cases.reduce((n, c) => n + (c.outcomes.failed ?? 0) + (c.outcomes.invalid ?? 0), 0);
+    targets.push({ name: 'no errors (non-200 other than 503; failed or invalid deliveries)', pass: cases.length ? errors + failedOutcomes === 0 : undefined, measured: `${errors} errors, ${failedOutcomes} failed/invalid` });
+    targets.push({
+      name: '20 MB fulfilment answered in < 2 s (slowest of 5, one at a time)',
+      pass: fulfilment20 ? fulfilment20.service.max < 2000 && errorsOf(fulfilment20.service) === 0 : undefined,
+      measured: fulfilment20 ? `${ms(fulfilment20.service.max)} ms (p50 ${ms(fulfilment20.service.p50)} ms)` : '-',
+    });
+    const growth20 = fulfilment20 ? Math.max(0, fulfilment20.peakRss - fulfilment20.baseRss) : undefined;
+    targets.push({
+      name: '20 MB fulfilment: peak RSS growth < 6x the body size',
+      pass: fulfilment20 ? growth20! < 6 * fulfilment20.bodyBytes! : undefined,
+      measured: fulfilment20 ? `+${mb(growth20!)} MB = ${(growth20! / fulfilment20.bodyBytes!).toFixed(1)}x the ${mb(fulfilment20.bodyBytes!)} MB body` : '-',
+    });
+    targets.push({
+      name: `RSS stable (<= 10% growth) across ${STABILITY_SECONDS} s of (b)`,
+      pass: stability ? stability.growth <= 0.1 : undefined,
+      measured: stability ? `${mb(stability.base)} -> ${mb(stability.end)} MB (${(stability.growth * 100).toFixed(1)}%), max ${mb(stability.max)} MB` : '-',
+    });
+
+    const report = [
+      `Run ${started.toISOString()} on ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${mb(os.totalmem())} MB RAM, Node ${process.version},`,
+      `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')};`,
+      `DATABASE_POOL_SIZE=${POOL} (service and ceiling), ${SECONDS} s per case, ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}.`,
+      '',
+      table(cases),
+      '',
+      scale ? `Scale, (a) at 64 connections: 1 process ${rps(scale.one.rps)} req/s (p99 ${ms(scale.one.p99)} ms), ` +
+        `2 processes ${rps(scale.two.rps)} req/s (p99 ${ms(scale.two.p99)} ms), x${(scale.two.rps / scale.one.rps).toFixed(2)}; ` +
+        `errors ${errorsOf(scale.one) + errorsOf(scale.two)}.\n` : '',
+      targetsTable(targets),
+    ].join('\n');
+    process.stdout.write(`\n${report}\n`);
+    await mkdir(path.join(ROOT, '.data'), { recursive: true });
+    await writeFile(path.join(ROOT, '.data/bench-last-run.md'), report + '\n');
+    say('report also written to .data/bench-last-run.md');
+  } finally {
+    await loader?.stop();
+    for (const s of servers.reverse()) await s.stop();
+    if (process.env.DATABASE_URL) await sql`drop table if exists bench_ceiling`.catch(() => {});
+    await sql.end({ timeout: 2 });
+    await stopDb();
+  }
+}
+
+/** The webhook body size for a PDF of n bytes: base64 (4/3) with "/" escaped, plus the envelope. */
+function bodySize(pdfBytes: number): number {
+  return Math.round(pdfBytes * 4 / 3 * (1 + 1 / 64)) + 200;
+}
+
+/** The 50 listings of workload (a), each with the largest quantity a listing may have, so
+ * that holds never run them down to 0 during the run. */
+async function addListings(url: string): Promise<string[]> {
+  const add = readFileSync(path.join(ROOT, 'test/fixtures/ticket.add.json'), 'latin1')
+    .replace('"quantity_available":4', '"quantity_available":100000');
+  const ids: string[] = [];
+  for (let i = 0; i < LISTINGS; i++) {
+    const body = Buffer.from(add.replace('{"data":{', `{"data":{"bench_seq":"${runTag}-setup-${i}",`), 'latin1');
+    const res = await fetch(`${url}/webhooks/tixstock`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Tixstock-Version': 'v1', 'X-Tixstock-Signature': sign(body, TOKEN) },
+      body: new Uint8Array(body),
+    });
+    const reply = (await res.json()) as { listing_id?: string; success?: boolean };
+    if (res.status !== 200 || reply.success !== true || !reply.listing_id) throw new Error(`ticket.add failed: ${res.status} ${JSON.stringify(reply)}`);
+    ids.push(reply.listing_id);
+  }
+  return ids;
+}
+
+async function outcomesSince(sql: postgres.Sql, watermark: string): Promise<Record<string, number>> {
+  const rows = await sql<{ outcome: string; n: number }[]>`
+    select outcome, count(*)::int as n from deliveries where id > ${watermark} group by outcome`;
+  return Object.fromEntries(rows.map((r) => [r.outcome, r.n]));
+}
+
+process.on('SIGINT', () => {
+  killAll();
+  process.exit(130);
+});
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+  killAll();
+  process.exitCode = 1;
+});
