@@ -35,17 +35,20 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
   proc.stderr!.on('data', (c) => (output += c));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 45_000; // generous: CI machines can be busy
+  let last = '';
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${output}`);
     try {
-      if ((await fetch(`${url}/readyz`)).ok) break;
-    } catch {
-      // not listening yet
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(3000) });
+      if (res.ok) break;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = String(err); // not listening yet
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
-      throw new Error(`server did not become ready:\n${output}`);
+      throw new Error(`server did not become ready (last /readyz: ${last}):\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -75,5 +78,5 @@ export async function postWebhook(url: string, body: Buffer, extra: Record<strin
   } catch {
     // not JSON: kept in text
   }
-  return { status: res.status, body: json, text };
+  return { status: res.status, body: json, text, retryAfter: res.headers.get('retry-after') };
 }

@@ -1,0 +1,274 @@
+// Faults survived with nothing lost, on real processes and a real PostgreSQL, loopback only:
+// SIGTERM and kill -9 in the middle of a burst, PostgreSQL stopped and restarted under load, and
+// an interleaved storm on two processes whose result must equal a sequential replay.
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import postgres from 'postgres';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
+import { sign } from '../src/webhooks/signature.js';
+import { addListing, type App, fixture, freePort, resetDatabase, testApp, testSql, TOKEN, webhook, withQuantity } from './helpers.js';
+import { postWebhook, startServer, type ServerProcess } from './server-process.js';
+
+type Sql = ReturnType<typeof postgres>;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sends holds with a unique probe number each, `workers` at a time, until stop() is called.
+ * Every attempt is recorded: status (0 when the connection failed) and probe. */
+function holdStorm(urls: () => string[], listingIds: string[], workers: number) {
+  const results: { probe: number; listing: string; status: number; at: number; ms: number }[] = [];
+  let stopped = false;
+  let probe = 0;
+  const loops = Array.from({ length: workers }, async (_, w) => {
+    while (!stopped) {
+      const n = ++probe;
+      const listing = listingIds[n % listingIds.length]!;
+      const all = urls();
+      const url = all[(n + w) % all.length]!;
+      const started = Date.now();
+      const body = webhook('ticket.hold', { external_id: listing, hold_quantity: 1, probe: n });
+      const status = await postWebhook(url, body).then((r) => r.status, () => 0);
+      results.push({ probe: n, listing, status, at: started, ms: Date.now() - started });
+      if (status !== 200) await sleep(20);
+    }
+  });
+  return { results, stop: async () => ((stopped = true), await Promise.all(loops)) };
+}
+
+/** Probes of the holds the database applied. */
+async function appliedProbes(sql: Sql): Promise<Set<number>> {
+  const rows = await sql<{ probe: string }[]>`
+    select convert_from(body, 'UTF8')::json->'data'->>'probe' as probe
+      from deliveries where type = 'ticket.hold' and outcome = 'applied'`;
+  return new Set(rows.map((r) => Number(r.probe)));
+}
+
+/** Each listing's quantity equals its start minus its applied holds, and its ledger is one
+ * unbroken chain with one row per applied hold: nothing lost, nothing half-applied. */
+async function assertInventoryMatchesLog(sql: Sql, listingIds: string[], start: number) {
+  for (const id of listingIds) {
+    const [l] = await sql<{ quantity: number }[]>`select quantity from listings where id = ${id}`;
+    const [{ n }] = (await sql<{ n: number }[]>`
+      select count(*)::int as n from deliveries
+       where type = 'ticket.hold' and outcome = 'applied' and listing_id = ${id}`) as unknown as [{ n: number }];
+    assert.equal(l!.quantity, Math.max(0, start - n), `listing ${id}: quantity = start - applied holds`);
+    const ledger = await sql<{ before: number | null; after: number; delivery_id: string }[]>`
+      select before, after, delivery_id from listing_quantity_changes where listing_id = ${id} order by id`;
+    assert.equal(ledger.length, n + 1, `listing ${id}: one ledger row per applied hold`);
+    for (let i = 1; i < ledger.length; i++) assert.equal(ledger[i]!.before, ledger[i - 1]!.after);
+    assert.equal(ledger[ledger.length - 1]!.after, l!.quantity);
+  }
+}
+
+describe('faults', function () {
+  this.timeout(120_000);
+
+  describe('signals on the shared test database', () => {
+    let app: App;
+    before(async () => {
+      app = testApp().app;
+      await resetDatabase();
+    });
+
+    it('SIGTERM mid-burst: exits 0, and every webhook answered 200 is applied, no other', async () => {
+      const ids = [await addListing(app, withQuantity(5000)), await addListing(app, withQuantity(5000))];
+      const server = await startServer();
+      const storm = holdStorm(() => [server.url], ids, 12);
+      while (storm.results.filter((r) => r.status === 200).length < 60) await sleep(20);
+      server.proc.kill('SIGTERM');
+      server.proc.kill('SIGTERM'); // Heroku may send it twice
+      const code = await server.exited;
+      await storm.stop();
+      assert.equal(code, 0, server.output());
+      const ok = new Set(storm.results.filter((r) => r.status === 200).map((r) => r.probe));
+      assert.ok(ok.size >= 60);
+      for (const r of storm.results) assert.ok([0, 200, 503].includes(r.status), `status ${r.status}`);
+      assert.deepEqual(await appliedProbes(testSql()), ok, 'applied = answered 200');
+      await assertInventoryMatchesLog(testSql(), ids, 5000);
+      assert.match(server.output(), /"msg":"shutting down"/);
+      assert.match(server.output(), /"msg":"already shutting down"/);
+    });
+
+    it('SIGTERM while a large webhook is still uploading: it is finished, not cut off', async () => {
+      const server = await startServer();
+      const body = webhook('event.update', { id: 'E-SLOW', name: 'Slow upload', description: 'x'.repeat(4 * 1024 * 1024) });
+      const { port } = new URL(server.url);
+      const reply = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({
+          host: '127.0.0.1', port, method: 'POST', path: '/webhooks/tixstock',
+          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length, 'X-Tixstock-Signature': sign(body, TOKEN) },
+        }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+        });
+        req.on('error', reject);
+        (async () => {
+          const chunk = 256 * 1024;
+          for (let i = 0; i < body.length; i += chunk) {
+            req.write(body.subarray(i, i + chunk));
+            if (i === chunk * 4) server.proc.kill('SIGTERM'); // a fifth of the way in
+            await sleep(30);
+          }
+          req.end();
+        })().catch(reject);
+      });
+      const res = await reply;
+      assert.equal(res.status, 200, res.body);
+      assert.equal(JSON.parse(res.body).event_id, 'E-SLOW');
+      assert.equal(await server.exited, 0);
+      const [e] = await testSql()`select length(data->>'description') as n from events where id = 'E-SLOW'`;
+      assert.equal(e!.n, 4 * 1024 * 1024);
+    });
+
+    it('kill -9 mid-burst: every webhook answered 200 is durable, nothing half-applied', async () => {
+      const ids = [await addListing(app, withQuantity(5000)), await addListing(app, withQuantity(5000))];
+      const server = await startServer();
+      const storm = holdStorm(() => [server.url], ids, 12);
+      while (storm.results.filter((r) => r.status === 200).length < 60) await sleep(20);
+      server.proc.kill('SIGKILL');
+      await server.exited;
+      await storm.stop();
+      const ok = new Set(storm.results.filter((r) => r.status === 200).map((r) => r.probe));
+      const applied = await appliedProbes(testSql());
+      for (const p of ok) assert.ok(applied.has(p), `hold ${p} was answered 200 but is not applied`);
+      // Those cut off by the kill may or may not have committed, but never in part:
+      await assertInventoryMatchesLog(testSql(), ids, 5000);
+    });
+  });
+
+  describe('PostgreSQL stopped and restarted under load', () => {
+    let pg: EmbeddedPostgres;
+    let sql: Sql;
+    let server: ServerProcess;
+    const dataDir = path.resolve(`.data/test-faults-${process.pid}`);
+
+    before(async () => {
+      await rm(dataDir, { recursive: true, force: true });
+      pg = await startEmbeddedPostgres({ dataDir, port: await freePort() });
+      sql = postgres(pg.url, { max: 4, onnotice: () => {} });
+      await migrate(sql);
+      server = await startServer({ DATABASE_URL: pg.url, WEBHOOK_DEADLINE_MS: '2000', DATABASE_POOL_SIZE: '8' });
+    });
+    after(async () => {
+      await server?.stop();
+      await sql?.end();
+      await pg?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    });
+
+    it('answers 503 fast while it is gone, recovers by itself, and every 200 is exactly what was applied', async () => {
+      const add = async (i: number) => {
+        const base = JSON.parse(fixture('ticket.add.json').toString()).data;
+        const res = await postWebhook(server.url, webhook('ticket.add', { ...base, ...withQuantity(5000), fault_test: i }));
+        assert.equal(res.status, 200, `${res.text}\n${server.output().slice(-3000)}`);
+        return String(res.body.listing_id);
+      };
+      const ids = [await add(1), await add(2), await add(3)];
+      const storm = holdStorm(() => [server.url], ids, 8);
+      await sleep(1500);
+      await pg.stop();
+      const down = Date.now();
+      // While it is down: /readyz says so, webhooks are refused with 503 + Retry-After.
+      let readyDuringOutage = 0;
+      let retryAfter: string | null = null;
+      while (Date.now() - down < 3000) {
+        readyDuringOutage = (await fetch(`${server.url}/readyz`)).status;
+        const res = await fetch(`${server.url}/webhooks/tixstock`, {
+          method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Tixstock-Signature': sign(Buffer.from('{}'), TOKEN) }, body: '{}',
+        });
+        if (res.status === 503) retryAfter = res.headers.get('retry-after');
+        await sleep(200);
+      }
+      assert.equal(readyDuringOutage, 503);
+      assert.ok(retryAfter, 'a 503 carries Retry-After');
+      await pg.start();
+      const up = Date.now();
+      // It recovers without a restart: wait for fresh 200s after the restart.
+      while (storm.results.filter((r) => r.status === 200 && r.at > up).length < 50) {
+        assert.ok(Date.now() - up < 30_000, 'recovered within 30 s');
+        await sleep(100);
+      }
+      await storm.stop();
+      assert.equal(server.proc.exitCode, null, `the server survived:\n${server.output().slice(-2000)}`);
+      assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+
+      const statuses = new Set(storm.results.map((r) => r.status));
+      assert.ok(statuses.has(503), 'some webhooks were refused during the outage');
+      for (const s of statuses) assert.ok([200, 503].includes(s), `status ${s}: only 200 or 503`);
+      // No hang: nobody waited much past the 2 s deadline (plus queueing behind it).
+      const slowest = Math.max(...storm.results.map((r) => r.ms));
+      assert.ok(slowest < 2000 * 3, `slowest answer ${slowest} ms`);
+
+      const ok = new Set(storm.results.filter((r) => r.status === 200).map((r) => r.probe));
+      const refused = storm.results.filter((r) => r.status === 503).map((r) => r.probe);
+      const applied = await appliedProbes(sql);
+      assert.deepEqual(applied, ok, 'applied = answered 200: no 200 lost, no 503 applied later');
+      for (const p of refused) assert.ok(!applied.has(p));
+      await assertInventoryMatchesLog(sql, ids, 5000);
+    });
+  });
+
+  describe('scale-out: an interleaved storm on two processes', () => {
+    let servers: ServerProcess[] = [];
+    let app: App;
+    before(async () => {
+      app = testApp().app;
+      await resetDatabase();
+      servers = await Promise.all([startServer(), startServer()]);
+    });
+    after(() => Promise.all(servers.map((s) => s.stop())));
+
+    it('final quantities equal a sequential replay of the accepted deliveries in commit order', async () => {
+      const ids = await Promise.all([1, 2, 3, 4].map(() => addListing(app, withQuantity(40))));
+      const update = JSON.parse(fixture('ticket.update.json').toString()).data;
+      const bodies: Buffer[] = [];
+      for (let i = 0; i < 400; i++) {
+        const id = ids[i % ids.length]!;
+        const kind = i % 10;
+        bodies.push(
+          kind < 4 ? webhook('ticket.hold', { external_id: id, hold_quantity: 1 + (i % 3), n: i })
+            : kind < 8 ? webhook('ticket.release', { external_id: id, release_quantity: 1 + (i % 2), n: i })
+              : kind === 8 ? webhook('ticket.sold', { listing_id: id, sold_quantity: 1, quantity: 10 + (i % 17), first_seat: i, n: i })
+                : webhook('ticket.update', { ...update, id, ...withQuantity(20 + (i % 13)), n: i }),
+        );
+      }
+      let next = 0;
+      const replies: number[] = [];
+      await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+        while (next < bodies.length) {
+          const i = next++;
+          replies.push((await postWebhook(servers[(i + w) % 2]!.url, bodies[i]!)).status);
+        }
+      }));
+      assert.deepEqual([...new Set(replies)], [200]);
+
+      for (const id of ids) {
+        // The ledger's order is the order in which the listing's row lock was taken, which is
+        // the commit order of the webhooks that changed it.
+        const changes = await testSql()<{ body: Buffer; type: string; before: number | null; after: number }[]>`
+          select d.body, d.type, c.before, c.after
+            from listing_quantity_changes c join deliveries d on d.id = c.delivery_id
+           where c.listing_id = ${id} order by c.id`;
+        assert.equal(changes.length, 1 + 100);
+        let quantity = 0;
+        let ceiling = 0;
+        for (const c of changes) {
+          const data = JSON.parse(c.body.toString()).data;
+          switch (c.type) {
+            case 'ticket.add': case 'ticket.update':
+              quantity = ceiling = data.number_of_tickets_for_sale.quantity_available; break;
+            case 'ticket.sold': quantity = ceiling = data.quantity; break;
+            case 'ticket.hold': quantity = Math.max(0, quantity - data.hold_quantity); break;
+            case 'ticket.release': quantity = Math.min(ceiling, quantity + data.release_quantity); break;
+          }
+          assert.equal(c.after, quantity, `replayed ${c.type}`);
+        }
+        const [l] = await testSql()<{ quantity: number }[]>`select quantity from listings where id = ${id}`;
+        assert.equal(l!.quantity, quantity);
+      }
+    });
+  });
+});
