@@ -32,14 +32,23 @@ export async function start(config: Config) {
   log.info('listening', { port, embedded_database: db.embedded, tokens: config.TIXSTOCK_BEARER_TOKEN.length });
   if (config.TIXSTOCK_BEARER_TOKEN.length === 0) log.warn('TIXSTOCK_BEARER_TOKEN is unset: webhooks are answered 503');
 
+  // SIGTERM (Heroku sends it at every deploy and daily restart, sometimes twice): stop
+  // accepting, answer /readyz 503, let every webhook in flight (counted from its first byte,
+  // so an upload in progress too) finish, then close the pool and exit 0.
   const shutdown = async (signal: string) => {
-    if (shuttingDown) return;
+    if (shuttingDown) {
+      log.info('already shutting down', { signal, in_flight: gate.inFlight });
+      return;
+    }
     shuttingDown = true;
+    gate.closing = true;
     log.info('shutting down', { signal, in_flight: gate.inFlight });
     server.close();
     server.closeIdleConnections();
-    const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
-    await Promise.race([gate.idle(), timeout]);
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), SHUTDOWN_GRACE_MS).unref());
+    if ((await Promise.race([gate.idle(), timeout])) === 'timeout') {
+      log.error('webhooks still in flight at the end of the grace period', { in_flight: gate.inFlight });
+    }
     server.closeAllConnections();
     // A mail still sending after 3 s goes back to the queue (Heroku kills us 30 s after SIGTERM).
     await worker.stop(3_000).catch((err) => log.error('stopping the job worker failed', { error: err }));
