@@ -77,13 +77,17 @@ export function webhookRouter(deps: { sql: Sql; config: Config; gate: WebhookGat
       if (e.type === 'request.aborted') return;
       res.set('Connection', 'close');
       if (e.type === 'entity.too.large') {
+        log.warn('webhook refused: body too large', { path: req.path, limit: config.WEBHOOK_BODY_LIMIT, content_length: req.get('content-length') });
         return sendError(res, 413, `body is larger than WEBHOOK_BODY_LIMIT (${config.WEBHOOK_BODY_LIMIT} bytes)`);
       }
       return sendError(res, e.status && e.status < 500 ? e.status : 400, `could not read the body: ${e.message}`);
     }
 
     const signature = verifySignature(raw, req.get('x-tixstock-signature'), config.TIXSTOCK_BEARER_TOKEN);
-    if (!signature.ok) return sendError(res, 401, signature.reason);
+    if (!signature.ok) {
+      log.warn('webhook refused: signature', { path: req.path, reason: signature.reason, bytes: raw.length });
+      return sendError(res, 401, signature.reason);
+    }
 
     const headers: Record<string, string> = {};
     for (const h of LOGGED_HEADERS) {
