@@ -50,21 +50,31 @@ export type QuantityChange =
 
 type Fragment = PendingQuery<Row[]>;
 
+/** Which delivery a change belongs to: the id of one already in the log, or its INSERT, not yet
+ * sent, to run as a CTE of the change's statement (see deliveries.ts deliveryInsert). */
+export type DeliveryRef = string | PendingQuery<Row[]>;
+
 /** Locks the listing, and if it is published sets quantity (and ceiling, and any `extra`
  * assignments) from expressions over `old.*`, writing the ledger row in the same statement.
  * A deleted listing is a tombstone: nothing changes and `after` is null. */
 async function changeListing(tx: Tx, p: {
   id: string;
-  deliveryId: string;
+  delivery: DeliveryRef;
   reason: string;
   requested: number | null;
   quantity: Fragment;
   ceiling: Fragment;
   extra?: Fragment;
-}): Promise<QuantityChange> {
-  if (!isListingId(p.id)) return { found: false };
-  const [row] = await tx<{ status: 'published' | 'deleted'; broker_id: string; before: number; after: number | null }[]>`
-    with old as (
+}): Promise<QuantityChange & { deliveryId: string }> {
+  const recording = typeof p.delivery !== 'string';
+  if (!isListingId(p.id)) {
+    const deliveryId = typeof p.delivery === 'string' ? p.delivery : (await tx<{ id: string }[]>`${p.delivery}`)[0]!.id;
+    return { found: false, deliveryId };
+  }
+  // With a delivery to record, its INSERT is the first CTE and the ledger row points at it
+  // (the foreign key is checked at the end of the statement, when the delivery row exists).
+  const [row] = await tx<{ delivery_id: string; status: 'published' | 'deleted' | null; broker_id: string; before: number; after: number | null }[]>`
+    with ${recording ? tx`d as (${p.delivery as Fragment}), ` : tx``}old as (
       select id, status, broker_id, quantity, quantity_ceiling from listings where id = ${p.id} for update
     ), changed as (
       update listings l
@@ -74,27 +84,31 @@ async function changeListing(tx: Tx, p: {
       returning l.id, old.quantity as before, l.quantity as after
     ), ledger as (
       insert into listing_quantity_changes (listing_id, delivery_id, reason, requested, before, after)
-      select id, ${p.deliveryId}, ${p.reason}, ${p.requested}, before, after from changed
+      select id, ${recording ? tx`(select id from d)` : tx`${p.delivery as string}`}, ${p.reason}, ${p.requested}, before, after from changed
     )
-    select old.status, old.broker_id, old.quantity as before, changed.after
-      from old left join changed using (id)`;
-  if (!row) return { found: false };
-  return { found: true, status: row.status, brokerId: row.broker_id, before: row.before, after: row.after };
+    ${recording
+      ? tx`select d.id as delivery_id, old.status, old.broker_id, old.quantity as before, changed.after
+             from d left join old on true left join changed on changed.id = old.id`
+      : tx`select old.status, old.broker_id, old.quantity as before, changed.after
+             from old left join changed using (id)`}`;
+  const deliveryId = recording ? row!.delivery_id : (p.delivery as string);
+  if (!row || row.status === null) return { found: false, deliveryId };
+  return { found: true, status: row.status, brokerId: row.broker_id, before: row.before, after: row.after, deliveryId };
 }
 
 /** ticket.hold: quantity -= n, never below 0. */
-export function applyHold(tx: Tx, deliveryId: string, id: string, n: number) {
+export function applyHold(tx: Tx, delivery: DeliveryRef, id: string, n: number) {
   return changeListing(tx, {
-    id, deliveryId, reason: 'ticket.hold', requested: n,
+    id, delivery, reason: 'ticket.hold', requested: n,
     quantity: tx`greatest(0, old.quantity - ${n}::int)`,
     ceiling: tx`old.quantity_ceiling`,
   });
 }
 
 /** ticket.release: quantity += n, never above the last absolute quantity Tixstock set. */
-export function applyRelease(tx: Tx, deliveryId: string, id: string, n: number) {
+export function applyRelease(tx: Tx, delivery: DeliveryRef, id: string, n: number) {
   return changeListing(tx, {
-    id, deliveryId, reason: 'ticket.release', requested: n,
+    id, delivery, reason: 'ticket.release', requested: n,
     quantity: tx`least(old.quantity_ceiling, old.quantity + ${n}::int)`,
     ceiling: tx`old.quantity_ceiling`,
   });
@@ -103,7 +117,7 @@ export function applyRelease(tx: Tx, deliveryId: string, id: string, n: number) 
 /** ticket.sold: quantity and first seat are set to what Tixstock says remains. */
 export function applySold(tx: Tx, deliveryId: string, id: string, quantity: number, firstSeat: string | null) {
   return changeListing(tx, {
-    id, deliveryId, reason: 'ticket.sold', requested: quantity,
+    id, delivery: deliveryId, reason: 'ticket.sold', requested: quantity,
     quantity: tx`${quantity}::int`,
     ceiling: tx`${quantity}::int`,
     extra: tx`, first_seat = coalesce(${firstSeat}::text, l.first_seat)`,
@@ -121,7 +135,7 @@ export async function recordSale(tx: Tx, s: {
 /** ticket.update: every field replaced; quantity (and ceiling) = quantity_available. */
 export function applyUpdate(tx: Tx, deliveryId: string, id: string, f: ListingFields) {
   return changeListing(tx, {
-    id, deliveryId, reason: 'ticket.update', requested: f.quantity,
+    id, delivery: deliveryId, reason: 'ticket.update', requested: f.quantity,
     quantity: tx`${f.quantity}::int`,
     ceiling: tx`${f.quantity}::int`,
     extra: tx`, event_id = ${f.eventId}, broker_id = ${f.brokerId}, first_seat = ${f.firstSeat},
@@ -134,7 +148,7 @@ export function applyUpdate(tx: Tx, deliveryId: string, id: string, f: ListingFi
 /** ticket.delete: the listing becomes a tombstone with quantity 0. */
 export function applyDelete(tx: Tx, deliveryId: string, id: string, reason = 'ticket.delete') {
   return changeListing(tx, {
-    id, deliveryId, reason, requested: 0,
+    id, delivery: deliveryId, reason, requested: 0,
     quantity: tx`0`,
     ceiling: tx`0`,
     extra: tx`, status = 'deleted', deleted_at = now()`,

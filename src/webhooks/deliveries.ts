@@ -1,5 +1,6 @@
 // The delivery log: one row per signed webhook (and per replay), written in the same
 // transaction that applies it. Only this file writes the deliveries table.
+import type { PendingQuery, Row } from 'postgres';
 import type { Sql, Tx } from '../db/connect.js';
 import type { DeliveryRefs, Outcome } from './registry.js';
 
@@ -20,8 +21,12 @@ export interface NewDelivery {
   refs?: DeliveryRefs;
 }
 
-export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
-  const [row] = await db<{ id: string }[]>`
+/** The INSERT of a delivery (returning id) as a statement not yet sent: a handler with a fast
+ * path can send it as a CTE of its own first statement, one round trip instead of two. */
+export type DeliveryInsert = PendingQuery<Row[]>;
+
+export function deliveryInsert(db: Sql | Tx, d: NewDelivery): DeliveryInsert {
+  return db`
     insert into deliveries (version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
                             error, duplicate_of, replay_of, listing_id, event_id, order_id, broker_id)
     values (${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${d.body}, ${d.bodySha256}, ${d.redacted},
@@ -29,17 +34,31 @@ export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<stri
             ${d.replayOf ?? null}, ${d.refs?.listing_id ?? null}, ${d.refs?.event_id ?? null},
             ${d.refs?.order_id ?? null}, ${d.refs?.broker_id ?? null})
     returning id`;
+}
+
+export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
+  const [row] = await db<{ id: string }[]>`${deliveryInsert(db, d)}`;
   return row!.id;
 }
 
-/** Records how an applied delivery ended, in the transaction that applied it. */
-export async function finishDelivery(tx: Tx, id: string, outcome: Outcome, reply: Record<string, unknown>, refs: DeliveryRefs = {}): Promise<void> {
-  await tx`
+/** Records how an applied delivery ended, in the transaction that applied it. The statement is
+ * sent at once and not awaited here: the caller lets the transaction's COMMIT follow it in the
+ * same round trip, and awaits the returned promise after the commit (see process.ts). */
+export function finishDelivery(tx: Tx, id: string, outcome: Outcome, reply: Record<string, unknown>, refs: DeliveryRefs = {}): Promise<unknown> {
+  const update = tx`
     update deliveries
        set outcome = ${outcome}, reply = ${tx.json(reply as never)},
            listing_id = ${refs.listing_id ?? null}, event_id = ${refs.event_id ?? null},
            order_id = ${refs.order_id ?? null}, broker_id = ${refs.broker_id ?? null}
-     where id = ${id}`;
+     where id = ${id}`.execute();
+  update.catch(() => {}); // awaited later by the caller; until then a failure is not unhandled
+  return update;
+}
+
+/** Whether a delivery row exists: after a COMMIT whose answer was lost, whether it committed. */
+export async function deliveryExists(sql: Sql, id: string): Promise<boolean> {
+  const rows = await sql`select 1 from deliveries where id = ${id}`;
+  return rows.length > 0;
 }
 
 export interface PriorDelivery {
@@ -56,7 +75,11 @@ export interface PriorDelivery {
  * The advisory lock on the body's hash makes two copies arriving at once on two dynos take
  * turns, so the second one finds the first instead of applying again. */
 export async function findRetryOf(tx: Tx, bodySha256: Buffer, version: string): Promise<PriorDelivery | undefined> {
-  await tx`select pg_advisory_xact_lock(${bodySha256.readBigInt64BE(0).toString()}::bigint)`;
+  // Both statements go in one round trip (postgres.js pipelines what is not awaited); the
+  // lookup still runs after the lock is granted, with a snapshot taken then, because
+  // PostgreSQL runs a connection's statements in order.
+  const lock = tx`select pg_advisory_xact_lock(${bodySha256.readBigInt64BE(0).toString()}::bigint)`.execute();
+  lock.catch(() => {}); // if it fails, the lookup fails too and reports it
   const [prior] = await tx<PriorDelivery[]>`
     select id, status, reply, listing_id, event_id, order_id, broker_id
       from deliveries
@@ -64,6 +87,7 @@ export async function findRetryOf(tx: Tx, bodySha256: Buffer, version: string): 
        and received_at > now() - interval '24 hours'
      order by id desc
      limit 1`;
+  await lock;
   return prior;
 }
 

@@ -6,11 +6,11 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { isDatabaseUnavailable, isDataException, transactionWithDeadline } from '../db/transaction.js';
+import { CommitOutcomeUnknown, isDatabaseUnavailable, isDataException, transactionWithDeadline } from '../db/transaction.js';
 import { log } from '../log.js';
 import { redactSecrets } from './redact.js';
-import { findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
-import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type Outcome } from './registry.js';
+import { deliveryInsert, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
+import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type HandlerResult, type Outcome } from './registry.js';
 import './v1/index.js';
 
 export interface IncomingDelivery {
@@ -104,8 +104,9 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     return refuse(400, 'invalid', type, `invalid ${type} webhook: ${errors.join('; ')}`, errors);
   }
 
+  let finished: Promise<unknown> | undefined;
   try {
-    return await transactionWithDeadline(sql, config.WEBHOOK_DEADLINE_MS, async (tx) => {
+    const processed = await transactionWithDeadline(sql, config.WEBHOOK_DEADLINE_MS, async (tx) => {
       if (def.retriesAreDuplicates && !d.replayOf) {
         const prior = await findRetryOf(tx, base.bodySha256, version);
         if (prior) {
@@ -114,12 +115,24 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
           return { status, outcome: 'duplicate' as const, reply, deliveryId, version, type, refs };
         }
       }
-      const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'applied', status: 200, reply: {} });
-      const result = await def.handle({ tx, deliveryId, config }, data.data);
+      const delivery: NewDelivery = { ...base, type, outcome: 'applied', status: 200, reply: {} };
+      let deliveryId: string;
+      let result: HandlerResult;
+      if (def.handleRecorded) {
+        ({ deliveryId, ...result } = await def.handleRecorded({ tx, delivery: deliveryInsert(tx, delivery), config }, data.data));
+      } else {
+        deliveryId = await insertDelivery(tx, delivery);
+        result = await def.handle({ tx, deliveryId, config }, data.data);
+      }
       const refs = result.refs ?? {};
-      await finishDelivery(tx, deliveryId, result.outcome, result.reply, refs);
+      // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
+      finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs);
       return { status: 200, outcome: result.outcome, reply: result.reply, deliveryId, version, type, refs };
     });
+    // If the UPDATE failed, PostgreSQL turned the COMMIT behind it into a ROLLBACK: nothing was
+    // applied, and this throws like any failure inside the transaction.
+    await finished;
+    return processed;
   } catch (err) {
     if (isDatabaseUnavailable(err)) throw err;
     if (isDataException(err)) {

@@ -3,6 +3,7 @@
 import type { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Tx } from '../db/connect.js';
+import type { DeliveryInsert } from './deliveries.js';
 
 export type Outcome = 'applied' | 'rejected' | 'duplicate' | 'invalid' | 'unsupported' | 'failed';
 
@@ -33,6 +34,17 @@ export interface WebhookDefinition<S extends z.ZodType = z.ZodType> {
    * False for deltas (hold, release) where two identical webhooks may both be real. */
   retriesAreDuplicates: boolean;
   handle(ctx: HandlerContext, data: z.output<S>): Promise<HandlerResult>;
+  /** Optional fast path for hot types, same behaviour as handle(): the handler sends the
+   * delivery's INSERT itself, folded into its first statement (one round trip fewer), and
+   * returns the new delivery's id. */
+  handleRecorded?(ctx: RecordingContext, data: z.output<S>): Promise<HandlerResult & { deliveryId: string }>;
+}
+
+export interface RecordingContext {
+  tx: Tx;
+  /** The delivery's INSERT ... RETURNING id, not yet sent. */
+  delivery: DeliveryInsert;
+  config: Config;
 }
 
 const registry = new Map<string, WebhookDefinition>();

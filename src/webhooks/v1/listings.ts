@@ -1,5 +1,6 @@
 // ticket.add / update / delete / hold / release / sold (Tixstock webhooks v1).
 import { z } from 'zod';
+import type { Tx } from '../../db/connect.js';
 import { isBrokerClosed } from '../../inventory/brokers.js';
 import { upsertEvent } from '../../inventory/events.js';
 import * as listings from '../../inventory/listings.js';
@@ -84,29 +85,41 @@ defineWebhook('v1', ['ticket.delete'], {
   },
 });
 
+// Holds and releases are most of Tixstock's traffic: they take the fast path (handleRecorded),
+// recording the delivery in the same statement as the change.
+const holdSchema = z.looseObject({ external_id: looseId, hold_quantity: count(1) });
+
+async function hold(tx: Tx, delivery: listings.DeliveryRef, data: z.output<typeof holdSchema>) {
+  const change = await listings.applyHold(tx, delivery, data.external_id, data.hold_quantity);
+  return { ...replyFor(data.external_id, change, `${data.hold_quantity} held on listing ${data.external_id}`), deliveryId: change.deliveryId };
+}
+
 defineWebhook('v1', ['ticket.hold'], {
-  schema: z.looseObject({ external_id: looseId, hold_quantity: count(1) }),
+  schema: holdSchema,
   retriesAreDuplicates: false,
-  async handle(ctx, data) {
-    const change = await listings.applyHold(ctx.tx, ctx.deliveryId, data.external_id, data.hold_quantity);
-    return replyFor(data.external_id, change, `${data.hold_quantity} held on listing ${data.external_id}`);
-  },
+  handle: (ctx, data) => hold(ctx.tx, ctx.deliveryId, data),
+  handleRecorded: (ctx, data) => hold(ctx.tx, ctx.delivery, data),
 });
 
+// The docs' field table names the quantity hold_quantity, their example release_quantity.
+const releaseSchema = z
+  .looseObject({ external_id: looseId, release_quantity: count(1).optional(), hold_quantity: count(1).optional() })
+  .refine((d) => d.release_quantity !== undefined || d.hold_quantity !== undefined, {
+    message: 'release_quantity (or hold_quantity) is required',
+    path: ['release_quantity'],
+  });
+
+async function release(tx: Tx, delivery: listings.DeliveryRef, data: z.output<typeof releaseSchema>) {
+  const n = (data.release_quantity ?? data.hold_quantity)!;
+  const change = await listings.applyRelease(tx, delivery, data.external_id, n);
+  return { ...replyFor(data.external_id, change, `${n} released on listing ${data.external_id}`), deliveryId: change.deliveryId };
+}
+
 defineWebhook('v1', ['ticket.release'], {
-  // The docs' field table names the quantity hold_quantity, their example release_quantity.
-  schema: z
-    .looseObject({ external_id: looseId, release_quantity: count(1).optional(), hold_quantity: count(1).optional() })
-    .refine((d) => d.release_quantity !== undefined || d.hold_quantity !== undefined, {
-      message: 'release_quantity (or hold_quantity) is required',
-      path: ['release_quantity'],
-    }),
+  schema: releaseSchema,
   retriesAreDuplicates: false,
-  async handle(ctx, data) {
-    const n = (data.release_quantity ?? data.hold_quantity)!;
-    const change = await listings.applyRelease(ctx.tx, ctx.deliveryId, data.external_id, n);
-    return replyFor(data.external_id, change, `${n} released on listing ${data.external_id}`);
-  },
+  handle: (ctx, data) => release(ctx.tx, ctx.deliveryId, data),
+  handleRecorded: (ctx, data) => release(ctx.tx, ctx.delivery, data),
 });
 
 defineWebhook('v1', ['ticket.sold'], {
