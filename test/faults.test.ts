@@ -8,6 +8,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
+import { COMMIT_CONFIRM_MS } from '../src/db/transaction.js';
 import { sign } from '../src/webhooks/signature.js';
 import { addListing, type App, fixture, freePort, resetDatabase, testApp, testSql, TOKEN, webhook, withQuantity } from './helpers.js';
 import { postWebhook, startServer, type ServerProcess } from './server-process.js';
@@ -78,6 +79,7 @@ describe('faults', function () {
       const storm = holdStorm(() => [server.url], ids, 12);
       while (storm.results.filter((r) => r.status === 200).length < 60) await sleep(20);
       server.proc.kill('SIGTERM');
+      while (!server.output().includes('"msg":"shutting down"')) await sleep(5);
       server.proc.kill('SIGTERM'); // Heroku may send it twice
       const code = await server.exited;
       await storm.stop();
@@ -198,14 +200,16 @@ describe('faults', function () {
       const statuses = new Set(storm.results.map((r) => r.status));
       assert.ok(statuses.has(503), 'some webhooks were refused during the outage');
       for (const s of statuses) assert.ok([200, 503].includes(s), `status ${s}: only 200 or 503`);
-      // No hang: nobody waited much past the 2 s deadline (plus queueing behind it).
+      // No hang: nobody waited past the 2 s deadline, except a webhook whose COMMIT lost its
+      // connection, which waits up to COMMIT_CONFIRM_MS to learn whether it committed.
       const slowest = Math.max(...storm.results.map((r) => r.ms));
-      assert.ok(slowest < 2000 * 3, `slowest answer ${slowest} ms`);
+      assert.ok(slowest < 2000 + COMMIT_CONFIRM_MS + 2000, `slowest answer ${slowest} ms`);
 
       const ok = new Set(storm.results.filter((r) => r.status === 200).map((r) => r.probe));
       const refused = storm.results.filter((r) => r.status === 503).map((r) => r.probe);
       const applied = await appliedProbes(sql);
-      assert.deepEqual(applied, ok, 'applied = answered 200: no 200 lost, no 503 applied later');
+      const mismatched = storm.results.filter((r) => applied.has(r.probe) !== (r.status === 200));
+      assert.deepEqual(applied, ok, `applied = answered 200: no 200 lost, no 503 applied later; mismatched: ${JSON.stringify(mismatched)} (outage ${down - 0}..${up})`);
       for (const p of refused) assert.ok(!applied.has(p));
       await assertInventoryMatchesLog(sql, ids, 5000);
     });

@@ -3,10 +3,12 @@
 // write, reproduced for real in a child process) nor wedge the pool.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
 import { DeadlineExceeded, transactionWithDeadline } from '../src/db/transaction.js';
-import { resetDatabase, testSql } from './helpers.js';
+import { databaseUrl, resetDatabase, testSql } from './helpers.js';
 
 const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'scripts/null-socket-write.ts');
 const run = (mode: string) =>
@@ -57,4 +59,70 @@ describe('transactionWithDeadline', () => {
     assert.equal(row!.n, 0, 'the abandoned insert was rolled back, not committed late');
     await sql`drop table deadline_probe`;
   });
+});
+
+/** A TCP proxy to PostgreSQL that cuts the client off once, around the first COMMIT it sees:
+ * after forwarding it (PostgreSQL commits, the answer is lost) or before (nothing commits). */
+async function commitCuttingProxy(target: URL, when: 'after-commit' | 'before-commit') {
+  let cut = false;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    upstream.on('data', (d) => client.write(d));
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    client.on('close', () => upstream.end());
+    client.on('data', (d: Buffer) => {
+      if (!cut && d.includes('commit\u0000')) {
+        cut = true;
+        if (when === 'after-commit') {
+          upstream.write(d);
+          // Let PostgreSQL commit, then drop the client before it hears the answer.
+          upstream.removeAllListeners('data');
+          setTimeout(() => client.destroy(), 300);
+        } else {
+          client.destroy();
+          upstream.destroy();
+        }
+        return;
+      }
+      upstream.write(d);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = new URL(target);
+  url.port = String((server.address() as net.AddressInfo).port);
+  return { url: url.toString(), close: () => server.close() };
+}
+
+describe('transactionWithDeadline: a connection lost during COMMIT', () => {
+  before(async () => {
+    await testSql()`create table if not exists outcome_probe (id text primary key)`;
+  });
+  after(() => testSql()`drop table if exists outcome_probe`);
+
+  for (const when of ['after-commit', 'before-commit'] as const) {
+    it(`asks the database whether it committed (${when})`, async () => {
+      const proxy = await commitCuttingProxy(new URL(databaseUrl()), when);
+      // Unnamed statements: COMMIT goes out in one piece (Parse, Bind, Execute, Sync).
+      const sql = postgres(proxy.url, { max: 1, prepare: false, onnotice: () => {} });
+      try {
+        const id = `${when}-${Date.now()}`;
+        const attempt = transactionWithDeadline(sql, 5000, async (tx) => {
+          await tx`insert into outcome_probe values (${id})`;
+          return id;
+        }, { wasCommitted: async (r) => (await sql`select 1 from outcome_probe where id = ${r}`).length > 0 });
+        const outcome = await attempt.then(() => 'resolved', (e: { code?: string }) => `rejected ${e.code}`);
+        const row = { outcome, found: (await testSql()`select 1 from outcome_probe where id = ${id}`).length > 0 };
+        if (when === 'after-commit') {
+          assert.deepEqual(row, { outcome: 'resolved', found: true }, 'committed: reported as committed, not as an outage');
+        } else {
+          assert.equal(row.found, false);
+          assert.match(row.outcome, /^rejected (CONNECTION_CLOSED|ECONNRESET)$/);
+        }
+      } finally {
+        await sql.end({ timeout: 1 });
+        proxy.close();
+      }
+    });
+  }
 });

@@ -16,12 +16,24 @@ export class DeadlineExceeded extends Error {
 
 class Abandoned extends Error {}
 
+/** The connection was lost while COMMIT was on its way and the database could not be asked
+ * in time whether it committed. Answered 503 like any outage; logged for reconciliation. */
+export class CommitOutcomeUnknown<T = unknown> extends Error {
+  constructor(readonly result: T) {
+    super('the connection was lost during COMMIT and the database could not be reached to confirm it');
+  }
+}
+
+/** How long a webhook whose COMMIT lost its connection waits for the database to come back
+ * and say whether it committed. Typical restarts and fail-overs take a few seconds. */
+export const COMMIT_CONFIRM_MS = 6000;
+
 /** The connection under a transaction is gone, or the server is closing it (57P0x: shut down,
  * terminated): nothing more may be written to it, not even a ROLLBACK. */
 const CONNECTION_LOST = new Set([
   'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03',
 ]);
-const isConnectionLost = (err: unknown) => CONNECTION_LOST.has(String((err as { code?: unknown } | null)?.code));
+export const isConnectionLost = (err: unknown) => CONNECTION_LOST.has(String((err as { code?: unknown } | null)?.code));
 
 function connectionLostError(): Error {
   return Object.assign(new Error('the connection of this transaction was lost'), { code: 'CONNECTION_CLOSED' });
@@ -66,8 +78,18 @@ function refuseAfterLoss(tx: Tx, state: { lost: boolean }): Tx {
  *   rejected (it races the body against the connection closing), so the caller still gets
  *   the error at once, and the stranded body is garbage once nothing refers to it.
  */
-export async function transactionWithDeadline<T>(sql: Sql, deadlineMs: number, body: (tx: Tx) => Promise<T>): Promise<T> {
+export interface TransactionOptions<T> {
+  /** Asked when the connection is lost while COMMIT is on its way, so that the outcome is
+   * unknown: are the transaction's effects in the database? Answering 503 for a transaction
+   * that did commit would make Tixstock's retry apply it twice. */
+  wasCommitted?: (result: T) => Promise<boolean>;
+}
+
+export async function transactionWithDeadline<T>(
+  sql: Sql, deadlineMs: number, body: (tx: Tx) => Promise<T>, opts: TransactionOptions<T> = {},
+): Promise<T> {
   const state = { abandoned: false, committing: false, lost: false };
+  let committing: { result: T } | undefined;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -82,6 +104,7 @@ export async function transactionWithDeadline<T>(sql: Sql, deadlineMs: number, b
       const result = await body(refuseAfterLoss(tx, state));
       if (state.abandoned) throw new Abandoned();
       state.committing = true;
+      committing = { result };
       return result;
     } catch (err) {
       if (state.lost || isConnectionLost(err)) return new Promise<never>(() => {});
@@ -94,9 +117,31 @@ export async function transactionWithDeadline<T>(sql: Sql, deadlineMs: number, b
   });
   try {
     return await Promise.race([work, deadline]);
+  } catch (err) {
+    if (!committing || !opts.wasCommitted || !isConnectionLost(err)) throw err;
+    return await confirmCommit(committing.result, opts.wasCommitted, err);
   } finally {
     clearTimeout(timer);
   }
+}
+
+async function confirmCommit<T>(result: T, wasCommitted: (result: T) => Promise<boolean>, lost: unknown): Promise<T> {
+  const until = Date.now() + COMMIT_CONFIRM_MS;
+  while (Date.now() < until) {
+    let answer: boolean | undefined;
+    try {
+      answer = await Promise.race([
+        wasCommitted(result),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer")), 1500).unref()),
+      ]);
+    } catch {
+      await new Promise((r) => setTimeout(r, 250)); // still unreachable: ask again
+      continue;
+    }
+    if (answer) return result;
+    throw lost; // not committed: an ordinary outage
+  }
+  throw new CommitOutcomeUnknown(result);
 }
 
 const UNAVAILABLE_CODES = new Set([
@@ -111,7 +156,7 @@ const UNAVAILABLE_CODES = new Set([
 /** True for errors that mean "the database is not available right now" rather than a bug:
  * answered 503 + Retry-After, and Tixstock retries. */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  if (err instanceof DeadlineExceeded) return true;
+  if (err instanceof DeadlineExceeded || err instanceof CommitOutcomeUnknown) return true;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return false;
   return UNAVAILABLE_CODES.has(code) || code.startsWith('08');

@@ -6,10 +6,10 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { CommitOutcomeUnknown, isDatabaseUnavailable, isDataException, transactionWithDeadline } from '../db/transaction.js';
+import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, transactionWithDeadline } from '../db/transaction.js';
 import { log } from '../log.js';
 import { redactSecrets } from './redact.js';
-import { deliveryInsert, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
+import { deliveryExists, deliveryInsert, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
 import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type HandlerResult, type Outcome } from './registry.js';
 import './v1/index.js';
 
@@ -127,13 +127,21 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
       const refs = result.refs ?? {};
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
       finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs);
+      finished.catch(() => {}); // when the transaction fails, its error is the one reported
       return { status: 200, outcome: result.outcome, reply: result.reply, deliveryId, version, type, refs };
-    });
+    }, { wasCommitted: (r) => deliveryExists(sql, r.deliveryId!) });
     // If the UPDATE failed, PostgreSQL turned the COMMIT behind it into a ROLLBACK: nothing was
-    // applied, and this throws like any failure inside the transaction.
-    await finished;
+    // applied, and this throws like any failure inside the transaction. (A lost connection is
+    // not such a failure: the transaction was confirmed committed, so the UPDATE was too.)
+    await finished?.catch((err) => {
+      if (!isConnectionLost(err)) throw err;
+    });
     return processed;
   } catch (err) {
+    if (err instanceof CommitOutcomeUnknown) {
+      const { deliveryId } = err.result as ProcessedDelivery;
+      log.error('commit outcome unknown: answered 503; check whether this delivery exists', { delivery_id: deliveryId, type, version });
+    }
     if (isDatabaseUnavailable(err)) throw err;
     if (isDataException(err)) {
       return refuse(400, 'invalid', type, `invalid ${type} webhook: a value cannot be stored (${(err as Error).message})`);
