@@ -132,7 +132,7 @@ async function confirmCommit<T>(result: T, wasCommitted: (result: T) => Promise<
     try {
       answer = await Promise.race([
         wasCommitted(result),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer")), 1500).unref()),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer')), 1500).unref()),
       ]);
     } catch {
       await new Promise((r) => setTimeout(r, 250)); // still unreachable: ask again
