@@ -104,7 +104,15 @@ describe('delivery log', () => {
         assert.equal(res.body.success, 'true');
         assert.doesNotMatch(JSON.stringify(res.body), /correct horse/);
       });
-      assert.match(output, /"type":"broker.authenticate"/, 'the webhook was logged');
+      const line = JSON.parse(output.split('\n').find((l) => l.includes('"msg":"webhook"'))!);
+      assert.deepEqual(
+        { msg: line.msg, type: line.type, version: line.version, outcome: line.outcome, status: line.status },
+        { msg: 'webhook', type: 'broker.authenticate', version: 'v1', outcome: 'applied', status: 200 },
+      );
+      assert.match(line.delivery_id, /^\d+$/);
+      assert.equal(typeof line.ms, 'number');
+      assert.match(line.broker_id, /^\d+$/);
+      assert.doesNotMatch(output, /seller@example.org/, 'no personal data in the log');
       assert.doesNotMatch(output, /correct horse/);
       const [d] = await sql()`select * from deliveries where type = 'broker.authenticate' order by id desc limit 1`;
       assert.equal(d!.redacted, true);
