@@ -1,10 +1,46 @@
-// Small helpers shared by every route: JSON errors in one shape, and bearer/basic checks.
-import { timingSafeEqual, createHash } from 'node:crypto';
-import type { Response } from 'express';
+// Small helpers shared by every route: JSON errors in one shape, async routes, input parsing,
+// constant-time comparison.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { z } from 'zod';
+import { isDatabaseUnavailable } from './db/transaction.js';
 
 /** `{"success": false, "message": "...", "errors": [...]}` with the given status. */
 export function sendError(res: Response, status: number, message: string, errors: string[] = [message]): void {
   res.status(status).json({ success: false, message, errors });
+}
+
+/** Bad input, answered 400 by asyncRoute with every problem named. */
+export class BadRequest extends Error {
+  constructor(readonly errors: string[], hint = '') {
+    super(errors.join('; ') + hint);
+  }
+}
+
+/** Parses request input with a zod schema; problems are named by path ("query.limit: ..."). */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where: string, hint = ''): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new BadRequest(r.error.issues.map((i) => `${[where, ...i.path].join('.')}: ${i.message}`), hint);
+  return r.data;
+}
+
+export type AsyncHandler = (req: Request, res: Response) => Promise<unknown>;
+
+const unavailableJson = (res: Response) => sendError(res, 503, 'database unavailable; retry later');
+
+/** Runs an async route: BadRequest becomes 400, "database unavailable" 503 + Retry-After
+ * (rendered by `unavailable`, JSON by default), anything else goes to express's error handler. */
+export function asyncRoute(h: AsyncHandler, unavailable: (res: Response) => void = unavailableJson) {
+  return async (req: Request, res: Response) => {
+    try {
+      await h(req, res);
+    } catch (err) {
+      if (err instanceof BadRequest) return sendError(res, 400, `bad request: ${err.message}`, err.errors);
+      if (!isDatabaseUnavailable(err)) throw err;
+      res.set('Retry-After', '5');
+      unavailable(res);
+    }
+  };
 }
 
 /** Constant-time string comparison (hashing first makes lengths equal). */

@@ -4,8 +4,7 @@ import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { isDatabaseUnavailable } from '../db/transaction.js';
-import { sendError } from '../http.js';
+import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
 import { setResellerStatus } from '../inventory/orders.js';
 import { isOrderId, mergedTickets, orderView } from '../support/order-view.js';
 import { pdfFileName } from '../tickets/merge.js';
@@ -15,8 +14,6 @@ import { requireApiToken } from './auth.js';
 const statusBody = z.object({
   status: z.union([z.string().trim().min(1, 'must not be empty').max(100, 'is too long'), z.null()]),
 });
-
-type Handler = (req: Request, res: Response) => Promise<unknown>;
 
 /** Sends PDF bytes as a download named `filename`. */
 export function sendPdf(res: Response, pdf: Uint8Array, filename: string): void {
@@ -29,15 +26,7 @@ export function ordersRouter(deps: { sql: Sql; config: Config }): express.Router
   const router = express.Router();
   router.use(['/api/orders', '/api/tickets'], requireApiToken(config.API_TOKEN), express.json({ limit: '100kb' }));
 
-  const route = (h: Handler) => async (req: Request, res: Response) => {
-    try {
-      await h(req, res);
-    } catch (err) {
-      if (!isDatabaseUnavailable(err)) throw err;
-      res.set('Retry-After', '5');
-      sendError(res, 503, 'database unavailable; retry later');
-    }
-  };
+  const route = (h: AsyncHandler) => asyncRoute(h);
   const orderId = (req: Request, res: Response): string | undefined => {
     const id = String(req.params.id);
     if (isOrderId(id)) return id;
@@ -64,12 +53,8 @@ export function ordersRouter(deps: { sql: Sql; config: Config }): express.Router
   router.put('/api/orders/:id/status', route(async (req, res) => {
     const id = orderId(req, res);
     if (id === undefined) return;
-    const body = statusBody.safeParse(req.body ?? {});
-    if (!body.success) {
-      const errors = body.error.issues.map((i) => `${['body', ...i.path].join('.')}: ${i.message}`);
-      return sendError(res, 400, `bad request: ${errors.join('; ')} (expected {"status": "<status>"} or {"status": null})`, errors);
-    }
-    const { created } = await setResellerStatus(sql, id, body.data.status);
+    const body = parseInput(statusBody, req.body ?? {}, 'body', ' (expected {"status": "<status>"} or {"status": null})');
+    const { created } = await setResellerStatus(sql, id, body.status);
     res.status(created ? 201 : 200).json(await orderView(sql, id));
   }));
 

@@ -1,10 +1,9 @@
 // /api/*: read access to the inventory and the delivery log, replays, broker accounts.
-import express, { type Request, type Response } from 'express';
+import express, { type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { isDatabaseUnavailable } from '../db/transaction.js';
-import { sendError } from '../http.js';
+import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
 import { createBroker, UsernameTaken } from '../inventory/brokers.js';
 import { getEvent, listEvents } from '../inventory/events.js';
 import { getListing, isListingId, listingsOfEvent, listListings, quantityChanges } from '../inventory/listings.js';
@@ -35,18 +34,6 @@ const newBroker = z.object({
   password: z.string().min(8, 'must be at least 8 characters').max(1000),
 });
 
-class BadRequest extends Error {
-  constructor(readonly errors: string[]) {
-    super(errors.join('; '));
-  }
-}
-
-function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new BadRequest(r.error.issues.map((i) => `${[where, ...i.path].join('.')}: ${i.message}`));
-  return r.data;
-}
-
 function page(items: readonly Record<string, unknown>[], limit: number) {
   const last = items[items.length - 1];
   return { items, next: items.length === limit && last ? String(last.id) : null };
@@ -60,30 +47,16 @@ function deliveryView(row: Record<string, unknown>) {
     : { ...rest, body: null, body_truncated: true };
 }
 
-type Handler = (req: Request, res: Response) => Promise<unknown>;
-
 export function apiRouter(deps: { sql: Sql; config: Config }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
   router.use('/api', requireApiToken(config.API_TOKEN), express.json({ limit: '100kb' }));
 
-  // One place turns thrown errors into JSON: 400 for bad input, 503 when the database is away.
-  const route = (h: Handler) => async (req: Request, res: Response) => {
-    try {
-      await h(req, res);
-    } catch (err) {
-      if (err instanceof BadRequest) return sendError(res, 400, `bad request: ${err.message}`, err.errors);
-      if (isDatabaseUnavailable(err)) {
-        res.set('Retry-After', '5');
-        return sendError(res, 503, 'database unavailable; retry later');
-      }
-      throw err;
-    }
-  };
+  const route = (h: AsyncHandler) => asyncRoute(h);
   const notFound = (res: Response, what: string) => sendError(res, 404, `${what} not found`);
 
   router.get('/api/listings', route(async (req, res) => {
-    const q = parse(listingQuery, req.query, 'query');
+    const q = parseInput(listingQuery, req.query, 'query');
     const rows = await listListings(sql, { eventId: q.event_id, brokerId: q.broker_id, status: q.status, limit: q.limit, after: q.after });
     res.json(page(rows, q.limit));
   }));
@@ -101,7 +74,7 @@ export function apiRouter(deps: { sql: Sql; config: Config }): express.Router {
   }));
 
   router.get('/api/events', route(async (req, res) => {
-    const q = parse(eventQuery, req.query, 'query');
+    const q = parseInput(eventQuery, req.query, 'query');
     res.json(page(await listEvents(sql, q), q.limit));
   }));
 
@@ -113,7 +86,7 @@ export function apiRouter(deps: { sql: Sql; config: Config }): express.Router {
   }));
 
   router.get('/api/deliveries', route(async (req, res) => {
-    const q = parse(deliveryQuery, req.query, 'query');
+    const q = parseInput(deliveryQuery, req.query, 'query');
     res.json(page(await listDeliveries(sql, q), q.limit));
   }));
 
@@ -144,7 +117,7 @@ export function apiRouter(deps: { sql: Sql; config: Config }): express.Router {
   }));
 
   router.post('/api/brokers', route(async (req, res) => {
-    const b = parse(newBroker, req.body ?? {}, 'body');
+    const b = parseInput(newBroker, req.body ?? {}, 'body');
     try {
       res.status(201).json(await createBroker(sql, b.username, b.password));
     } catch (err) {

@@ -4,7 +4,7 @@
 import express, { type Request, type Response } from 'express';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { isDatabaseUnavailable } from '../db/transaction.js';
+import { asyncRoute, type AsyncHandler } from '../http.js';
 import { searchOrders } from '../inventory/orders.js';
 import { jobsOfOrder, retryJob, troubledJobs } from '../jobs/queue.js';
 import { log } from '../log.js';
@@ -18,8 +18,6 @@ import { emailAddress } from './mail.js';
 import { mailsOfOrder, queueOrderTickets } from './notices.js';
 import { isOrderId, mergedTickets, orderView } from './order-view.js';
 import { homePage, messagePage, orderHref, orderPage } from './views.js';
-
-type Handler = (req: Request, res: Response) => Promise<unknown>;
 
 function sendPage(res: Response, status: number, page: Html): void {
   res.status(status).type('html').set({
@@ -40,15 +38,8 @@ export function supportRouter(deps: { sql: Sql; config: Config }): express.Route
   const csrf = () => formToken(config.SUPPORT_PASSWORD!);
   const fail = (res: Response, status: number, message: string) => sendPage(res, status, messagePage(status, message));
 
-  const route = (h: Handler) => async (req: Request, res: Response) => {
-    try {
-      await h(req, res);
-    } catch (err) {
-      if (!isDatabaseUnavailable(err)) throw err;
-      res.set('Retry-After', '5');
-      fail(res, 503, 'The database is unavailable right now; try again in a moment.');
-    }
-  };
+  const route = (h: AsyncHandler) =>
+    asyncRoute(h, (res) => fail(res, 503, 'The database is unavailable right now; try again in a moment.'));
   /** The order id in ?id= (or a posted id=), or an error page. */
   const orderIdOf = (req: Request, res: Response, from: 'query' | 'body'): string | undefined => {
     const id = first((from === 'query' ? req.query : req.body ?? {}).id);
