@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.js';
@@ -145,7 +146,7 @@ describe('faults', function () {
     let pg: EmbeddedPostgres;
     let sql: Sql;
     let server: ServerProcess;
-    const dataDir = path.resolve(`.data/test-faults-${process.pid}`);
+    const dataDir = path.join(tmpdir(), `tixstock-test-faults-${process.pid}`);
 
     before(async () => {
       await rm(dataDir, { recursive: true, force: true });

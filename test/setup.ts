@@ -2,6 +2,7 @@
 // directory of its own on a free port, so that several runs (and a developer's `npm start`)
 // can share the machine. Its URL is put in TEST_DATABASE_URL for tests and child processes.
 import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.js';
@@ -9,7 +10,9 @@ import { migrate } from '../src/db/migrate.js';
 import { freePort } from './helpers.js';
 
 let pg: EmbeddedPostgres | undefined;
-const dataDir = path.resolve(`.data/test-${process.pid}`);
+// Under the system's temporary folder: as root, PostgreSQL runs as the user postgres, which
+// must be able to reach the folder (a clone under /root would not do).
+const dataDir = path.join(tmpdir(), `tixstock-test-${process.pid}`);
 
 export async function mochaGlobalSetup() {
   process.env.LOG_LEVEL ??= 'silent';

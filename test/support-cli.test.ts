@@ -96,7 +96,7 @@ describe('support CLI', function () {
   it('works against the embedded database when DATABASE_URL is unset', async () => {
     // Under the project, like test/setup.ts's: initdb runs as a "postgres" user when we are root,
     // and it cannot enter root's private temp directories.
-    const embedded = path.join(ROOT, '.data', `cli-test-${process.pid}`);
+    const embedded = path.join(tmpdir(), `tixstock-cli-test-${process.pid}`);
     const r = await cli(['order', 'R-1'], {
       DATABASE_URL: undefined, EMBEDDED_POSTGRES_DIR: embedded, EMBEDDED_POSTGRES_PORT: String(await freePort()),
     }).finally(() => rm(embedded, { recursive: true, force: true }));

