@@ -34,6 +34,7 @@ export interface LoadResult {
 }
 
 const pdfs = new Map<number, Buffer>();
+let runs = 0;
 
 async function run(job: LoadJob): Promise<LoadResult> {
   let pdf: Buffer | undefined;
@@ -42,13 +43,15 @@ async function run(job: LoadJob): Promise<LoadResult> {
     pdf = pdfs.get(job.pdfBytes);
   }
   // One body sequence shared by all connections and targets, so no two requests repeat a body.
-  const next = workload({ name: job.workload, token: job.token, listingIds: job.listingIds, pdf, runTag: job.runTag });
+  // Each run its own tag: the ceiling's and the service's rounds of one case must not repeat
+  // each other's bodies (a repeated absolute-state body is rightly answered as a duplicate).
+  const next = workload({ name: job.workload, token: job.token, listingIds: job.listingIds, pdf, runTag: `${job.runTag}-${runs++}` });
   const per = Math.max(1, Math.floor(job.connections / job.urls.length));
   const results = await Promise.all(job.urls.map((url) => autocannon({
     url: `${url}/webhooks/tixstock`,
     connections: per,
-    duration: job.duration,
-    amount: job.amount === undefined ? undefined : Math.ceil(job.amount / job.urls.length),
+    // autocannon refuses a duration key that is present but undefined.
+    ...(job.amount === undefined ? { duration: job.duration } : { amount: Math.ceil(job.amount / job.urls.length) }),
     timeout: job.timeoutSeconds,
     method: 'POST',
     requests: [{

@@ -68,7 +68,7 @@ async function waitReady(url: string, proc: ChildProcess, output: () => string):
 /** The service as it runs in production: `node dist/src/main.js`, logs off. */
 export async function startService(env: Record<string, string>, name = 'service'): Promise<Server> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [...(process.env.BENCH_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), path.join(ROOT, 'dist/src/main.js')], {
+  const proc = spawn(process.execPath, [...(process.env.BENCH_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), process.env.BENCH_SERVICE_ENTRY ?? path.join(ROOT, 'dist/src/main.js')], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'silent', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
