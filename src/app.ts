@@ -21,7 +21,7 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): express.Express {
   const { sql, config } = deps;
-  const gate = deps.gate ?? new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG);
+  const gate = deps.gate ?? new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

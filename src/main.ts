@@ -18,7 +18,7 @@ export async function start(config: Config) {
   // Mail and other side work queued by webhooks, done after their transactions commit.
   const worker = startJobWorker({ sql: db.sql, config });
   let shuttingDown = false;
-  const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG);
+  const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY);
   const app = createApp({ sql: db.sql, config, gate, isShuttingDown: () => shuttingDown });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.PORT, () => resolve(s));

@@ -76,6 +76,20 @@ describe('delivery log', () => {
     });
   });
 
+  describe('bodies are stored byte for byte', () => {
+    // Large bodies travel to PostgreSQL as text when they are valid UTF-8 (deliveries.ts).
+    it('a large UTF-8 body (sent as text) and a large non-UTF-8 body (sent as bytes)', async () => {
+      const utf8 = webhook('event.update', { id: 'E-BIG-UTF8', name: 'Caf\u00e9 \u2014 https://x/y', description: 'd\u00e9j\u00e0 '.repeat(20_000) });
+      const latin1 = Buffer.concat([Buffer.from('{"data":{"id":"E-BIG-L1","name":"'), Buffer.alloc(100_000, 0xe9), Buffer.from('"},"meta":{"type":"event.update"}}')]);
+      for (const body of [utf8, latin1]) {
+        assert.ok(body.length > 64 * 1024);
+        await sendWebhook(app, body).expect(200);
+        const [d] = await sql()`select body from deliveries order by id desc limit 1`;
+        assert.equal(Buffer.compare(d!.body, body), 0);
+      }
+    });
+  });
+
   describe('secrets', () => {
     async function captureOutput(fn: () => Promise<unknown>): Promise<string> {
       const saved = { out: process.stdout.write, err: process.stderr.write, level: process.env.LOG_LEVEL };

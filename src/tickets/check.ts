@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto';
 import { PDFDocument } from 'pdf-lib';
 
 export interface CheckedPdf {
-  pdf: Buffer;
+  /** The PDF as its (canonical) base64 text: stored with decode() in SQL, because postgres.js
+   * would send the decoded bytes as hex, twice their size, in memory and on the wire. */
+  base64: string;
   sha256: string;
   bytes: number;
   pages: number;
@@ -51,7 +53,7 @@ export async function checkTicketFile(base64: string): Promise<FileCheck> {
   const pages = await countPdfPages(decoded);
   if (typeof pages === 'string') return { ok: false, fileError: `file is not a PDF: ${pages}` };
   return {
-    ok: true, pdf: decoded, pages, bytes: decoded.length,
+    ok: true, base64, pages, bytes: decoded.length,
     sha256: createHash('sha256').update(decoded).digest('hex'),
   };
 }

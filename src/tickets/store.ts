@@ -19,7 +19,7 @@ export async function attachTicket(tx: Tx, t: NewTicket): Promise<{ id: string; 
   const [inserted] = await tx<{ id: string }[]>`
     insert into tickets (order_id, delivery_id, kind, listing_id, general_admission, row, seat, pdf, sha256, bytes, pages)
     values (${t.orderId}, ${t.deliveryId}, ${t.kind}, ${t.listingId}, ${t.generalAdmission}, ${t.row}, ${t.seat},
-            ${t.pdf}, ${t.sha256}, ${t.bytes}, ${t.pages})
+            decode(${t.base64}, 'base64'), ${t.sha256}, ${t.bytes}, ${t.pages})
     on conflict (order_id, sha256) do nothing
     returning id`;
   if (inserted) return { id: inserted.id, created: true };

@@ -54,6 +54,8 @@ function isJsonContentType(ct: string): boolean {
 export async function processDelivery(deps: { sql: Sql; config: Config }, d: IncomingDelivery): Promise<ProcessedDelivery> {
   const { sql, config } = deps;
   const version = normalizeVersion(d.versionHeader);
+  // Writing a body of tens of MB takes seconds even when all is well: 1 s more per 4 MB.
+  const deadlineMs = config.WEBHOOK_DEADLINE_MS + Math.floor(d.raw.length / (4 * 1024 * 1024)) * 1000;
   const { body, redacted } = redactSecrets(d.raw);
   const base: Omit<NewDelivery, 'type' | 'outcome' | 'status' | 'reply'> = {
     version,
@@ -68,7 +70,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   // Not applied: recorded (so it can be inspected and replayed after a fix) and answered 4xx.
   const refuse = async (status: number, outcome: Outcome, type: string | null, message: string, errors?: string[]) => {
     const reply = errorReply(message, errors);
-    const deliveryId = await transactionWithDeadline(sql, config.WEBHOOK_DEADLINE_MS, (tx) =>
+    const deliveryId = await transactionWithDeadline(sql, deadlineMs, (tx) =>
       insertDelivery(tx, { ...base, type, outcome, status, reply, error: (errors ?? [message]).join('\n') }),
     );
     return { status, outcome, reply, deliveryId, version, type, refs: {} };
@@ -106,7 +108,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
 
   let finished: Promise<unknown> | undefined;
   try {
-    const processed = await transactionWithDeadline(sql, config.WEBHOOK_DEADLINE_MS, async (tx) => {
+    const processed = await transactionWithDeadline(sql, deadlineMs, async (tx) => {
       if (def.retriesAreDuplicates && !d.replayOf) {
         const prior = await findRetryOf(tx, base.bodySha256, version);
         if (prior) {

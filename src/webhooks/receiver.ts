@@ -18,15 +18,28 @@ const LOGGED_HEADERS = ['content-type', 'content-length', 'tixstock-version', 'u
 /** Bounded work: at most `concurrency` webhooks touch the database at once; a request counts
  * as in flight from its first byte until answered, and beyond concurrency + backlog in
  * flight the receiver answers 503 at once instead of queueing without end. */
+/** Bodies from this size on (ticket PDFs) take the large lane. */
+export const LARGE_BODY_BYTES = 1024 * 1024;
+
 export class WebhookGate {
   readonly queue: PQueue;
+  /** Large webhooks (fulfilments with tens of MB of PDF) are applied a few at a time, apart from
+   * the small ones: several at once would each miss their deadline on a small dyno and hold
+   * hundreds of MB, while holds and releases queued behind them would wait seconds. */
+  readonly largeQueue: PQueue;
   inFlight = 0;
   /** Set at shutdown: webhooks already in flight finish, new ones are answered 503. */
   closing = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(readonly concurrency: number, readonly backlog: number) {
+  constructor(readonly concurrency: number, readonly backlog: number, largeConcurrency = 1) {
     this.queue = new PQueue({ concurrency });
+    this.largeQueue = new PQueue({ concurrency: largeConcurrency });
+  }
+
+  /** Runs the work in the lane of its size. */
+  run<T>(bytes: number, work: () => Promise<T>): Promise<T> {
+    return (bytes >= LARGE_BODY_BYTES ? this.largeQueue : this.queue).add(work);
   }
 
   /** Why a new webhook cannot be taken now, or undefined when it was let in. */
@@ -95,15 +108,15 @@ export function webhookRouter(deps: { sql: Sql; config: Config; gate: WebhookGat
       if (v !== undefined) headers[h] = v;
     }
     try {
-      const result = await gate.queue.add(() =>
+      const result = await gate.run(raw.length, () =>
         processDelivery({ sql, config }, {
           raw, path: req.path, headers, versionHeader: req.get('tixstock-version'), contentType: req.get('content-type'),
         }),
       );
-      res.status(result!.status).json(result!.reply);
+      res.status(result.status).json(result.reply);
       log.info('webhook', {
-        delivery_id: result!.deliveryId, type: result!.type, version: result!.version, outcome: result!.outcome,
-        status: result!.status, ...result!.refs, bytes: raw.length, ms: Number(process.hrtime.bigint() - started) / 1e6,
+        delivery_id: result.deliveryId, type: result.type, version: result.version, outcome: result.outcome,
+        status: result.status, ...result.refs, bytes: raw.length, ms: Number(process.hrtime.bigint() - started) / 1e6,
       });
     } catch (err) {
       if (isDatabaseUnavailable(err)) {
