@@ -47,7 +47,7 @@ const configSchema = z.object({
     }),
   /** Webhooks one process applies at once; defaults to the pool size. */
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(500).optional(),
-  /** Large webhooks (bodies of 1 MB and more: ticket PDFs) applied at once, apart from the rest. */
+  /** Large webhooks (bodies of 4 MB and more: ticket PDFs) applied at once, apart from the rest. */
   WEBHOOK_LARGE_CONCURRENCY: integer(1, 1, 100),
   /** Webhooks allowed to wait for a slot; beyond it the receiver answers 503 at once. */
   WEBHOOK_BACKLOG: integer(128, 0, 100000),

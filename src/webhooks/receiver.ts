@@ -18,8 +18,8 @@ const LOGGED_HEADERS = ['content-type', 'content-length', 'tixstock-version', 'u
 /** Bounded work: at most `concurrency` webhooks touch the database at once; a request counts
  * as in flight from its first byte until answered, and beyond concurrency + backlog in
  * flight the receiver answers 503 at once instead of queueing without end. */
-/** Bodies from this size on (ticket PDFs) take the large lane. */
-export const LARGE_BODY_BYTES = 1024 * 1024;
+/** Bodies from this size on (ticket PDFs of several MB) take the large lane. */
+export const LARGE_BODY_BYTES = 4 * 1024 * 1024;
 
 export class WebhookGate {
   readonly queue: PQueue;
