@@ -16,10 +16,14 @@ export interface NewTicket extends CheckedPdf {
 /** Stores a ticket PDF. The same PDF for the same order is stored once: the id of the copy
  * already stored is returned with `created: false`. */
 export async function attachTicket(tx: Tx, t: NewTicket): Promise<{ id: string; created: boolean }> {
+  // The PDF is taken from the delivery's stored body, already in this transaction: sending it
+  // again as a parameter would put tens of MB more through postgres.js (as hex, twice the size).
+  // The base64 there is the text checkTicketFile() proved canonical and a PDF with this sha256.
   const [inserted] = await tx<{ id: string }[]>`
     insert into tickets (order_id, delivery_id, kind, listing_id, general_admission, row, seat, pdf, sha256, bytes, pages)
-    values (${t.orderId}, ${t.deliveryId}, ${t.kind}, ${t.listingId}, ${t.generalAdmission}, ${t.row}, ${t.seat},
-            decode(${t.base64}, 'base64'), ${t.sha256}, ${t.bytes}, ${t.pages})
+    select ${t.orderId}, d.id, ${t.kind}, ${t.listingId}, ${t.generalAdmission}, ${t.row}, ${t.seat},
+           decode(convert_from(d.body, 'UTF8')::json #>> '{data,file}', 'base64'), ${t.sha256}, ${t.bytes}, ${t.pages}
+      from deliveries d where d.id = ${t.deliveryId}
     on conflict (order_id, sha256) do nothing
     returning id`;
   if (inserted) return { id: inserted.id, created: true };

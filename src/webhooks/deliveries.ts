@@ -11,6 +11,8 @@ export interface NewDelivery {
   path: string;
   headers: Record<string, string>;
   body: Buffer;
+  /** The body decoded as UTF-8, when already at hand (it was parsed): saves decoding it again. */
+  bodyText?: string;
   bodySha256: Buffer;
   redacted: boolean;
   outcome: Outcome;
@@ -32,16 +34,16 @@ const TEXT_BODY_MIN = 64 * 1024;
  * on the wire (54 MB for a 27 MB fulfilment), so a large body goes as text and is turned back
  * into bytes by convert_to(): only when it is valid UTF-8 without NUL (which a text parameter
  * cannot carry), so that the stored bytes are exactly those received. */
-function bodyParam(db: Sql | Tx, body: Buffer) {
+function bodyParam(db: Sql | Tx, body: Buffer, text: string | undefined) {
   if (body.length < TEXT_BODY_MIN || !isUtf8(body) || body.includes(0)) return body;
-  return db`convert_to(${body.toString('utf8')}, 'UTF8')`;
+  return db`convert_to(${text ?? body.toString('utf8')}, 'UTF8')`;
 }
 
 export function deliveryInsert(db: Sql | Tx, d: NewDelivery): DeliveryInsert {
   return db`
     insert into deliveries (version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
                             error, duplicate_of, replay_of, listing_id, event_id, order_id, broker_id)
-    values (${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${bodyParam(db, d.body)}, ${d.bodySha256}, ${d.redacted},
+    values (${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${bodyParam(db, d.body, d.bodyText)}, ${d.bodySha256}, ${d.redacted},
             ${d.outcome}, ${d.status}, ${db.json(d.reply as never)}, ${d.error ?? null}, ${d.duplicateOf ?? null},
             ${d.replayOf ?? null}, ${d.refs?.listing_id ?? null}, ${d.refs?.event_id ?? null},
             ${d.refs?.order_id ?? null}, ${d.refs?.broker_id ?? null})

@@ -82,7 +82,9 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   if (d.raw.length === 0) return refuse(400, 'invalid', null, 'body is empty; expected a JSON webhook');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(d.raw.toString('utf8'));
+    const text = d.raw.toString('utf8');
+    parsed = JSON.parse(text);
+    if (!redacted) base.bodyText = text;
   } catch (err) {
     return refuse(400, 'invalid', null, `body is not valid JSON: ${(err as Error).message}`);
   }
