@@ -131,7 +131,6 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
       const refs = result.refs ?? {};
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
       finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs);
-      finished.catch(() => {}); // when the transaction fails, its error is the one reported
       return { status: 200, outcome: result.outcome, reply: result.reply, deliveryId, version, type, refs };
     }, { wasCommitted: (r) => deliveryExists(sql, r.deliveryId!) });
     // If the UPDATE failed, PostgreSQL turned the COMMIT behind it into a ROLLBACK: nothing was
