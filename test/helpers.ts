@@ -1,6 +1,5 @@
 // Shared test helpers: the app on a real database, signed requests, fixtures.
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
@@ -9,20 +8,11 @@ import { loadConfig, type Config } from '../src/config.js';
 import { connect, type Sql } from '../src/db/connect.js';
 import { sign } from '../src/webhooks/signature.js';
 
+export { freePort } from './free-port.js';
+
 export const TOKEN = 'test-bearer-token';
 export const API_TOKEN = 'test-api-token';
 export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 export function databaseUrl(): string {
   const url = process.env.TEST_DATABASE_URL;
