@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { DeadlineExceeded, transactionWithDeadline } from '../src/db/transaction.js';
+import { deliveryCommitted, insertDelivery } from '../src/webhooks/deliveries.js';
 import { databaseUrl, resetDatabase, testSql } from './helpers.js';
 
 const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'scripts/null-socket-write.ts');
@@ -32,6 +33,7 @@ describe('transactionWithDeadline', () => {
     assert.ok(m, r.stdout);
     const codes = JSON.parse(m[1]!) as Record<string, number>;
     assert.equal(codes.committed, undefined);
+    assert.equal(codes['no answer'], undefined, 'every round was answered');
     assert.equal(Object.values(codes).reduce((a, b) => a + b, 0), 30);
   });
 
@@ -41,11 +43,14 @@ describe('transactionWithDeadline', () => {
     await sql`truncate deadline_probe`;
     // Hold a lock the transaction needs, past its deadline.
     let blockerDone = false;
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((r) => (locked = r));
     const blocker = sql.begin(async (tx) => {
       await tx`lock table deadline_probe in exclusive mode`;
+      locked();
       await new Promise((r) => setTimeout(r, 600));
     }).then(() => (blockerDone = true));
-    await new Promise((r) => setTimeout(r, 50));
+    await lockTaken;
     await assert.rejects(
       transactionWithDeadline(sql, 200, async (tx) => {
         await tx`insert into deadline_probe values (1)`;
@@ -94,6 +99,22 @@ async function commitCuttingProxy(target: URL, when: 'after-commit' | 'before-co
   return { url: url.toString(), close: () => server.close() };
 }
 
+/** As deliveryCommitted() does for deliveries: insert the same key and roll back. The unique
+ * index waits for the cut-off transaction to end, then says whether it committed. */
+async function probeCommitted(sql: postgres.Sql, id: string): Promise<boolean> {
+  try {
+    await sql.begin(async (tx) => {
+      await tx`insert into outcome_probe values (${id})`;
+      throw new Error('rolled back');
+    });
+    return false;
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') return true;
+    if ((err as Error).message === 'rolled back') return false;
+    throw err;
+  }
+}
+
 describe('transactionWithDeadline: a connection lost during COMMIT', () => {
   before(async () => {
     await testSql()`create table if not exists outcome_probe (id text primary key)`;
@@ -110,7 +131,7 @@ describe('transactionWithDeadline: a connection lost during COMMIT', () => {
         const attempt = transactionWithDeadline(sql, 5000, async (tx) => {
           await tx`insert into outcome_probe values (${id})`;
           return id;
-        }, { wasCommitted: async (r) => (await sql`select 1 from outcome_probe where id = ${r}`).length > 0 });
+        }, { wasCommitted: (r) => probeCommitted(sql, r) });
         const outcome = await attempt.then(() => 'resolved', (e: { code?: string }) => `rejected ${e.code}`);
         const row = { outcome, found: (await testSql()`select 1 from outcome_probe where id = ${id}`).length > 0 };
         if (when === 'after-commit') {
@@ -123,6 +144,38 @@ describe('transactionWithDeadline: a connection lost during COMMIT', () => {
         await sql.end({ timeout: 1 });
         proxy.close();
       }
+    });
+  }
+});
+
+describe('deliveryCommitted: the outcome of a transaction whose connection was cut', () => {
+  before(() => resetDatabase());
+
+  for (const ending of ['commit', 'rollback'] as const) {
+    it(`waits for a transaction still in progress, then sees its ${ending}`, async () => {
+      const sql = testSql();
+      let finish!: () => void;
+      let inserted!: (id: string) => void;
+      const idOf = new Promise<string>((r) => (inserted = r));
+      const other = sql.begin(async (tx) => {
+        const id = await insertDelivery(tx, {
+          version: 'v1', type: 'event.update', path: '/webhooks/tixstock', headers: {}, body: Buffer.from('{}'),
+          bodySha256: Buffer.alloc(32), redacted: false, outcome: 'applied', status: 200, reply: {},
+        });
+        inserted(id);
+        await new Promise<void>((r) => (finish = r));
+        if (ending === 'rollback') throw new Error('rolled back on purpose');
+      }).catch(() => {});
+      const id = await idOf;
+      let answered = false;
+      const answer = deliveryCommitted(sql, id).then((v) => ((answered = true), v));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(answered, false, 'no answer while that transaction is in progress');
+      finish();
+      await other;
+      assert.equal(await answer, ending === 'commit');
+      const [row] = await sql`select count(*)::int as n from deliveries where id = ${id}`;
+      assert.equal(row!.n, ending === 'commit' ? 1 : 0, 'the probe left nothing behind');
     });
   }
 });

@@ -3,6 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { PendingQuery, Row } from 'postgres';
 import type { Sql, Tx } from '../db/connect.js';
+import { transactionWithDeadline } from '../db/transaction.js';
 import type { DeliveryRefs, Outcome } from './registry.js';
 
 export interface NewDelivery {
@@ -69,10 +70,29 @@ export function finishDelivery(tx: Tx, id: string, outcome: Outcome, reply: Reco
   return update;
 }
 
-/** Whether a delivery row exists: after a COMMIT whose answer was lost, whether it committed. */
-export async function deliveryExists(sql: Sql, id: string): Promise<boolean> {
-  const rows = await sql`select 1 from deliveries where id = ${id}`;
-  return rows.length > 0;
+class ProbeRolledBack extends Error {}
+
+/** After a COMMIT whose answer was lost: did the transaction that inserted delivery `id` commit?
+ * Looking for the row is not enough, because the server may not have finished that transaction
+ * yet (its connection was cut with COMMIT still in the socket). So this inserts a row with the
+ * same id and rolls it back: the primary key makes the probe wait until that transaction ends,
+ * then fail if it committed, or go through if it did not. */
+export async function deliveryCommitted(sql: Sql, id: string): Promise<boolean> {
+  try {
+    await transactionWithDeadline(sql, 5000, async (tx) => {
+      await tx`set local lock_timeout = '4s'`;
+      await tx`
+        insert into deliveries (id, version, path, headers, body, body_sha256, outcome, status, reply)
+        overriding system value
+        values (${id}, 'probe', '', '{}', '', '', 'failed', 0, '{}')`;
+      throw new ProbeRolledBack();
+    });
+  } catch (err) {
+    if (err instanceof ProbeRolledBack) return false;
+    if ((err as { code?: unknown }).code === '23505') return true; // unique_violation: it committed
+    throw err; // not known yet: the caller asks again
+  }
+  return false;
 }
 
 export interface PriorDelivery {

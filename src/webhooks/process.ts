@@ -9,7 +9,7 @@ import type { Sql } from '../db/connect.js';
 import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, transactionWithDeadline } from '../db/transaction.js';
 import { log } from '../log.js';
 import { redactSecrets } from './redact.js';
-import { deliveryExists, deliveryInsert, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
+import { deliveryCommitted, deliveryInsert, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
 import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type HandlerResult, type Outcome } from './registry.js';
 import './v1/index.js';
 
@@ -132,7 +132,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
       finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs);
       return { status: 200, outcome: result.outcome, reply: result.reply, deliveryId, version, type, refs };
-    }, { wasCommitted: (r) => deliveryExists(sql, r.deliveryId!) });
+    }, { wasCommitted: (r) => deliveryCommitted(sql, r.deliveryId!) });
     // If the UPDATE failed, PostgreSQL turned the COMMIT behind it into a ROLLBACK: nothing was
     // applied, and this throws like any failure inside the transaction. (A lost connection is
     // not such a failure: the transaction was confirmed committed, so the UPDATE was too.)
