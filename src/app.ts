@@ -1,5 +1,6 @@
 // The HTTP application: health checks, the webhook receiver, the API. main.ts starts it;
 // tests mount it on supertest.
+import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ordersRouter } from './api/orders.js';
 import { apiRouter } from './api/router.js';
@@ -9,7 +10,7 @@ import { isMigrated } from './db/migrate.js';
 import { sendError } from './http.js';
 import { log } from './log.js';
 import { supportRouter } from './support/page.js';
-import { WebhookGate, webhookRouter } from './webhooks/receiver.js';
+import { isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
 
 export interface AppDeps {
   sql: Sql;
@@ -19,7 +20,10 @@ export interface AppDeps {
   isShuttingDown?: () => boolean;
 }
 
-export function createApp(deps: AppDeps): express.Express {
+/** A node:http request handler (what supertest and http.createServer take), and listen(). */
+export type App = http.RequestListener & { listen(port: number, ...rest: unknown[]): http.Server };
+
+export function createApp(deps: AppDeps): App {
   const { sql, config } = deps;
   const gate = deps.gate ?? new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY);
   const app = express();
@@ -44,7 +48,6 @@ export function createApp(deps: AppDeps): express.Express {
     }
   });
 
-  app.use(webhookRouter({ sql, config, gate }));
   app.use(apiRouter({ sql, config }));
   app.use(ordersRouter({ sql, config }));
   app.use(supportRouter({ sql, config }));
@@ -59,5 +62,11 @@ export function createApp(deps: AppDeps): express.Express {
     log.error('request failed', { error: err });
     sendError(res, 500, 'internal error');
   });
-  return app;
+
+  // Webhooks go straight to their receiver (plain node:http); everything else to express.
+  const receive = webhookReceiver({ sql, config, gate });
+  const handler: http.RequestListener = (req, res) => (isWebhookRequest(req) ? receive(req, res) : app(req, res));
+  return Object.assign(handler, {
+    listen: (port: number, ...rest: unknown[]) => http.createServer(handler).listen(port, ...(rest as [])),
+  });
 }

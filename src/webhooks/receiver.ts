@@ -1,13 +1,12 @@
-// POST /webhooks/tixstock (and any subpath, e.g. /webhooks/tixstock/ticket-create): read the
-// raw body within WEBHOOK_BODY_LIMIT, verify the signature, then process it with bounded
+// POST /webhooks/tixstock (and any subpath, e.g. /webhooks/tixstock/ticket-create), on plain
+// node:http: read the raw body within WEBHOOK_BODY_LIMIT, verify the signature, then process it with bounded
 // concurrency. Status codes are those of DESIGN.md section 3.
-import express, { type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import PQueue from 'p-queue';
 import getRawBody from 'raw-body';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { isDatabaseUnavailable } from '../db/transaction.js';
-import { sendError } from '../http.js';
 import { log } from '../log.js';
 import { processDelivery } from './process.js';
 import { verifySignature } from './signature.js';
@@ -61,59 +60,85 @@ export class WebhookGate {
   }
 }
 
-function unavailable(res: Response, message: string): void {
-  res.set('Retry-After', '5');
-  sendError(res, 503, message);
+/** POST /webhooks/tixstock, /webhooks/tixstock/ and any subpath, any letter case (as express
+ * routed them before the receiver left it). */
+export function isWebhookRequest(req: IncomingMessage): boolean {
+  if (req.method !== 'POST') return false;
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  return WEBHOOK_PATH.test(q === -1 ? url : url.slice(0, q));
+}
+const WEBHOOK_PATH = /^\/webhooks\/tixstock(?:\/.*)?$/i;
+
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
 }
 
-export function webhookRouter(deps: { sql: Sql; config: Config; gate: WebhookGate }): express.Router {
-  const { sql, config, gate } = deps;
-  const router = express.Router();
+const sendError = (res: ServerResponse, status: number, message: string, headers?: Record<string, string>) =>
+  sendJson(res, status, { success: false, message, errors: [message] }, headers);
 
-  router.post('/webhooks/tixstock{/*rest}', async (req: Request, res: Response) => {
+const unavailable = (res: ServerResponse, message: string, headers: Record<string, string> = {}) =>
+  sendError(res, 503, message, { ...headers, 'Retry-After': '5' });
+
+/** The webhook receiver as a plain node:http handler: Tixstock's traffic is most of ours, and
+ * express's routing and response helpers cost more per webhook than the rest of the receiver. */
+export function webhookReceiver(deps: { sql: Sql; config: Config; gate: WebhookGate }): (req: IncomingMessage, res: ServerResponse) => void {
+  const { sql, config, gate } = deps;
+  return (req, res) => {
+    receive(req, res).catch((err) => {
+      log.error('webhook failed', { error: err });
+      if (!res.headersSent) sendError(res, 500, 'internal error; nothing was applied');
+      else res.destroy();
+    });
+  };
+
+  async function receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
+    const path = (req.url ?? '').split('?')[0]!;
     const refused = gate.tryEnter();
-    if (refused) {
-      res.set('Connection', 'close');
-      return unavailable(res, refused);
-    }
+    if (refused) return unavailable(res, refused, { Connection: 'close' });
     res.on('close', () => gate.leave());
 
     if (config.TIXSTOCK_BEARER_TOKEN.length === 0) {
       return unavailable(res, 'webhooks are not accepted: TIXSTOCK_BEARER_TOKEN is not configured');
     }
+    const header = (name: string) => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v.join(', ') : v;
+    };
     let raw: Buffer;
     try {
       raw = await getRawBody(req, { limit: config.WEBHOOK_BODY_LIMIT, length: req.headers['content-length'] });
     } catch (err) {
       const e = err as { type?: string; status?: number; message: string };
       if (e.type === 'request.aborted') return;
-      res.set('Connection', 'close');
       if (e.type === 'entity.too.large') {
-        log.warn('webhook refused: body too large', { path: req.path, limit: config.WEBHOOK_BODY_LIMIT, content_length: req.get('content-length') });
-        return sendError(res, 413, `body is larger than WEBHOOK_BODY_LIMIT (${config.WEBHOOK_BODY_LIMIT} bytes)`);
+        log.warn('webhook refused: body too large', { path, limit: config.WEBHOOK_BODY_LIMIT, content_length: header('content-length') });
+        return sendError(res, 413, `body is larger than WEBHOOK_BODY_LIMIT (${config.WEBHOOK_BODY_LIMIT} bytes)`, { Connection: 'close' });
       }
-      return sendError(res, e.status && e.status < 500 ? e.status : 400, `could not read the body: ${e.message}`);
+      return sendError(res, e.status && e.status < 500 ? e.status : 400, `could not read the body: ${e.message}`, { Connection: 'close' });
     }
 
-    const signature = verifySignature(raw, req.get('x-tixstock-signature'), config.TIXSTOCK_BEARER_TOKEN);
+    const signature = verifySignature(raw, header('x-tixstock-signature'), config.TIXSTOCK_BEARER_TOKEN);
     if (!signature.ok) {
-      log.warn('webhook refused: signature', { path: req.path, reason: signature.reason, bytes: raw.length });
+      log.warn('webhook refused: signature', { path, reason: signature.reason, bytes: raw.length });
       return sendError(res, 401, signature.reason);
     }
 
     const headers: Record<string, string> = {};
     for (const h of LOGGED_HEADERS) {
-      const v = req.get(h);
+      const v = header(h);
       if (v !== undefined) headers[h] = v;
     }
     try {
       const result = await gate.run(raw.length, () =>
         processDelivery({ sql, config }, {
-          raw, path: req.path, headers, versionHeader: req.get('tixstock-version'), contentType: req.get('content-type'),
+          raw, path, headers, versionHeader: header('tixstock-version'), contentType: header('content-type'),
         }),
       );
-      res.status(result.status).json(result.reply);
+      sendJson(res, result.status, result.reply);
       log.info('webhook', {
         delivery_id: result.deliveryId, type: result.type, version: result.version, outcome: result.outcome,
         status: result.status, ...result.refs, bytes: raw.length, ms: Number(process.hrtime.bigint() - started) / 1e6,
@@ -123,10 +148,7 @@ export function webhookRouter(deps: { sql: Sql; config: Config; gate: WebhookGat
         log.warn('webhook not applied: database unavailable', { error: err, bytes: raw.length });
         return unavailable(res, 'database unavailable; nothing was applied, retry later');
       }
-      log.error('webhook failed', { error: err });
-      sendError(res, 500, 'internal error; nothing was applied');
+      throw err;
     }
-  });
-
-  return router;
+  }
 }
