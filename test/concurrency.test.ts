@@ -3,7 +3,7 @@
 // in one process and spread over two processes on one database.
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
-import { addListing, api, type App, resetDatabase, testApp, testSql, webhook, withQuantity } from './helpers.js';
+import { addListing, api, type App, resetDatabase, sendWebhook, testApp, testSql, webhook, withQuantity } from './helpers.js';
 import { postWebhook, startServer, type ServerProcess } from './server-process.js';
 
 async function assertLedgerChain(listingId: string, holds: number) {
@@ -21,6 +21,34 @@ describe('concurrency', function () {
     app = testApp({ DATABASE_POOL_SIZE: '10', WEBHOOK_BACKLOG: '200' }).app;
     await resetDatabase();
   });
+
+  for (const [type, body, expected] of [
+    ['hold', { hold_quantity: 1 }, 1],
+    ['release', { release_quantity: 5 }, 2],
+  ] as const) {
+    it(`a ${type} that waits for another transaction's lock on the listing starts from what that one committed`, async () => {
+      const id = await addListing(app, withQuantity(10));
+      // Another webhook's transaction (an update to 2 tickets) holds the listing's lock.
+      const other = await testSql().reserve();
+      try {
+        await other`begin`;
+        await other`update listings set quantity = 2, quantity_ceiling = 2 where id = ${id}`;
+        const waiting = sendWebhook(app, webhook(`ticket.${type}`, { external_id: id, ...body }));
+        await new Promise((r) => setTimeout(r, 300));
+        await other`commit`;
+        const res = await waiting;
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        assert.equal(res.body.success, true);
+      } finally {
+        other.release();
+      }
+      const listing = (await api(app).get(`/api/listings/${id}`).expect(200)).body;
+      assert.equal(listing.quantity, expected);
+      const [last] = await testSql()<{ before: number; after: number }[]>`
+        select before, after from listing_quantity_changes where listing_id = ${id} order by id desc limit 1`;
+      assert.deepEqual({ ...last }, { before: 2, after: expected });
+    });
+  }
 
   it('100 concurrent holds of 1 on a listing of 100 leave exactly 0 (one process)', async () => {
     const server: Server = await new Promise((resolve) => {

@@ -125,6 +125,75 @@ export async function transactionWithDeadline<T>(
   }
 }
 
+/**
+ * One statement in a transaction, with BEGIN sent together with the statement: two round trips
+ * (BEGIN + statement, then COMMIT) where transactionWithDeadline needs three. For the hot
+ * webhooks (holds, releases), whose whole effect, delivery row included, is one statement.
+ *
+ * Same rules as transactionWithDeadline: the deadline only sets a flag, checked once a
+ * connection is ours and again before COMMIT (an abandoned statement is rolled back whenever
+ * it finally returns), COMMIT is awaited past the deadline, and a COMMIT whose connection was
+ * lost is confirmed with wasCommitted. The connection is reserved from the pool, so the same
+ * postgres.js care applies (see above): after a connection error nothing more is sent on it,
+ * and it is not released (postgres.js has already put it back among its closed connections;
+ * releasing it would list a dead connection as open).
+ */
+export async function statementWithDeadline<T>(
+  sql: Sql, deadlineMs: number, statement: (db: Sql) => PromiseLike<T>, opts: TransactionOptions<T> = {},
+): Promise<T> {
+  const state = { abandoned: false, committing: false };
+  let committing: { result: T } | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      if (state.committing) return;
+      state.abandoned = true;
+      reject(new DeadlineExceeded(deadlineMs));
+    }, deadlineMs);
+  });
+  const work = (async () => {
+    const db = await sql.reserve();
+    let usable = true;
+    /** Sends a statement, noting a lost connection so that nothing else is sent after it. */
+    const send = async <R>(q: PromiseLike<R>): Promise<R> => {
+      try {
+        return await q;
+      } catch (err) {
+        if (isConnectionLost(err)) usable = false;
+        throw err;
+      }
+    };
+    try {
+      if (state.abandoned) throw new Abandoned();
+      const begin = db`begin`.execute();
+      begin.catch(() => {}); // a failed BEGIN fails the statement behind it, which reports it
+      let result: T;
+      try {
+        result = await send(statement(db));
+        if (state.abandoned) throw new Abandoned();
+      } catch (err) {
+        if (usable) await send(db`rollback`).catch(() => {}); // the statement's error is the one to report
+        throw err;
+      }
+      state.committing = true;
+      committing = { result };
+      await send(db`commit`);
+      return result;
+    } finally {
+      if (usable) db.release();
+    }
+  })();
+  work.catch(() => {}); // after a deadline nobody awaits it; its rollback is all that is left
+  try {
+    return await Promise.race([work, deadline]);
+  } catch (err) {
+    if (!committing || !opts.wasCommitted || !isConnectionLost(err)) throw err;
+    return await confirmCommit(committing.result, opts.wasCommitted, err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function confirmCommit<T>(result: T, wasCommitted: (result: T) => Promise<boolean>, lost: unknown): Promise<T> {
   const until = Date.now() + COMMIT_CONFIRM_MS;
   while (Date.now() < until) {

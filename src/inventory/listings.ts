@@ -50,31 +50,21 @@ export type QuantityChange =
 
 type Fragment = PendingQuery<Row[]>;
 
-/** Which delivery a change belongs to: the id of one already in the log, or its INSERT, not yet
- * sent, to run as a CTE of the change's statement (see deliveries.ts deliveryInsert). */
-export type DeliveryRef = string | PendingQuery<Row[]>;
-
 /** Locks the listing, and if it is published sets quantity (and ceiling, and any `extra`
  * assignments) from expressions over `old.*`, writing the ledger row in the same statement.
  * A deleted listing is a tombstone: nothing changes and `after` is null. */
 async function changeListing(tx: Tx, p: {
   id: string;
-  delivery: DeliveryRef;
+  deliveryId: string;
   reason: string;
   requested: number | null;
   quantity: Fragment;
   ceiling: Fragment;
   extra?: Fragment;
-}): Promise<QuantityChange & { deliveryId: string }> {
-  const recording = typeof p.delivery !== 'string';
-  if (!isListingId(p.id)) {
-    const deliveryId = typeof p.delivery === 'string' ? p.delivery : (await tx<{ id: string }[]>`${p.delivery}`)[0]!.id;
-    return { found: false, deliveryId };
-  }
-  // With a delivery to record, its INSERT is the first CTE and the ledger row points at it
-  // (the foreign key is checked at the end of the statement, when the delivery row exists).
-  const [row] = await tx<{ delivery_id: string; status: 'published' | 'deleted' | null; broker_id: string; before: number; after: number | null }[]>`
-    with ${recording ? tx`d as (${p.delivery as Fragment}), ` : tx``}old as (
+}): Promise<QuantityChange> {
+  if (!isListingId(p.id)) return { found: false };
+  const [row] = await tx<{ status: 'published' | 'deleted'; broker_id: string; before: number; after: number | null }[]>`
+    with old as (
       select id, status, broker_id, quantity, quantity_ceiling from listings where id = ${p.id} for update
     ), changed as (
       update listings l
@@ -84,40 +74,63 @@ async function changeListing(tx: Tx, p: {
       returning l.id, old.quantity as before, l.quantity as after
     ), ledger as (
       insert into listing_quantity_changes (listing_id, delivery_id, reason, requested, before, after)
-      select id, ${recording ? tx`(select id from d)` : tx`${p.delivery as string}`}, ${p.reason}, ${p.requested}, before, after from changed
+      select id, ${p.deliveryId}, ${p.reason}, ${p.requested}, before, after from changed
     )
-    ${recording
-      ? tx`select d.id as delivery_id, old.status, old.broker_id, old.quantity as before, changed.after
-             from d left join old on true left join changed on changed.id = old.id`
-      : tx`select old.status, old.broker_id, old.quantity as before, changed.after
-             from old left join changed using (id)`}`;
-  const deliveryId = recording ? row!.delivery_id : (p.delivery as string);
-  if (!row || row.status === null) return { found: false, deliveryId };
-  return { found: true, status: row.status, brokerId: row.broker_id, before: row.before, after: row.after, deliveryId };
+    select old.status, old.broker_id, old.quantity as before, changed.after
+      from old left join changed using (id)`;
+  if (!row) return { found: false };
+  return { found: true, status: row.status, brokerId: row.broker_id, before: row.before, after: row.after };
 }
 
 /** ticket.hold: quantity -= n, never below 0. */
-export function applyHold(tx: Tx, delivery: DeliveryRef, id: string, n: number) {
-  return changeListing(tx, {
-    id, delivery, reason: 'ticket.hold', requested: n,
-    quantity: tx`greatest(0, old.quantity - ${n}::int)`,
-    ceiling: tx`old.quantity_ceiling`,
-  });
-}
+export const holdQuantity = (db: Sql | Tx, n: number) => db`greatest(0, old.quantity - ${n}::int)`;
 
 /** ticket.release: quantity += n, never above the last absolute quantity Tixstock set. */
-export function applyRelease(tx: Tx, delivery: DeliveryRef, id: string, n: number) {
-  return changeListing(tx, {
-    id, delivery, reason: 'ticket.release', requested: n,
-    quantity: tx`least(old.quantity_ceiling, old.quantity + ${n}::int)`,
-    ceiling: tx`old.quantity_ceiling`,
-  });
+export const releaseQuantity = (db: Sql | Tx, n: number) => db`least(old.quantity_ceiling, old.quantity + ${n}::int)`;
+
+/**
+ * A hold or release as ONE statement that also records its delivery (the hot path: see
+ * statementWithDeadline). In order: a delivery id (`deliveryId`, from the log's sequence), the
+ * listing locked and its quantity set from `quantity` (an expression over `old.*`, see
+ * holdQuantity / releaseQuantity) if it is published, the ledger row, and then `record`: the
+ * delivery's INSERT ... SELECT over the CTE
+ *   result(delivery_id, listing_id, status, before, after)
+ * where status is null when there is no such listing and after is null when nothing changed.
+ * The ledger's foreign key to the delivery is checked at the end of the statement, when the
+ * delivery row exists.
+ */
+export function changeQuantityRecorded<R extends Row>(db: Sql, p: {
+  id: string;
+  reason: string;
+  requested: number;
+  quantity: Fragment;
+  deliveryId: Fragment;
+  record: PendingQuery<R[]>;
+}): PendingQuery<R[]> {
+  return db<R[]>`
+    with ids as (
+      select ${p.deliveryId} as delivery_id
+    ), old as (
+      select id, status, quantity, quantity_ceiling from listings where id = ${isListingId(p.id) ? p.id : null}::bigint for update
+    ), changed as (
+      update listings l set quantity = ${p.quantity}, quantity_ceiling = old.quantity_ceiling, updated_at = now()
+        from old
+       where l.id = old.id and old.status = 'published'
+      returning l.id, old.quantity as before, l.quantity as after
+    ), ledger as (
+      insert into listing_quantity_changes (listing_id, delivery_id, reason, requested, before, after)
+      select changed.id, ids.delivery_id, ${p.reason}, ${p.requested}, changed.before, changed.after from changed, ids
+    ), result as (
+      select ids.delivery_id, old.id as listing_id, old.status, old.quantity as before, changed.after
+        from ids left join old on true left join changed on changed.id = old.id
+    )
+    ${p.record}`;
 }
 
 /** ticket.sold: quantity and first seat are set to what Tixstock says remains. */
 export function applySold(tx: Tx, deliveryId: string, id: string, quantity: number, firstSeat: string | null) {
   return changeListing(tx, {
-    id, delivery: deliveryId, reason: 'ticket.sold', requested: quantity,
+    id, deliveryId, reason: 'ticket.sold', requested: quantity,
     quantity: tx`${quantity}::int`,
     ceiling: tx`${quantity}::int`,
     extra: tx`, first_seat = coalesce(${firstSeat}::text, l.first_seat)`,
@@ -135,7 +148,7 @@ export async function recordSale(tx: Tx, s: {
 /** ticket.update: every field replaced; quantity (and ceiling) = quantity_available. */
 export function applyUpdate(tx: Tx, deliveryId: string, id: string, f: ListingFields) {
   return changeListing(tx, {
-    id, delivery: deliveryId, reason: 'ticket.update', requested: f.quantity,
+    id, deliveryId, reason: 'ticket.update', requested: f.quantity,
     quantity: tx`${f.quantity}::int`,
     ceiling: tx`${f.quantity}::int`,
     extra: tx`, event_id = ${f.eventId}, broker_id = ${f.brokerId}, first_seat = ${f.firstSeat},
@@ -148,7 +161,7 @@ export function applyUpdate(tx: Tx, deliveryId: string, id: string, f: ListingFi
 /** ticket.delete: the listing becomes a tombstone with quantity 0. */
 export function applyDelete(tx: Tx, deliveryId: string, id: string, reason = 'ticket.delete') {
   return changeListing(tx, {
-    id, delivery: deliveryId, reason, requested: 0,
+    id, deliveryId, reason, requested: 0,
     quantity: tx`0`,
     ceiling: tx`0`,
     extra: tx`, status = 'deleted', deleted_at = now()`,

@@ -25,10 +25,6 @@ export interface NewDelivery {
   refs?: DeliveryRefs;
 }
 
-/** The INSERT of a delivery (returning id) as a statement not yet sent: a handler with a fast
- * path can send it as a CTE of its own first statement, one round trip instead of two. */
-export type DeliveryInsert = PendingQuery<Row[]>;
-
 const TEXT_BODY_MIN = 64 * 1024;
 
 /** The body as a parameter. postgres.js sends a Buffer as hex text, twice its size in memory and
@@ -40,8 +36,8 @@ function bodyParam(db: Sql | Tx, body: Buffer, text: string | undefined) {
   return db`convert_to(${text ?? body.toString('utf8')}, 'UTF8')`;
 }
 
-export function deliveryInsert(db: Sql | Tx, d: NewDelivery): DeliveryInsert {
-  return db`
+export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
+  const [row] = await db<{ id: string }[]>`
     insert into deliveries (version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
                             error, duplicate_of, replay_of, listing_id, event_id, order_id, broker_id)
     values (${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${bodyParam(db, d.body, d.bodyText)}, ${d.bodySha256}, ${d.redacted},
@@ -49,12 +45,42 @@ export function deliveryInsert(db: Sql | Tx, d: NewDelivery): DeliveryInsert {
             ${d.replayOf ?? null}, ${d.refs?.listing_id ?? null}, ${d.refs?.event_id ?? null},
             ${d.refs?.order_id ?? null}, ${d.refs?.broker_id ?? null})
     returning id`;
-}
-
-export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
-  const [row] = await db<{ id: string }[]>`${deliveryInsert(db, d)}`;
   return row!.id;
 }
+
+/** The columns of a delivery known before it is applied. */
+export type DeliveryValues = Omit<NewDelivery, 'outcome' | 'status' | 'reply' | 'error' | 'duplicateOf' | 'refs'>;
+
+/** A new delivery id, taken from the table's own sequence inside a statement: one-statement
+ * webhooks need it before the row is written (the ledger row points at it). */
+export const nextDeliveryId = (db: Sql | Tx) => db`nextval(pg_get_serial_sequence('deliveries', 'id'))`;
+
+/** The INSERT of an applied-or-rejected delivery whose id, outcome, reply and listing are SQL
+ * expressions over `from` (the CTEs of the statement it ends), returning what the webhook answers.
+ * The reply is stored and answered from the same value, so the two cannot differ. */
+export function deliveryInsertSelect(db: Sql | Tx, d: DeliveryValues, s: {
+  id: Fragment; outcome: Fragment; reply: Fragment; listingId: Fragment; from: Fragment;
+}): PendingQuery<RecordedDelivery[]> {
+  return db<RecordedDelivery[]>`
+    insert into deliveries (id, version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
+                            replay_of, listing_id)
+    overriding system value
+    select ${s.id}, ${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${bodyParam(db, d.body, d.bodyText)},
+           ${d.bodySha256}, ${d.redacted}, ${s.outcome}, 200, ${s.reply}, ${d.replayOf ?? null}, ${s.listingId}
+      from ${s.from}
+    returning id, outcome, reply, listing_id`;
+}
+
+type Fragment = PendingQuery<Row[]>;
+
+/** What deliveryInsertSelect returns. */
+export interface RecordedDelivery {
+  id: string;
+  outcome: 'applied' | 'rejected';
+  reply: Record<string, unknown>;
+  listing_id: string | null;
+}
+
 
 /** Records how an applied delivery ended, in the transaction that applied it. The statement is
  * sent at once and not awaited here: the caller lets the transaction's COMMIT follow it in the

@@ -6,11 +6,11 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, transactionWithDeadline } from '../db/transaction.js';
+import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, statementWithDeadline, transactionWithDeadline } from '../db/transaction.js';
 import { log } from '../log.js';
 import { redactSecrets } from './redact.js';
-import { deliveryCommitted, deliveryInsert, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
-import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type HandlerResult, type Outcome } from './registry.js';
+import { deliveryCommitted, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
+import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type Outcome } from './registry.js';
 import './v1/index.js';
 
 export interface IncomingDelivery {
@@ -108,6 +108,32 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     return refuse(400, 'invalid', type, `invalid ${type} webhook: ${errors.join('; ')}`, errors);
   }
 
+  // A failure while applying: database unavailable is thrown (answered 503, nothing written),
+  // anything else is recorded as a refusal.
+  const failed = (err: unknown, deliveryIdOf: (result: unknown) => string | null) => {
+    if (err instanceof CommitOutcomeUnknown) {
+      log.error('commit outcome unknown: answered 503; check whether this delivery exists', { delivery_id: deliveryIdOf(err.result), type, version });
+    }
+    if (isDatabaseUnavailable(err)) throw err;
+    if (isDataException(err)) {
+      return refuse(400, 'invalid', type, `invalid ${type} webhook: a value cannot be stored (${(err as Error).message})`);
+    }
+    log.error('webhook handler failed', { type, version, error: err });
+    return refuse(500, 'failed', type, `internal error while applying ${type}; nothing was applied and the delivery is logged for replay`,
+      [String((err as Error)?.message ?? err)]);
+  };
+
+  if (def.statement) {
+    const statement = def.statement;
+    try {
+      const row = await statementWithDeadline(sql, deadlineMs, (db) => statement({ db, delivery: { ...base, type }, config }, data.data).then((rows) => rows[0]!),
+        { wasCommitted: (r) => deliveryCommitted(sql, r.id) });
+      return { status: 200, outcome: row.outcome, reply: row.reply, deliveryId: row.id, version, type, refs: { listing_id: row.listing_id } };
+    } catch (err) {
+      return failed(err, (r) => (r as { id: string }).id);
+    }
+  }
+
   let finished: Promise<unknown> | undefined;
   try {
     const processed = await transactionWithDeadline(sql, deadlineMs, async (tx) => {
@@ -119,15 +145,8 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
           return { status, outcome: 'duplicate' as const, reply, deliveryId, version, type, refs };
         }
       }
-      const delivery: NewDelivery = { ...base, type, outcome: 'applied', status: 200, reply: {} };
-      let deliveryId: string;
-      let result: HandlerResult;
-      if (def.handleRecorded) {
-        ({ deliveryId, ...result } = await def.handleRecorded({ tx, delivery: deliveryInsert(tx, delivery), config }, data.data));
-      } else {
-        deliveryId = await insertDelivery(tx, delivery);
-        result = await def.handle({ tx, deliveryId, config }, data.data);
-      }
+      const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'applied', status: 200, reply: {} });
+      const result = await def.handle!({ tx, deliveryId, config }, data.data);
       const refs = result.refs ?? {};
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
       finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs);
@@ -141,16 +160,6 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     });
     return processed;
   } catch (err) {
-    if (err instanceof CommitOutcomeUnknown) {
-      const { deliveryId } = err.result as ProcessedDelivery;
-      log.error('commit outcome unknown: answered 503; check whether this delivery exists', { delivery_id: deliveryId, type, version });
-    }
-    if (isDatabaseUnavailable(err)) throw err;
-    if (isDataException(err)) {
-      return refuse(400, 'invalid', type, `invalid ${type} webhook: a value cannot be stored (${(err as Error).message})`);
-    }
-    log.error('webhook handler failed', { type, version, error: err });
-    return refuse(500, 'failed', type, `internal error while applying ${type}; nothing was applied and the delivery is logged for replay`,
-      [String((err as Error)?.message ?? err)]);
+    return failed(err, (r) => (r as ProcessedDelivery).deliveryId);
   }
 }

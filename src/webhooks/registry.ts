@@ -2,8 +2,9 @@
 // calls defineWebhook('v2', ...), not editing v1.
 import type { z } from 'zod';
 import type { Config } from '../config.js';
-import type { Tx } from '../db/connect.js';
-import type { DeliveryInsert } from './deliveries.js';
+import type { PendingQuery } from 'postgres';
+import type { Sql, Tx } from '../db/connect.js';
+import type { DeliveryValues, RecordedDelivery } from './deliveries.js';
 
 export type Outcome = 'applied' | 'rejected' | 'duplicate' | 'invalid' | 'unsupported' | 'failed';
 
@@ -33,17 +34,18 @@ export interface WebhookDefinition<S extends z.ZodType = z.ZodType> {
   /** Sets absolute state: an identical body within 24 h is a retry, answered from the log.
    * False for deltas (hold, release) where two identical webhooks may both be real. */
   retriesAreDuplicates: boolean;
-  handle(ctx: HandlerContext, data: z.output<S>): Promise<HandlerResult>;
-  /** Optional fast path for hot types, same behaviour as handle(): the handler sends the
-   * delivery's INSERT itself, folded into its first statement (one round trip fewer), and
-   * returns the new delivery's id. */
-  handleRecorded?(ctx: RecordingContext, data: z.output<S>): Promise<HandlerResult & { deliveryId: string }>;
+  /** Applies the webhook in the transaction that has recorded its delivery (ctx.deliveryId). */
+  handle?(ctx: HandlerContext, data: z.output<S>): Promise<HandlerResult>;
+  /** Or, for hot types that are deltas: the whole webhook as ONE statement that also records its
+   * delivery with its final outcome and reply (deliveries.ts deliveryInsertSelect). process.ts
+   * sends it with BEGIN in one round trip (statementWithDeadline). Exactly one of the two. */
+  statement?(ctx: StatementContext, data: z.output<S>): PendingQuery<RecordedDelivery[]>;
 }
 
-export interface RecordingContext {
-  tx: Tx;
-  /** The delivery's INSERT ... RETURNING id, not yet sent. */
-  delivery: DeliveryInsert;
+export interface StatementContext {
+  /** The connection the statement runs on (reserved for its transaction). */
+  db: Sql;
+  delivery: DeliveryValues;
   config: Config;
 }
 
@@ -53,6 +55,8 @@ const key = (version: string, type: string) => `${version}\u0000${type}`;
 export function defineWebhook<S extends z.ZodType>(version: string, types: string[], def: WebhookDefinition<S>): void {
   for (const type of types) {
     if (registry.has(key(version, type))) throw new Error(`webhook ${version} ${type} defined twice`);
+    if (!def.handle === !def.statement) throw new Error(`webhook ${version} ${type}: define handle or statement, not both`);
+    if (def.statement && def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: a one-statement webhook cannot be checked for retries`);
     registry.set(key(version, type), def as unknown as WebhookDefinition);
   }
 }

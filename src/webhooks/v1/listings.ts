@@ -1,13 +1,16 @@
 // ticket.add / update / delete / hold / release / sold (Tixstock webhooks v1).
 import { z } from 'zod';
-import type { Tx } from '../../db/connect.js';
+import type { PendingQuery, Row } from 'postgres';
 import { isBrokerClosed } from '../../inventory/brokers.js';
 import { upsertEvent } from '../../inventory/events.js';
 import * as listings from '../../inventory/listings.js';
 import type { ListingFields, QuantityChange } from '../../inventory/listings.js';
 import { upsertOrder } from '../../inventory/orders.js';
 import { applyMarkup } from '../../money.js';
-import { applied, defineWebhook, rejected, type HandlerContext, type HandlerResult } from '../registry.js';
+import { deliveryInsertSelect, nextDeliveryId, type RecordedDelivery } from '../deliveries.js';
+import { applied, defineWebhook, rejected, type HandlerContext, type HandlerResult, type StatementContext } from '../registry.js';
+
+type Fragment = PendingQuery<Row[]>;
 import { orderResource } from './orders.js';
 import { count, listingResource, looseId, seat, type ListingResource } from './schemas.js';
 
@@ -85,20 +88,36 @@ defineWebhook('v1', ['ticket.delete'], {
   },
 });
 
-// Holds and releases are most of Tixstock's traffic: they take the fast path (handleRecorded),
-// recording the delivery in the same statement as the change.
-const holdSchema = z.looseObject({ external_id: looseId, hold_quantity: count(1) });
-
-async function hold(tx: Tx, delivery: listings.DeliveryRef, data: z.output<typeof holdSchema>) {
-  const change = await listings.applyHold(tx, delivery, data.external_id, data.hold_quantity);
-  return { ...replyFor(data.external_id, change, `${data.hold_quantity} held on listing ${data.external_id}`), deliveryId: change.deliveryId };
+// Holds and releases are most of Tixstock's traffic: each is one statement that changes the
+// listing and records the delivery with its reply (see registry.ts `statement`). The replies
+// have replyFor's shapes; the applied one is built in SQL, where before and after are known.
+function quantityStatement(ctx: StatementContext, p: { listingId: string; reason: string; n: number; quantity: Fragment; done: string }) {
+  const { db } = ctx;
+  const notFound = rejected({ listing_id: p.listingId }, `listing ${p.listingId} not found`).reply;
+  const deleted = rejected({ listing_id: p.listingId }, `listing ${p.listingId} is deleted`).reply;
+  return listings.changeQuantityRecorded<RecordedDelivery>(db, {
+    id: p.listingId, reason: p.reason, requested: p.n, quantity: p.quantity, deliveryId: nextDeliveryId(db),
+    record: deliveryInsertSelect(db, ctx.delivery, {
+      id: db`result.delivery_id`,
+      outcome: db`case when result.after is null then 'rejected' else 'applied' end`,
+      reply: db`case when result.status is null then ${db.json(notFound as never)}::json
+                     when result.after is null then ${db.json(deleted as never)}::json
+                     else json_build_object('listing_id', ${p.listingId}::text, 'success', true,
+                            'message', ${p.done}::text || '; quantity ' || result.before || ' -> ' || result.after) end`,
+      listingId: db`${listings.isListingId(p.listingId) ? p.listingId : null}::bigint`,
+      from: db`result`,
+    }),
+  });
 }
 
 defineWebhook('v1', ['ticket.hold'], {
-  schema: holdSchema,
+  schema: z.looseObject({ external_id: looseId, hold_quantity: count(1) }),
   retriesAreDuplicates: false,
-  handle: (ctx, data) => hold(ctx.tx, ctx.deliveryId, data),
-  handleRecorded: (ctx, data) => hold(ctx.tx, ctx.delivery, data),
+  statement: (ctx, data) => quantityStatement(ctx, {
+    listingId: data.external_id, reason: 'ticket.hold', n: data.hold_quantity,
+    quantity: listings.holdQuantity(ctx.db, data.hold_quantity),
+    done: `${data.hold_quantity} held on listing ${data.external_id}`,
+  }),
 });
 
 // The docs' field table names the quantity hold_quantity, their example release_quantity.
@@ -109,17 +128,17 @@ const releaseSchema = z
     path: ['release_quantity'],
   });
 
-async function release(tx: Tx, delivery: listings.DeliveryRef, data: z.output<typeof releaseSchema>) {
-  const n = (data.release_quantity ?? data.hold_quantity)!;
-  const change = await listings.applyRelease(tx, delivery, data.external_id, n);
-  return { ...replyFor(data.external_id, change, `${n} released on listing ${data.external_id}`), deliveryId: change.deliveryId };
-}
-
 defineWebhook('v1', ['ticket.release'], {
   schema: releaseSchema,
   retriesAreDuplicates: false,
-  handle: (ctx, data) => release(ctx.tx, ctx.deliveryId, data),
-  handleRecorded: (ctx, data) => release(ctx.tx, ctx.delivery, data),
+  statement: (ctx, data) => {
+    const n = (data.release_quantity ?? data.hold_quantity)!;
+    return quantityStatement(ctx, {
+      listingId: data.external_id, reason: 'ticket.release', n,
+      quantity: listings.releaseQuantity(ctx.db, n),
+      done: `${n} released on listing ${data.external_id}`,
+    });
+  },
 });
 
 defineWebhook('v1', ['ticket.sold'], {
