@@ -70,12 +70,13 @@ export async function startService(env: Record<string, string>, name = 'service'
   return { url, pid: proc.pid!, stop: () => stopProcess(proc, exited) };
 }
 
-export async function startCeiling(env: Record<string, string>): Promise<Server> {
+/** bench/ceiling.ts, or another server of the same contract (bench/floor.ts). */
+export async function startCeiling(env: Record<string, string>, script = 'ceiling.ts'): Promise<Server> {
   const port = await freePort();
-  const proc = fork(path.join(BENCH, 'ceiling.ts'), [], {
+  const proc = fork(path.join(BENCH, script), [], {
     cwd: ROOT, execArgv: ['--import', 'tsx'], env: { ...process.env, PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
-  const { output, exited } = track(proc, 'ceiling');
+  const { output, exited } = track(proc, script);
   await new Promise<void>((resolve, reject) => {
     proc.once('message', () => resolve());
     void exited.then(() => reject(new Error(`ceiling server exited:\n${output()}`)));

@@ -6,7 +6,8 @@
 //                         instead of a fresh embedded one under .data/bench-<pid>
 //   BENCH_SECONDS         length of each timed case (default 10)
 //   BENCH_STABILITY_SECONDS  length of the mix run whose RSS is watched (default 60)
-//   BENCH_ONLY            comma-separated subset: holds,mix,fulfilment,scale
+//   BENCH_ONLY            comma-separated subset: holds,mix,fulfilment,scale (or large: only
+//                         the 20 MB fulfilment one at a time)
 //   BENCH_NODE_OPTIONS    extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=.data/prof"
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -82,21 +83,21 @@ async function main() {
     /** One case: the ceiling first, then the service, same job, peak RSS of the service. */
     /** One case: the ceiling and the service take turns in ROUNDS short runs of the same job
      * (so a burst of other load on this shared machine hits both alike), then the totals. */
-    const measure = async (workload: string, j: LoadJob, withCeiling = true, bodyBytes?: number): Promise<Case> => {
+    const measure = async (workload: string, j: LoadJob, withCeiling = true, bodyBytes?: number, subject: Server = service): Promise<Case> => {
       const rounds = j.duration !== undefined ? ROUNDS : 1;
       const part = { ...j, duration: j.duration === undefined ? undefined : j.duration / rounds };
       const ceilingRuns: { result: LoadResult; cpu: CpuUse }[] = [];
       const serviceRuns: { result: LoadResult; cpu: CpuUse }[] = [];
       const [{ max: watermark }] = await sql<[{ max: string }]>`select coalesce(max(id), 0)::text as max from deliveries`;
-      const baseRss = rssOf(service.pid);
+      const baseRss = rssOf(subject.pid);
       let peakRss = 0;
       for (let r = 0; r < rounds; r++) {
         await databaseIdle(sql);
         if (withCeiling) ceilingRuns.push(await runMeasured({ ...part, urls: [ceiling.url] }, ceiling.pid));
         await databaseIdle(sql);
-        resetPeakRss(service.pid);
-        serviceRuns.push(await runMeasured({ ...part, urls: [service.url] }, service.pid));
-        peakRss = Math.max(peakRss, peakRssOf(service.pid));
+        resetPeakRss(subject.pid);
+        serviceRuns.push(await runMeasured({ ...part, urls: [subject.url] }, subject.pid));
+        peakRss = Math.max(peakRss, peakRssOf(subject.pid));
       }
       const ceilingRun = withCeiling ? combineRuns(ceilingRuns) : undefined;
       const { result, cpu } = combineRuns(serviceRuns);
@@ -118,6 +119,15 @@ async function main() {
       for (const connections of CONNECTIONS) {
         cases.push(await measure('(a) hold/release', job({ workload: 'holds', connections, duration: SECONDS })));
       }
+      // The floor of our design (bench/floor.ts): what a hold costs with nothing but what the
+      // guarantees need, in one autocommit statement on a bare server. Not a target: it shows
+      // how much of the ceiling any implementation of this design could reach here.
+      const floor = await startCeiling(env, 'floor.ts');
+      servers.push(floor);
+      await loader.run(job({ workload: 'holds', connections: 8, duration: 3, urls: [floor.url] }));
+      cases.push(await measure('(a) floor (bench/floor.ts)', job({ workload: 'holds', connections: 8, duration: SECONDS }), true, undefined, floor));
+      await floor.stop();
+      servers.splice(servers.indexOf(floor), 1);
     }
 
     let stability: { base: number; end: number; max: number; growth: number } | undefined;
@@ -146,18 +156,19 @@ async function main() {
     }
 
     let fulfilment20: Case | undefined;
-    if (ONLY.has('fulfilment')) {
+    if (ONLY.has('fulfilment') || ONLY.has('large')) {
       const pdfBytes1 = 1 * MB;
       const pdfBytes20 = 20 * MB;
+      const all = ONLY.has('fulfilment'); // 'large': only the 20 MB one-at-a-time case (the targets)
       // Counted, not timed: a timed run would cut slow uploads off mid-flight (and autocannon
       // resends a cut request, which the service rightly answers as a duplicate).
-      for (const connections of CONNECTIONS) {
+      for (const connections of all ? CONNECTIONS : []) {
         cases.push(await measure('(c) fulfilment 1 MB', job({ workload: 'fulfilment', connections, amount: Math.max(40, connections), pdfBytes: pdfBytes1, timeoutSeconds: 120 }), true, bodySize(pdfBytes1)));
       }
       // 20 MB: one at a time (the latency and memory target), then 8 and 64 at once.
       fulfilment20 = await measure('(c) fulfilment 20 MB', job({ workload: 'fulfilment', connections: 1, amount: 5, pdfBytes: pdfBytes20, timeoutSeconds: 60 }), true, bodySize(pdfBytes20));
       cases.push(fulfilment20);
-      for (const connections of CONNECTIONS) {
+      for (const connections of all ? CONNECTIONS : []) {
         // At most 32 of these 27 MB requests per case (time); autocannon needs connections <= requests.
         const amount = Math.min(32, Math.max(16, connections));
         cases.push(await measure('(c) fulfilment 20 MB', job({ workload: 'fulfilment', connections: Math.min(connections, amount), amount, pdfBytes: pdfBytes20, timeoutSeconds: 180 }), true, bodySize(pdfBytes20)));

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { sslFor } from '../src/db/connect.js';
 import { applyMarkup, normalizeAmount } from '../src/money.js';
+import { decodeBase64Strict } from '../src/tickets/check.js';
 import { redactSecrets } from '../src/webhooks/redact.js';
 import { sign, verifySignature } from '../src/webhooks/signature.js';
 
@@ -71,6 +72,41 @@ describe('units', () => {
       assert.equal(sslFor('postgres://u:p@127.0.0.1:5432/db'), false);
       assert.equal(sslFor('postgres://u:p@localhost/db'), false);
       assert.equal(sslFor('postgres://u:p@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d8'), 'require');
+    });
+  });
+
+  describe('strict base64 (ticket files)', () => {
+    // The rule, written plainly: PHP's alphabet, padded, canonical. The decoder takes a faster
+    // route; it must agree with this on every input.
+    const strictly = (t: string) => t.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(t)
+      && Buffer.from(t, 'base64').toString('base64') === t;
+
+    it('accepts what an encoder writes and returns its bytes', () => {
+      for (const n of [0, 1, 2, 3, 4, 5, 100, 1001]) {
+        const bytes = Buffer.from(Array.from({ length: n }, (_, i) => (i * 37 + n) % 256));
+        assert.deepEqual(decodeBase64Strict(bytes.toString('base64')), bytes);
+      }
+    });
+
+    it('refuses, with a reason, everything else', () => {
+      for (const bad of ['QUJD-EFG', 'QUJD_EFG', 'QQ==QUJD', 'QU=D', 'QUJ\nQUJD', 'QU D', 'QR==', 'QUI=QUI=', '====', 'QUJDQ']) {
+        const r = decodeBase64Strict(bad);
+        assert.equal(typeof r, 'string', bad);
+      }
+    });
+
+    it('agrees with the plain rule on 20,000 random near-base64 strings', () => {
+      const alphabet = 'ABCDQRSTabcz0189+/=-_ *\n';
+      let seed = 7;
+      const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+      for (let k = 0; k < 20_000; k++) {
+        let t = Buffer.from(Array.from({ length: rnd(12) }, () => rnd(256))).toString('base64');
+        for (let m = rnd(3); m > 0 && t.length; m--) {
+          const at = rnd(t.length);
+          t = t.slice(0, at) + alphabet[rnd(alphabet.length)] + t.slice(at + 1);
+        }
+        assert.equal(typeof decodeBase64Strict(t) !== 'string', strictly(t), JSON.stringify(t));
+      }
     });
   });
 });

@@ -12,25 +12,29 @@ export interface CheckedPdf {
 
 export type FileCheck = ({ ok: true } & CheckedPdf) | { ok: false; fileError: string };
 
-// PHP's base64_encode: the standard alphabet, padded, no line breaks.
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
 /** Decodes strictly: Node's decoder skips any character it does not know, so a truncated or
  * mangled file would otherwise become a shorter PDF without a word. */
 export function decodeBase64Strict(text: string): Buffer | string {
   if (text.length % 4 !== 0) return `its length (${text.length}) is not a multiple of 4`;
-  if (!BASE64.test(text)) {
-    const at = text.search(/[^A-Za-z0-9+/=]/);
-    return at >= 0
-      ? `it contains ${JSON.stringify(text[at])} at position ${at}, which is not a base64 character`
-      : "'=' padding appears before the end";
-  }
   const bytes = Buffer.from(text, 'base64');
+  // Fast proof for tens of MB (a regular expression over 27 MB costs ~200 ms): Node's decoder
+  // skips unknown characters and stops at '=', so any of those, or a misplaced '=', leaves
+  // fewer bytes than the length promises. It also takes the URL alphabet ('-', '_'), which
+  // PHP's base64_encode never writes.
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  if (bytes.length !== (text.length / 4) * 3 - padding || text.includes('-') || text.includes('_')) return whyNotBase64(text);
   // Non-zero bits after the last full byte ("QR==" vs "QQ==") mean it was not produced by an
   // encoder. Only the last quantum can have them: re-encode just that, not tens of MB.
   const tail = bytes.subarray(Math.max(0, bytes.length - ((bytes.length % 3) || 3)));
   if (tail.toString('base64') !== text.slice(-4) && text.length > 0) return 'it is not canonical base64 (stray bits in the padding)';
   return bytes;
+}
+
+/** What is wrong with text that failed the fast check, named for the reply. */
+function whyNotBase64(text: string): string {
+  const at = text.search(/[^A-Za-z0-9+/=]/);
+  if (at >= 0) return `it contains ${JSON.stringify(text[at])} at position ${at}, which is not a base64 character`;
+  return "'=' padding appears before the end";
 }
 
 /** Loads the bytes with pdf-lib and counts pages. Encrypted ticket PDFs (no-edit owner
