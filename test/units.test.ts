@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { sslFor } from '../src/db/connect.js';
 import { applyMarkup, normalizeAmount } from '../src/money.js';
+import { JsonStringBytes, parseJsonLifting } from '../src/json-bytes.js';
 import { decodeBase64Strict } from '../src/tickets/check.js';
 import { redactSecrets } from '../src/webhooks/redact.js';
 import { sign, verifySignature } from '../src/webhooks/signature.js';
@@ -105,8 +106,52 @@ describe('units', () => {
           const at = rnd(t.length);
           t = t.slice(0, at) + alphabet[rnd(alphabet.length)] + t.slice(at + 1);
         }
-        assert.equal(typeof decodeBase64Strict(t) !== 'string', strictly(t), JSON.stringify(t));
+        const plain = decodeBase64Strict(t);
+        assert.equal(typeof plain !== 'string', strictly(t), JSON.stringify(t));
+        // A large file arrives as the bytes of its JSON string, "/" escaped as PHP does: same verdict,
+        // same bytes, same message.
+        const asJson = new JsonStringBytes(Buffer.from(JSON.stringify(t).slice(1, -1).replaceAll('/', '\\/')));
+        assert.deepEqual(decodeBase64Strict(asJson), plain, JSON.stringify(t));
       }
+    });
+  });
+
+  it('strict base64 from the bytes of a large JSON string: same verdict and bytes as from a string, across steps', () => {
+    const base = Buffer.from(Array.from({ length: 150_000 }, (_, i) => (i * 7919) % 251)).toString('base64');
+    const cases = [base, `${base.slice(0, -4)}QR==`, base.slice(0, -1), `${base.slice(0, 49_151)}*${base.slice(49_152)}`,
+      `${base.slice(0, 49_150)}==${base.slice(49_152)}`, `${base.slice(0, 98_303)}-${base.slice(98_304)}`,
+      `${base.slice(0, 100)}\n${base.slice(100)}`, ` ${base.slice(1)}`];
+    for (const t of cases) {
+      const escaped = JSON.stringify(t).slice(1, -1).replaceAll('/', '\\/');
+      const viaBytes = decodeBase64Strict(new JsonStringBytes(Buffer.from(escaped)));
+      assert.deepEqual(viaBytes, decodeBase64Strict(t.trim()), t.slice(0, 20));
+    }
+    assert.ok(Buffer.isBuffer(decodeBase64Strict(new JsonStringBytes(Buffer.from(base.replaceAll('/', '\\/'))))));
+  });
+
+  describe('large JSON string values lifted out as bytes', () => {
+    it('parses like JSON.parse, with large values as views of their escaped bytes', () => {
+      const big = 'QUJD\\/'.repeat(20);
+      const body = Buffer.from(`{"data":{"a":"x\\"y","file":"${big}","n":[1,"${big}"],"q":"\\\\"},"meta":{"type":"t"}}`);
+      const parsed = parseJsonLifting(body, 50) as { data: { a: string; file: unknown; n: unknown[]; q: string }; meta: { type: string } };
+      const expected = JSON.parse(body.toString()) as typeof parsed;
+      assert.equal(parsed.data.a, expected.data.a);
+      assert.equal(parsed.data.q, expected.data.q);
+      assert.equal(parsed.meta.type, 't');
+      assert.ok(parsed.data.file instanceof JsonStringBytes);
+      assert.equal(parsed.data.file.bytes.toString(), big);
+      assert.equal(parsed.data.file.toString(), expected.data.file);
+      assert.ok(parsed.data.n[1] instanceof JsonStringBytes);
+      assert.equal(parsed.data.n[0], 1);
+    });
+
+    it('a body that is not JSON fails with JSON.parse\'s own error', () => {
+      const bad = Buffer.from(`{"file":"${'A'.repeat(100)}", oops}`);
+      assert.throws(() => parseJsonLifting(bad, 50), (err: Error) => {
+        assert.throws(() => JSON.parse(bad.toString()), { message: err.message });
+        return true;
+      });
+      assert.throws(() => parseJsonLifting(Buffer.from(`{"file":"${'A'.repeat(100)}`), 50), SyntaxError);
     });
   });
 });

@@ -1,6 +1,7 @@
 // Ticket PDFs and proof URLs attached to orders by the fulfilment webhooks. PDFs are kept in
 // PostgreSQL byte for byte (a dyno's disk does not survive a restart).
 import type { Sql, Tx } from '../db/connect.js';
+import { copyRowReturningId, type CopyColumns } from '../db/copy.js';
 import type { CheckedPdf } from './check.js';
 
 export interface NewTicket extends CheckedPdf {
@@ -13,22 +14,25 @@ export interface NewTicket extends CheckedPdf {
   seat: string | null;
 }
 
+const TICKET_COLUMNS: CopyColumns = {
+  order_id: 'text', delivery_id: 'int8', kind: 'text', listing_id: 'text', general_admission: 'bool', row: 'text',
+  seat: 'text', pdf: 'bytea', sha256: 'text', bytes: 'int4', pages: 'int4',
+};
+
 /** Stores a ticket PDF. The same PDF for the same order is stored once: the id of the copy
  * already stored is returned with `created: false`. */
 export async function attachTicket(tx: Tx, t: NewTicket): Promise<{ id: string; created: boolean }> {
-  // The PDF is taken from the delivery's stored body, already in this transaction: sending it
-  // again as a parameter would put tens of MB more through postgres.js (as hex, twice the size).
-  // The base64 there is the text checkTicketFile() proved canonical and a PDF with this sha256.
-  const [inserted] = await tx<{ id: string }[]>`
-    insert into tickets (order_id, delivery_id, kind, listing_id, general_admission, row, seat, pdf, sha256, bytes, pages)
-    select ${t.orderId}, d.id, ${t.kind}, ${t.listingId}, ${t.generalAdmission}, ${t.row}, ${t.seat},
-           decode(convert_from(d.body, 'UTF8')::json #>> '{data,file}', 'base64'), ${t.sha256}, ${t.bytes}, ${t.pages}
-      from deliveries d where d.id = ${t.deliveryId}
-    on conflict (order_id, sha256) do nothing
-    returning id`;
-  if (inserted) return { id: inserted.id, created: true };
+  // Two webhooks bringing the same PDF for the same order take turns here, so the second finds
+  // the first's row instead of failing on the unique key.
+  await tx`select pg_advisory_xact_lock(hashtextextended(${`ticket ${t.orderId} ${t.sha256}`}, 0))`;
   const [existing] = await tx<{ id: string }[]>`select id from tickets where order_id = ${t.orderId} and sha256 = ${t.sha256}`;
-  return { id: existing!.id, created: false };
+  if (existing) return { id: existing.id, created: false };
+  // Written with COPY (db/copy.ts): tens of MB as bytes, in slices, not as one hex parameter.
+  const id = await copyRowReturningId(tx, 'tickets', TICKET_COLUMNS, {
+    order_id: t.orderId, delivery_id: t.deliveryId, kind: t.kind, listing_id: t.listingId, general_admission: t.generalAdmission,
+    row: t.row, seat: t.seat, pdf: t.pdf, sha256: t.sha256, bytes: t.bytes, pages: t.pages,
+  });
+  return { id, created: true };
 }
 
 export async function attachProofUrls(tx: Tx, p: {
@@ -75,6 +79,15 @@ export async function ticketsOfOrder(sql: Sql, orderId: string): Promise<TicketI
     select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at
       from tickets where order_id = ${orderId}`;
   return [...rows].sort(bySeat);
+}
+
+/** Tickets by id (no bytes). */
+export async function ticketsByIds(sql: Sql, ids: string[]): Promise<TicketInfo[]> {
+  const valid = ids.filter(isTicketId);
+  if (valid.length === 0) return [];
+  return sql<TicketInfo[]>`
+    select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at
+      from tickets where id in ${sql(valid)}`;
 }
 
 export async function ticketPdf(sql: Sql, id: string): Promise<(TicketInfo & { pdf: Buffer }) | undefined> {

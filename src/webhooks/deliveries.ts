@@ -3,6 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { PendingQuery, Row } from 'postgres';
 import type { Sql, Tx } from '../db/connect.js';
+import { copyRowReturningId, type CopyColumns } from '../db/copy.js';
 import { transactionWithDeadline } from '../db/transaction.js';
 import type { DeliveryRefs, Outcome } from './registry.js';
 
@@ -12,8 +13,6 @@ export interface NewDelivery {
   path: string;
   headers: Record<string, string>;
   body: Buffer;
-  /** The body decoded as UTF-8, when already at hand (it was parsed): saves decoding it again. */
-  bodyText?: string;
   bodySha256: Buffer;
   redacted: boolean;
   outcome: Outcome;
@@ -25,27 +24,47 @@ export interface NewDelivery {
   refs?: DeliveryRefs;
 }
 
-const TEXT_BODY_MIN = 64 * 1024;
+/** Bodies from this size on are never sent as a query parameter (see copyDelivery, bodyParam). */
+const LARGE_BODY_MIN = 64 * 1024;
 
-/** The body as a parameter. postgres.js sends a Buffer as hex text, twice its size in memory and
- * on the wire (54 MB for a 27 MB fulfilment), so a large body goes as text and is turned back
- * into bytes by convert_to(): only when it is valid UTF-8 without NUL (which a text parameter
- * cannot carry), so that the stored bytes are exactly those received. */
-function bodyParam(db: Sql | Tx, body: Buffer, text: string | undefined) {
-  if (body.length < TEXT_BODY_MIN || !isUtf8(body) || body.includes(0)) return body;
-  return db`convert_to(${text ?? body.toString('utf8')}, 'UTF8')`;
+/** The body as a query parameter. postgres.js sends a Buffer as hex text, twice its size, so a
+ * large body goes as text and is turned back into bytes by convert_to(): only when it is valid
+ * UTF-8 without NUL (which a text parameter cannot carry), so that the stored bytes are exactly
+ * those received. (Only one-statement webhooks, whose bodies are small, still get here with a
+ * large body; insertDelivery copies them.) */
+function bodyParam(db: Sql | Tx, body: Buffer) {
+  if (body.length < LARGE_BODY_MIN || !isUtf8(body) || body.includes(0)) return body;
+  return db`convert_to(${body.toString('utf8')}, 'UTF8')`;
 }
 
 export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
+  if (d.body.length >= LARGE_BODY_MIN) return copyDelivery(db, d);
   const [row] = await db<{ id: string }[]>`
     insert into deliveries (version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
                             error, duplicate_of, replay_of, listing_id, event_id, order_id, broker_id)
-    values (${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${bodyParam(db, d.body, d.bodyText)}, ${d.bodySha256}, ${d.redacted},
+    values (${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${d.body}, ${d.bodySha256}, ${d.redacted},
             ${d.outcome}, ${d.status}, ${db.json(d.reply as never)}, ${d.error ?? null}, ${d.duplicateOf ?? null},
             ${d.replayOf ?? null}, ${d.refs?.listing_id ?? null}, ${d.refs?.event_id ?? null},
             ${d.refs?.order_id ?? null}, ${d.refs?.broker_id ?? null})
     returning id`;
   return row!.id;
+}
+
+const COPY_COLUMNS: CopyColumns = {
+  version: 'text', type: 'text', path: 'text', headers: 'jsonb', body: 'bytea', body_sha256: 'bytea', redacted: 'bool',
+  outcome: 'text', status: 'int2', reply: 'json', error: 'text', duplicate_of: 'int8', replay_of: 'int8', listing_id: 'int8',
+  event_id: 'text', order_id: 'text', broker_id: 'text',
+};
+
+/** A large delivery (ticket PDFs of tens of MB) is written with COPY (db/copy.ts), in slices,
+ * as bytes, instead of as one parameter built and copied in memory. */
+function copyDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
+  return copyRowReturningId(db, 'deliveries', COPY_COLUMNS, {
+    version: d.version, type: d.type, path: d.path, headers: JSON.stringify(d.headers), body: d.body,
+    body_sha256: d.bodySha256, redacted: d.redacted, outcome: d.outcome, status: d.status, reply: JSON.stringify(d.reply),
+    error: d.error, duplicate_of: d.duplicateOf, replay_of: d.replayOf, listing_id: d.refs?.listing_id,
+    event_id: d.refs?.event_id, order_id: d.refs?.order_id, broker_id: d.refs?.broker_id,
+  });
 }
 
 /** The columns of a delivery known before it is applied. */
@@ -65,7 +84,7 @@ export function deliveryInsertSelect(db: Sql | Tx, d: DeliveryValues, s: {
     insert into deliveries (id, version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
                             replay_of, listing_id)
     overriding system value
-    select ${s.id}, ${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${bodyParam(db, d.body, d.bodyText)},
+    select ${s.id}, ${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${bodyParam(db, d.body)},
            ${d.bodySha256}, ${d.redacted}, ${s.outcome}, 200, ${s.reply}, ${d.replayOf ?? null}, ${s.listingId}
       from ${s.from}
     returning id, outcome, reply, listing_id`;

@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, statementWithDeadline, transactionWithDeadline } from '../db/transaction.js';
 import { log } from '../log.js';
+import { LIFT_MIN, materializeStrings, parseJsonLifting } from '../json-bytes.js';
 import { redactSecrets } from './redact.js';
 import { deliveryCommitted, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
 import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type Outcome } from './registry.js';
@@ -82,9 +83,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   if (d.raw.length === 0) return refuse(400, 'invalid', null, 'body is empty; expected a JSON webhook');
   let parsed: unknown;
   try {
-    const text = d.raw.toString('utf8');
-    parsed = JSON.parse(text);
-    if (!redacted) base.bodyText = text;
+    parsed = parseJsonLifting(d.raw);
   } catch (err) {
     return refuse(400, 'invalid', null, `body is not valid JSON: ${(err as Error).message}`);
   }
@@ -102,7 +101,9 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   const def = findWebhook(version, type);
   if (!def) return refuse(400, 'unsupported', type, `unknown webhook type ${JSON.stringify(type)} for Tixstock-Version ${version}`);
   // Async: a schema may do slow checks (decoding and loading a PDF) here, before the transaction.
-  const data = await def.schema.safeParseAsync(env.data.data);
+  // Large string values stay bytes for definitions that take them (fulfilments), else strings.
+  const input = def.largeStrings || d.raw.length < LIFT_MIN ? env.data.data : materializeStrings(env.data.data);
+  const data = await def.schema.safeParseAsync(input);
   if (!data.success) {
     const errors = issuesOf(data.error, 'data');
     return refuse(400, 'invalid', type, `invalid ${type} webhook: ${errors.join('; ')}`, errors);

@@ -34,6 +34,9 @@ export interface WebhookDefinition<S extends z.ZodType = z.ZodType> {
   /** Sets absolute state: an identical body within 24 h is a retry, answered from the log.
    * False for deltas (hold, release) where two identical webhooks may both be real. */
   retriesAreDuplicates: boolean;
+  /** The schema takes JsonStringBytes (json-bytes.ts) for string values of LIFT_MIN bytes or
+   * more, instead of strings: for ticket PDFs of tens of MB. Default false. */
+  largeStrings?: boolean;
   /** Applies the webhook in the transaction that has recorded its delivery (ctx.deliveryId). */
   handle?(ctx: HandlerContext, data: z.output<S>): Promise<HandlerResult>;
   /** Or, for hot types that are deltas: the whole webhook as ONE statement that also records its

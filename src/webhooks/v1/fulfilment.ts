@@ -10,6 +10,7 @@ import { queueFulfilmentNotice } from '../../support/notices.js';
 import { checkTicketFile, type FileCheck } from '../../tickets/check.js';
 import { attachProofUrls, attachTicket } from '../../tickets/store.js';
 import { applied, defineWebhook, rejected, type HandlerContext, type HandlerResult } from '../registry.js';
+import { JsonStringBytes } from '../../json-bytes.js';
 import { looseBoolean, looseId, seat } from './schemas.js';
 
 const text = z.union([z.string(), z.number()]).transform((v) => String(v).trim() || null).nullish();
@@ -21,7 +22,8 @@ const fulfilment = z
     general_admission: looseBoolean.nullish(),
     row: text,
     seat: seat.nullish(),
-    file: z.string().nullish(),
+    // The PDF in base64: a JsonStringBytes when large (largeStrings below), else a string.
+    file: z.union([z.string(), z.instanceof(JsonStringBytes)]).nullish(),
     // An array in the docs; a lone string is taken as a list of one.
     proof_file_url: z
       .union([z.array(z.string()), z.string(), z.null()])
@@ -33,7 +35,8 @@ const fulfilment = z
   // The heavy check, once, before the transaction. The base64 text is dropped afterwards so it
   // is not carried (or logged) any further.
   .transform(async ({ file, ...rest }) => {
-    const check: FileCheck | null = file && file.trim() !== '' ? await checkTicketFile(file.trim()) : null;
+    const given = typeof file === 'string' ? file.trim() : file;
+    const check: FileCheck | null = given ? await checkTicketFile(given) : null;
     return { ...rest, check };
   });
 type Fulfilment = z.infer<typeof fulfilment>;
@@ -73,11 +76,13 @@ async function handle(ctx: HandlerContext, kind: 'eticket' | 'mobile', d: Fulfil
 defineWebhook('v1', ['order.eticket_fulfilment'], {
   schema: fulfilment,
   retriesAreDuplicates: true,
+  largeStrings: true,
   handle: (ctx, data) => handle(ctx, 'eticket', data),
 });
 
 defineWebhook('v1', ['order.mobile_ticket_fulfilment'], {
   schema: fulfilment,
   retriesAreDuplicates: true,
+  largeStrings: true,
   handle: (ctx, data) => handle(ctx, 'mobile', data),
 });
