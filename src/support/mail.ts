@@ -1,6 +1,5 @@
 // Outgoing mail (nodemailer) and its record. Without SMTP_URL, or without a recipient, a mail
 // is written to the log and recorded with transport "log": never silently dropped.
-import { createHash } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import { z } from 'zod';
 import type { Config } from '../config.js';
@@ -16,7 +15,16 @@ export interface OutgoingMail {
   to: string | null;
   subject: string;
   text: string;
-  attachments: { filename: string; content: Buffer }[];
+  attachments: Attachment[];
+}
+
+/** A PDF to attach. Its bytes are read only when the mail is really sent: a mail that is only
+ * recorded (no SMTP_URL or no recipient) would otherwise load tens of MB for nothing. */
+export interface Attachment {
+  filename: string;
+  bytes: number;
+  sha256: string;
+  load(): Promise<Buffer>;
 }
 
 export interface SentMail {
@@ -38,16 +46,15 @@ export async function sendMail(config: Config, mail: OutgoingMail): Promise<Sent
     log.info('mail recorded, not sent', {
       reason: !config.SMTP_URL ? 'SMTP_URL is unset' : 'no recipient (SUPPORT_EMAIL is unset)',
       job_id: mail.jobId, kind: mail.kind, order_id: mail.orderId, subject: mail.subject,
-      attachments: mail.attachments.map((a) => ({ filename: a.filename, bytes: a.content.length })),
+      attachments: mail.attachments.map((a) => ({ filename: a.filename, bytes: a.bytes })),
     });
     return { transport: 'log', messageId, response: null };
   }
+  const attachments = [];
+  for (const a of mail.attachments) attachments.push({ filename: a.filename, content: await a.load(), contentType: 'application/pdf' });
   const transport = nodemailer.createTransport(config.SMTP_URL, {});
   try {
-    const info = await transport.sendMail({
-      from: config.MAIL_FROM, to: mail.to, subject: mail.subject, text: mail.text, messageId,
-      attachments: mail.attachments.map((a) => ({ filename: a.filename, content: a.content, contentType: 'application/pdf' })),
-    });
+    const info = await transport.sendMail({ from: config.MAIL_FROM, to: mail.to, subject: mail.subject, text: mail.text, messageId, attachments });
     return { transport: 'smtp', messageId: info.messageId ?? messageId, response: info.response ?? null };
   } finally {
     transport.close();
@@ -56,9 +63,7 @@ export async function sendMail(config: Config, mail: OutgoingMail): Promise<Sent
 
 /** The record of a mail, written in the transaction that marks its job done. */
 export async function recordMail(tx: Tx, mail: OutgoingMail, sent: SentMail): Promise<void> {
-  const attachments = mail.attachments.map((a) => ({
-    filename: a.filename, bytes: a.content.length, sha256: createHash('sha256').update(a.content).digest('hex'),
-  }));
+  const attachments = mail.attachments.map((a) => ({ filename: a.filename, bytes: a.bytes, sha256: a.sha256 }));
   await tx`
     insert into mails (job_id, kind, order_id, to_address, subject, attachments, transport, message_id, smtp_response)
     values (${mail.jobId}, ${mail.kind}, ${mail.orderId}, ${mail.to}, ${mail.subject}, ${tx.json(attachments)},

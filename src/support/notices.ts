@@ -7,8 +7,8 @@ import type { Sql, Tx } from '../db/connect.js';
 import { enqueueJob } from '../jobs/queue.js';
 import type { JobHandler } from '../jobs/worker.js';
 import { pdfFileName } from '../tickets/merge.js';
-import { ticketPdf, ticketPdfsOfOrder, type TicketInfo } from '../tickets/store.js';
-import { recordMail, sendMail, type OutgoingMail } from './mail.js';
+import { ticketPdf, ticketsByIds, ticketsOfOrder, type TicketInfo } from '../tickets/store.js';
+import { recordMail, sendMail, type Attachment, type OutgoingMail } from './mail.js';
 
 export const FULFILMENT_NOTICE = 'mail.fulfilment_notice';
 export const ORDER_TICKETS = 'mail.order_tickets';
@@ -32,6 +32,18 @@ const seatOf = (t: Pick<TicketInfo, 'row' | 'seat'>) =>
 const describe = (t: TicketInfo) =>
   `- ticket ${t.id}: listing ${t.listing_id ?? '-'}, ${seatOf(t)}, ${t.pages} page(s), ${t.bytes} bytes, sha256 ${t.sha256}`;
 
+/** A ticket as an attachment, its PDF read from the database only if the mail is sent. */
+function attachment(sql: Sql, orderId: string, t: TicketInfo): Attachment {
+  return {
+    filename: pdfFileName(orderId, 'ticket', t.id), bytes: t.bytes, sha256: t.sha256,
+    load: async () => {
+      const row = await ticketPdf(sql, t.id);
+      if (!row) throw new Error(`ticket ${t.id} not found`);
+      return row.pdf;
+    },
+  };
+}
+
 async function send(ctx: { config: Config }, mail: OutgoingMail) {
   const sent = await sendMail(ctx.config, mail);
   return (tx: Tx) => recordMail(tx, mail, sent);
@@ -39,27 +51,27 @@ async function send(ctx: { config: Config }, mail: OutgoingMail) {
 
 export const fulfilmentNoticeJob: JobHandler = async (job, ctx) => {
   const p = noticePayload.parse(job.payload);
-  const ticket = await ticketPdf(ctx.sql, p.ticket_id);
+  const [ticket] = await ticketsByIds(ctx.sql, [p.ticket_id]);
   if (!ticket) throw new Error(`ticket ${p.ticket_id} not found`);
   return send(ctx, {
     kind: job.kind, jobId: job.id, orderId: p.order_id, to: p.to,
     subject: `Ticket received for order ${p.order_id} (${seatOf(ticket)})`,
     text: `Tixstock delivered a ${ticket.kind === 'mobile' ? 'mobile ticket' : 'e-ticket'} for order ${p.order_id}.\n\n`
       + `${describe(ticket)}\n\nThe PDF is attached, byte for byte as received.\n`,
-    attachments: [{ filename: pdfFileName(p.order_id, 'ticket', ticket.id), content: ticket.pdf }],
+    attachments: [attachment(ctx.sql, p.order_id, ticket)],
   });
 };
 
 export const orderTicketsJob: JobHandler = async (job, ctx) => {
   const p = orderTicketsPayload.parse(job.payload);
-  const tickets = await ticketPdfsOfOrder(ctx.sql, p.order_id);
+  const tickets = await ticketsOfOrder(ctx.sql, p.order_id);
   if (tickets.length === 0) throw new Error(`order ${p.order_id} has no ticket PDFs`);
   return send(ctx, {
     kind: job.kind, jobId: job.id, orderId: p.order_id, to: p.to,
     subject: `Your tickets for order ${p.order_id}`,
     text: `The ${tickets.length} ticket PDF(s) of order ${p.order_id} are attached, in seat order:\n\n`
       + `${tickets.map(describe).join('\n')}\n`,
-    attachments: tickets.map((t) => ({ filename: pdfFileName(p.order_id, 'ticket', t.id), content: t.pdf })),
+    attachments: tickets.map((t) => attachment(ctx.sql, p.order_id, t)),
   });
 };
 
