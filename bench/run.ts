@@ -133,8 +133,10 @@ async function main() {
     let stability: { base: number; end: number; max: number; growth: number } | undefined;
     if (ONLY.has('mix')) {
       // The RSS watch: the mix for STABILITY_SECONDS at 8 connections, sampled every second.
+      await databaseIdle(sql);
       const ceilingMix = await runMeasured(job({ workload: 'mix', connections: 8, duration: SECONDS, urls: [ceiling.url] }), ceiling.pid);
       const [{ max: watermark }] = await sql<[{ max: string }]>`select coalesce(max(id), 0)::text as max from deliveries`;
+      await databaseIdle(sql);
       const baseRss = rssOf(service.pid);
       resetPeakRss(service.pid);
       const sampler = sampleRss(service.pid, 1000);
@@ -290,8 +292,16 @@ async function addListings(url: string): Promise<string[]> {
   return ids;
 }
 
-/** Waits until no statement of a previous case is still running, so cases do not overlap. */
+/** Waits until no statement of a previous case is still running, so cases do not overlap, and
+ * vacuums the listings: workload (a) updates the same 50 rows tens of thousands of times, and
+ * the dead row versions it leaves would slow whichever case came next (a 60 s mix ran at less
+ * than half its speed after the floor's case) while autovacuum catches up. */
 async function databaseIdle(sql: postgres.Sql): Promise<void> {
+  await waitIdle(sql);
+  await sql`vacuum listings`;
+}
+
+async function waitIdle(sql: postgres.Sql): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const [{ n }] = await sql<[{ n: number }]>`
