@@ -6,7 +6,7 @@
 // and the transaction checks it as its first and last step: an abandoned transaction rolls
 // back whenever it finally runs. Once the body has finished and COMMIT is on its way the
 // deadline no longer applies: we wait for the commit's answer rather than misreport it.
-import type { Sql, Tx } from './connect.js';
+import { releasingOrigins, type Sql, type Tx } from './connect.js';
 
 export class DeadlineExceeded extends Error {
   constructor(ms: number) {
@@ -47,7 +47,9 @@ function refuseAfterLoss(tx: Tx, state: { lost: boolean }): Tx {
   return new Proxy(tx, {
     apply(target, thisArg, args) {
       check();
-      return Reflect.apply(target, thisArg, args);
+      const q = Reflect.apply(target, thisArg, args) as { origin?: unknown };
+      if (q instanceof Promise) void q.origin; // see connect.ts releasingOrigins
+      return q;
     },
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
@@ -152,7 +154,7 @@ export async function statementWithDeadline<T>(
     }, deadlineMs);
   });
   const work = (async () => {
-    const db = await sql.reserve();
+    const db = releasingOrigins(await sql.reserve());
     let usable = true;
     /** Sends a statement, noting a lost connection so that nothing else is sent after it. */
     const send = async <R>(q: PromiseLike<R>): Promise<R> => {
