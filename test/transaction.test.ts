@@ -178,4 +178,11 @@ describe('deliveryCommitted: the outcome of a transaction whose connection was c
       assert.equal(row!.n, ending === 'commit' ? 1 : 0, 'the probe left nothing behind');
     });
   }
+
+  it('a webhook\'s body is let go once answered (in a fresh process: nothing cached holds it)', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(path.dirname(script), 'body-retention.ts')],
+      { encoding: 'utf8', env: process.env, timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { status: 200, outcome: 'applied', retained: false });
+  });
 });

@@ -40,10 +40,13 @@ export function connect(url: string, opts: ConnectOptions): Sql {
  * show where a failed query came from). V8 keeps such an Error's stack unformatted until it is
  * read, and an unformatted stack holds the functions of its frames and everything their
  * closures reach: the first fulfilment through each statement stayed in memory for good (its
- * body and PDF, tens of MB; found with a heap snapshot). Reading each query's `origin` once
- * formats that stack into a string. (postgres.js's `debug` option avoids the cache too, but
- * makes a fresh Error per query: 15-20% fewer holds per second, measured.) Applied to the pool
- * here and to transaction and reserved handles in transaction.ts.
+ * body and PDF, tens of MB; found with a heap snapshot, tested by test/scripts/body-retention.ts).
+ * So: each query's `origin` is read once, which formats that stack into a string; and the
+ * function given to begin() is reachable only while its transaction runs, because the COMMIT
+ * and ROLLBACK postgres.js sends itself keep their first transaction's begin() in such a stack.
+ * (postgres.js's `debug` option avoids the cache too, but makes a fresh Error per query: 15-20%
+ * fewer holds per second, measured.) Applied to the pool here; transaction.ts applies it to the
+ * transaction and reserved handles it is given.
  */
 export function releasingOrigins<T extends Sql | Tx>(db: T): T {
   return new Proxy(db, {
@@ -52,16 +55,17 @@ export function releasingOrigins<T extends Sql | Tx>(db: T): T {
       if (q instanceof Promise) void q.origin;
       return q;
     },
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== 'begin' || typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const at = typeof args[0] === 'function' ? 0 : 1;
+        const holder: { fn: ((tx: Tx) => unknown) | null } = { fn: args[at] as (tx: Tx) => unknown };
+        args[at] = (tx: Tx) => holder.fn!(releasingOrigins(tx));
+        return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args).finally(() => {
+          holder.fn = null;
+        });
+      };
+    },
   });
-}
-
-/** The URL without its password, for log lines and error messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable DATABASE_URL)';
-  }
 }
