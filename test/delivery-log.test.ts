@@ -2,6 +2,7 @@
 // releases always applied, secrets redacted, replays.
 import assert from 'node:assert/strict';
 import { addListing, api, type App, fixture, resetDatabase, sendWebhook, testApp, testSql, webhook, withQuantity } from './helpers.js';
+import { retryLookup } from '../src/webhooks/deliveries.js';
 
 describe('delivery log', () => {
   let app: App;
@@ -186,5 +187,26 @@ describe('delivery log', () => {
       assert.equal(res.body.status, 400);
       assert.equal((await listing(id)).quantity, 6);
     });
+  });
+
+  it('the retry lookup uses its index even in the generic plan of a prepared statement', async () => {
+    const sql = testSql();
+    // Many applied deliveries with few distinct bodies (holds and releases repeat theirs): the
+    // planner then expects any body to match often, and walking the primary key looks cheap.
+    await sql`
+      insert into deliveries (version, type, path, headers, body, body_sha256, outcome, status, reply)
+      select 'v1', 'ticket.hold', '/', '{}', '\\x00', sha256(int4send(g % 100)), 'applied', 200, '{}'
+        from generate_series(1, 20000) g`;
+    await sql`analyze deliveries`;
+    const { string } = await retryLookup(sql, Buffer.alloc(32), 'v1').describe();
+    const plan = await sql.begin(async (tx) => {
+      await tx`set local plan_cache_mode = force_generic_plan`;
+      await tx.unsafe(`prepare retry_lookup_plan as ${string}`);
+      const rows = await tx.unsafe(`explain execute retry_lookup_plan('\\x00'::bytea, 'v1')`);
+      await tx.unsafe('deallocate retry_lookup_plan');
+      return rows.map((r) => String(r['QUERY PLAN'])).join('\n');
+    });
+    assert.match(plan, /deliveries_retry_idx/, plan);
+    assert.doesNotMatch(plan, /deliveries_pkey/, plan);
   });
 });

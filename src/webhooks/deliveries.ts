@@ -159,15 +159,23 @@ export async function findRetryOf(tx: Tx, bodySha256: Buffer, version: string): 
   // PostgreSQL runs a connection's statements in order.
   const lock = tx`select pg_advisory_xact_lock(${bodySha256.readBigInt64BE(0).toString()}::bigint)`.execute();
   lock.catch(() => {}); // if it fails, the lookup fails too and reports it
-  const [prior] = await tx<PriorDelivery[]>`
+  const [prior] = await retryLookup(tx, bodySha256, version);
+  await lock;
+  return prior;
+}
+
+/** The lookup of findRetryOf. Ordered by received_at, the order of deliveries_retry_idx: ordered
+ * by id, PostgreSQL's generic plan for this prepared statement (used after five executions)
+ * walked the primary key backwards through every delivery instead (41 ms at 27,000 rows, and
+ * growing with the log). Exported for the test that checks the plan. */
+export function retryLookup(tx: Tx | Sql, bodySha256: Buffer, version: string) {
+  return tx<PriorDelivery[]>`
     select id, status, reply, listing_id, event_id, order_id, broker_id
       from deliveries
      where body_sha256 = ${bodySha256} and version = ${version} and outcome = 'applied'
        and received_at > now() - interval '24 hours'
-     order by id desc
+     order by received_at desc
      limit 1`;
-  await lock;
-  return prior;
 }
 
 export interface DeliveryFilter {
