@@ -90,33 +90,56 @@ export interface TransactionOptions<T> {
 export async function transactionWithDeadline<T>(
   sql: Sql, deadlineMs: number, body: (tx: Tx) => Promise<T>, opts: TransactionOptions<T> = {},
 ): Promise<T> {
-  const state = { abandoned: false, committing: false, lost: false };
+  return withDeadline(deadlineMs, opts, (gate) => {
+    const connection = { lost: false };
+    const work = sql.begin(async (tx) => {
+      try {
+        if (gate.abandoned) throw new Abandoned();
+        const result = await body(refuseAfterLoss(tx, connection));
+        if (gate.abandoned) throw new Abandoned();
+        gate.committing(result);
+        return result;
+      } catch (err) {
+        if (connection.lost || isConnectionLost(err)) return new Promise<never>(() => {});
+        throw err;
+      }
+    }) as Promise<T>;
+    // Runs as soon as begin() rejects, before any later step of the body can send a query.
+    work.catch((err) => {
+      if (isConnectionLost(err)) connection.lost = true;
+    });
+    return work;
+  });
+}
+
+/** What the work of a transaction with a deadline sees of it: `abandoned` is set when the
+ * deadline passed (checked first and last), and `committing(result)` is called just before
+ * COMMIT is sent, after which the deadline no longer applies. */
+interface DeadlineGate<T> {
+  abandoned: boolean;
+  committing(result: T): void;
+}
+
+/** The rules both kinds of transaction share: answer by the deadline unless COMMIT is on its
+ * way, and when the connection is lost during COMMIT ask wasCommitted. */
+async function withDeadline<T>(deadlineMs: number, opts: TransactionOptions<T>, run: (gate: DeadlineGate<T>) => Promise<T>): Promise<T> {
   let committing: { result: T } | undefined;
+  const gate: DeadlineGate<T> = {
+    abandoned: false,
+    committing: (result) => {
+      committing = { result };
+    },
+  };
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      if (state.committing) return;
-      state.abandoned = true;
+      if (committing) return;
+      gate.abandoned = true;
       reject(new DeadlineExceeded(deadlineMs));
     }, deadlineMs);
   });
-  const work = sql.begin(async (tx) => {
-    try {
-      if (state.abandoned) throw new Abandoned();
-      const result = await body(refuseAfterLoss(tx, state));
-      if (state.abandoned) throw new Abandoned();
-      state.committing = true;
-      committing = { result };
-      return result;
-    } catch (err) {
-      if (state.lost || isConnectionLost(err)) return new Promise<never>(() => {});
-      throw err;
-    }
-  }) as Promise<T>;
-  // Runs as soon as begin() rejects, before any later step of the body can send a query.
-  work.catch((err) => {
-    if (isConnectionLost(err)) state.lost = true;
-  });
+  const work = run(gate);
+  work.catch(() => {}); // after a deadline nobody awaits it; its rollback is all that is left
   try {
     return await Promise.race([work, deadline]);
   } catch (err) {
@@ -143,17 +166,7 @@ export async function transactionWithDeadline<T>(
 export async function statementWithDeadline<T>(
   sql: Sql, deadlineMs: number, statement: (db: Sql) => PromiseLike<T>, opts: TransactionOptions<T> = {},
 ): Promise<T> {
-  const state = { abandoned: false, committing: false };
-  let committing: { result: T } | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      if (state.committing) return;
-      state.abandoned = true;
-      reject(new DeadlineExceeded(deadlineMs));
-    }, deadlineMs);
-  });
-  const work = (async () => {
+  return withDeadline(deadlineMs, opts, async (gate) => {
     const db = releasingOrigins(await sql.reserve());
     let usable = true;
     /** Sends a statement, noting a lost connection so that nothing else is sent after it. */
@@ -166,34 +179,24 @@ export async function statementWithDeadline<T>(
       }
     };
     try {
-      if (state.abandoned) throw new Abandoned();
+      if (gate.abandoned) throw new Abandoned();
       const begin = db`begin`.execute();
       begin.catch(() => {}); // a failed BEGIN fails the statement behind it, which reports it
       let result: T;
       try {
         result = await send(statement(db));
-        if (state.abandoned) throw new Abandoned();
+        if (gate.abandoned) throw new Abandoned();
       } catch (err) {
         if (usable) await send(db`rollback`).catch(() => {}); // the statement's error is the one to report
         throw err;
       }
-      state.committing = true;
-      committing = { result };
+      gate.committing(result);
       await send(db`commit`);
       return result;
     } finally {
       if (usable) db.release();
     }
-  })();
-  work.catch(() => {}); // after a deadline nobody awaits it; its rollback is all that is left
-  try {
-    return await Promise.race([work, deadline]);
-  } catch (err) {
-    if (!committing || !opts.wasCommitted || !isConnectionLost(err)) throw err;
-    return await confirmCommit(committing.result, opts.wasCommitted, err);
-  } finally {
-    clearTimeout(timer);
-  }
+  });
 }
 
 async function confirmCommit<T>(result: T, wasCommitted: (result: T) => Promise<boolean>, lost: unknown): Promise<T> {
