@@ -96,6 +96,11 @@ describe('fulfilment webhooks', () => {
     ['a PDF header with garbage behind it', async () =>
       fulfilment('eticket', { order_id: 'R-BAD', file: Buffer.from('%PDF-1.7\n' + 'garbage '.repeat(50)).toString('base64') }),
     /file is not a PDF/],
+    // Files of 64 KB or more are read from the body's bytes (src/json-bytes.ts): same verdicts.
+    ['a large file with a character outside the alphabet', async () =>
+      fulfilment('eticket', { order_id: 'R-BAD', file: `${'QUJD'.repeat(25_000)}*AB=` }), /not valid base64: it contains "\*" at position 100000/],
+    ['a large truncated file', async () =>
+      fulfilment('eticket', { order_id: 'R-BAD', file: 'QUJD'.repeat(25_000).slice(0, -1) }), /not valid base64: its length \(99999\)/],
     ['an e-ticket with an empty file', async () => fulfilment('eticket', { order_id: 'R-BAD', file: '' }), /file is empty: an e-ticket fulfilment must carry/],
     ['an e-ticket with no file at all', async () => fulfilment('eticket', { order_id: 'R-BAD' }), /file is empty/],
     ['a mobile fulfilment with neither file nor proof URLs', async () => fulfilment('mobile', { order_id: 'R-BAD', file: '' }), /nothing to attach/],

@@ -129,4 +129,13 @@ describe('quantities and listing states', () => {
     assert.equal(res.body.success, false);
     assert.match(res.body.message, /event E-GONE is cancelled/);
   });
+
+  it('a large string in a webhook other than a fulfilment is kept as an ordinary string', async () => {
+    const id = await addListing(app, withQuantity(5));
+    const base = JSON.parse(fixture('ticket.update.json').toString()).data;
+    const note = 'a/b\\"c'.repeat(20_000); // 160 KB with characters JSON escapes
+    await sendWebhook(app, webhook('ticket.update', { ...base, id, ...withQuantity(5), note })).expect(200);
+    const stored = (await api(app).get(`/api/listings/${id}`).expect(200)).body;
+    assert.equal(stored.data.note, note);
+  });
 });
