@@ -50,32 +50,40 @@ export type QuantityChange =
 
 type Fragment = PendingQuery<Row[]>;
 
-/** Locks the listing, and if it is published sets quantity (and ceiling, and any `extra`
- * assignments) from expressions over `old.*`, writing the ledger row in the same statement.
- * A deleted listing is a tombstone: nothing changes and `after` is null. */
-async function changeListing(tx: Tx, p: {
+/** The CTEs `old`, `changed` and `ledger` of every change to one listing: lock the listing, and
+ * if it is published set quantity (and ceiling, and any `extra` assignments) from expressions
+ * over `old.*`, writing the ledger row for `deliveryId` (an expression) in the same statement.
+ * A deleted listing is a tombstone: `changed` is empty. */
+function listingChange(db: Sql | Tx, p: {
   id: string;
-  deliveryId: string;
+  deliveryId: Fragment;
   reason: string;
   requested: number | null;
   quantity: Fragment;
   ceiling: Fragment;
   extra?: Fragment;
-}): Promise<QuantityChange> {
-  if (!isListingId(p.id)) return { found: false };
-  const [row] = await tx<{ status: 'published' | 'deleted'; broker_id: string; before: number; after: number | null }[]>`
-    with old as (
-      select id, status, broker_id, quantity, quantity_ceiling from listings where id = ${p.id} for update
+}): Fragment {
+  return db`
+    old as (
+      select id, status, broker_id, quantity, quantity_ceiling from listings
+       where id = ${isListingId(p.id) ? p.id : null}::bigint for update
     ), changed as (
       update listings l
-         set quantity = ${p.quantity}, quantity_ceiling = ${p.ceiling}, updated_at = now() ${p.extra ?? tx``}
+         set quantity = ${p.quantity}, quantity_ceiling = ${p.ceiling}, updated_at = now() ${p.extra ?? db``}
         from old
        where l.id = old.id and old.status = 'published'
       returning l.id, old.quantity as before, l.quantity as after
     ), ledger as (
       insert into listing_quantity_changes (listing_id, delivery_id, reason, requested, before, after)
       select id, ${p.deliveryId}, ${p.reason}, ${p.requested}, before, after from changed
-    )
+    )`;
+}
+
+/** A change to one listing by a delivery already in the log (see listingChange). */
+async function changeListing(tx: Tx, p: Omit<Parameters<typeof listingChange>[1], 'deliveryId'> & { deliveryId: string }): Promise<QuantityChange> {
+  if (!isListingId(p.id)) return { found: false };
+  const [row] = await tx<{ status: 'published' | 'deleted'; broker_id: string; before: number; after: number | null }[]>`
+    with ${listingChange(tx, { ...p, deliveryId: tx`${p.deliveryId}::bigint` })}
     select old.status, old.broker_id, old.quantity as before, changed.after
       from old left join changed using (id)`;
   if (!row) return { found: false };
@@ -91,9 +99,8 @@ export const releaseQuantity = (db: Sql | Tx, n: number) => db`least(old.quantit
 /**
  * A hold or release as ONE statement that also records its delivery (the hot path: see
  * statementWithDeadline). In order: a delivery id (`deliveryId`, from the log's sequence), the
- * listing locked and its quantity set from `quantity` (an expression over `old.*`, see
- * holdQuantity / releaseQuantity) if it is published, the ledger row, and then `record`: the
- * delivery's INSERT ... SELECT over the CTE
+ * change of listingChange with `quantity` (see holdQuantity / releaseQuantity), and then
+ * `record`: the delivery's INSERT ... SELECT over the CTE
  *   result(delivery_id, listing_id, status, before, after)
  * where status is null when there is no such listing and after is null when nothing changed.
  * The ledger's foreign key to the delivery is checked at the end of the statement, when the
@@ -107,20 +114,14 @@ export function changeQuantityRecorded<R extends Row>(db: Sql, p: {
   deliveryId: Fragment;
   record: PendingQuery<R[]>;
 }): PendingQuery<R[]> {
+  const change = listingChange(db, {
+    id: p.id, reason: p.reason, requested: p.requested, quantity: p.quantity,
+    ceiling: db`old.quantity_ceiling`, deliveryId: db`(select delivery_id from ids)`,
+  });
   return db<R[]>`
     with ids as (
       select ${p.deliveryId} as delivery_id
-    ), old as (
-      select id, status, quantity, quantity_ceiling from listings where id = ${isListingId(p.id) ? p.id : null}::bigint for update
-    ), changed as (
-      update listings l set quantity = ${p.quantity}, quantity_ceiling = old.quantity_ceiling, updated_at = now()
-        from old
-       where l.id = old.id and old.status = 'published'
-      returning l.id, old.quantity as before, l.quantity as after
-    ), ledger as (
-      insert into listing_quantity_changes (listing_id, delivery_id, reason, requested, before, after)
-      select changed.id, ids.delivery_id, ${p.reason}, ${p.requested}, changed.before, changed.after from changed, ids
-    ), result as (
+    ), ${change}, result as (
       select ids.delivery_id, old.id as listing_id, old.status, old.quantity as before, changed.after
         from ids left join old on true left join changed on changed.id = old.id
     )
