@@ -17,51 +17,51 @@ export type FileCheck = ({ ok: true } & CheckedPdf) | { ok: false; fileError: st
 
 /** Decodes strictly: Node's decoder skips any character it does not know, so a truncated or
  * mangled file would otherwise become a shorter PDF without a word. A large file arrives as
- * the bytes of its JSON string (see json-bytes.ts) and is decoded from them directly. */
+ * the bytes of its JSON string (see json-bytes.ts) and is decoded from them in steps, without
+ * ever making one string of it. Returns the bytes, or what is wrong. */
 export function decodeBase64Strict(file: string | JsonStringBytes): Buffer | string {
   if (file instanceof JsonStringBytes) {
-    const decoded = decodeJsonBase64(file.bytes);
-    return decoded ?? decodeBase64Strict(file.toString().trim()); // other escapes: the plain way
+    const src = file.bytes;
+    const spaced = src[0] === 0x20 || src[src.length - 1] === 0x20;
+    const decoded = spaced ? undefined : decodeSteps(unescapedSteps(src), Math.ceil((src.length * 3) / 4));
+    return decoded ?? decodeBase64Strict(file.toString().trim()); // other escapes, or to name the problem
   }
-  const text = file;
-  if (text.length % 4 !== 0) return `its length (${text.length}) is not a multiple of 4`;
-  const bytes = Buffer.from(text, 'base64');
-  // Fast proof for tens of MB (a regular expression over 27 MB costs ~200 ms): Node's decoder
-  // skips unknown characters and stops at '=', so any of those, or a misplaced '=', leaves
-  // fewer bytes than the length promises. It also takes the URL alphabet ('-', '_'), which
-  // PHP's base64_encode never writes.
-  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
-  if (bytes.length !== (text.length / 4) * 3 - padding || text.includes('-') || text.includes('_')) return whyNotBase64(text);
-  // Non-zero bits after the last full byte ("QR==" vs "QQ==") mean it was not produced by an
-  // encoder. Only the last quantum can have them: re-encode just that, not tens of MB.
-  const tail = bytes.subarray(Math.max(0, bytes.length - ((bytes.length % 3) || 3)));
-  if (tail.toString('base64') !== text.slice(-4) && text.length > 0) return 'it is not canonical base64 (stray bits in the padding)';
-  return bytes;
+  return decodeSteps([file], Math.ceil((file.length * 3) / 4)) ?? whyNotBase64(file);
 }
 
 /** Escaped bytes decoded per step: small enough that the step's strings stay in V8's young
  * generation (collected at once) instead of its large-object space. */
 const STEP = 48 * 1024;
 
-/** Strict base64 straight from the bytes of a JSON string, with PHP's "\\/" escapes, in small
- * steps, without making a string of the whole. Undefined for anything else: other escapes,
- * surrounding spaces, or not strict base64 (the caller then decodes it as a string, which names
- * the problem). Each step uses the same proof as for a string: Node's decoder skips unknown
- * characters, so any of them leaves fewer bytes than the length promises. */
-function decodeJsonBase64(src: Buffer): Buffer | undefined {
-  if (src[0] === 0x20 || src[src.length - 1] === 0x20) return undefined;
-  const out = Buffer.allocUnsafe(Math.ceil((src.length * 3) / 4));
-  let o = 0;
-  let carry = '';
-  let last = '';
+/** The base64 text of a JSON string's bytes in steps, PHP's "\\/" escapes undone; undefined
+ * for a step with any other escape. */
+function* unescapedSteps(src: Buffer): Generator<string | undefined> {
   for (let a = 0; a < src.length; ) {
     let b = Math.min(src.length, a + STEP);
     if (b < src.length && src[b - 1] === 0x5c) b++; // never split an escape
     let text = src.toString('latin1', a, b);
     if (text.includes('\\')) text = text.replaceAll('\\/', '/');
-    if (text.includes('\\') || text.includes('-') || text.includes('_')) return undefined;
-    text = carry + text;
-    const end = b === src.length;
+    yield text.includes('\\') ? undefined : text;
+    a = b;
+  }
+}
+
+/** Strict base64 (PHP's base64_encode: standard alphabet, padded, canonical) from text given in
+ * steps; undefined when it is not. The proof is fast for tens of MB (a regular expression over
+ * 27 MB costs ~200 ms): Node's decoder skips unknown characters and stops at '=', so any of
+ * those, or a misplaced '=', leaves fewer bytes than the length promises; it also takes the URL
+ * alphabet ('-', '_'), which is looked for apart. */
+function decodeSteps(steps: Iterable<string | undefined>, capacity: number): Buffer | undefined {
+  const out = Buffer.allocUnsafe(capacity);
+  let o = 0;
+  let carry = '';
+  let last = '';
+  const it = steps[Symbol.iterator]();
+  for (let step = it.next(); !step.done; ) {
+    if (step.value === undefined || step.value.includes('-') || step.value.includes('_')) return undefined;
+    const text = carry + step.value;
+    step = it.next();
+    const end = step.done === true;
     const usable = end ? text.length : text.length - (text.length % 4);
     const piece = text.slice(0, usable);
     carry = text.slice(usable);
@@ -73,20 +73,22 @@ function decodeJsonBase64(src: Buffer): Buffer | undefined {
     if (written !== (piece.length / 4) * 3 - padding) return undefined;
     o += written;
     last = piece;
-    a = b;
   }
   const bytes = out.subarray(0, o);
-  // Canonical: no stray bits in the padding (see decodeBase64Strict).
+  // Non-zero bits after the last full byte ("QR==" vs "QQ==") mean it was not produced by an
+  // encoder. Only the last quantum can have them: re-encode just that, not tens of MB.
   const tail = bytes.subarray(Math.max(0, bytes.length - ((bytes.length % 3) || 3)));
   if (last.length >= 4 && tail.toString('base64') !== last.slice(-4)) return undefined;
   return bytes;
 }
 
-/** What is wrong with text that failed the fast check, named for the reply. */
+/** What is wrong with text that is not strict base64, named for the reply. */
 function whyNotBase64(text: string): string {
+  if (text.length % 4 !== 0) return `its length (${text.length}) is not a multiple of 4`;
   const at = text.search(/[^A-Za-z0-9+/=]/);
   if (at >= 0) return `it contains ${JSON.stringify(text[at])} at position ${at}, which is not a base64 character`;
-  return "'=' padding appears before the end";
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return "'=' padding appears before the end";
+  return 'it is not canonical base64 (stray bits in the padding)';
 }
 
 /** Loads the bytes with pdf-lib and counts pages. Encrypted ticket PDFs (no-edit owner
