@@ -1,13 +1,22 @@
 // Small helpers shared by every route: JSON errors in one shape, async routes, input parsing,
 // constant-time comparison.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import { isDatabaseUnavailable } from './db/transaction.js';
 
+/** A JSON answer, on plain node:http (the webhook receiver) as on express (its Response is a
+ * ServerResponse): headers set before with setHeader / res.set are kept. */
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
 /** `{"success": false, "message": "...", "errors": [...]}` with the given status. */
-export function sendError(res: Response, status: number, message: string, errors: string[] = [message]): void {
-  res.status(status).json({ success: false, message, errors });
+export function sendError(res: ServerResponse, status: number, message: string, errors: string[] = [message], headers?: Record<string, string>): void {
+  sendJson(res, status, { success: false, message, errors }, headers);
 }
 
 /** Bad input, answered 400 by asyncRoute with every problem named. */

@@ -7,6 +7,7 @@ import getRawBody from 'raw-body';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { isDatabaseUnavailable } from '../db/transaction.js';
+import { sendError, sendJson } from '../http.js';
 import { log } from '../log.js';
 import { processDelivery } from './process.js';
 import { verifySignature } from './signature.js';
@@ -70,17 +71,8 @@ export function isWebhookRequest(req: IncomingMessage): boolean {
 }
 const WEBHOOK_PATH = /^\/webhooks\/tixstock(?:\/.*)?$/i;
 
-function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-const sendError = (res: ServerResponse, status: number, message: string, headers?: Record<string, string>) =>
-  sendJson(res, status, { success: false, message, errors: [message] }, headers);
-
 const unavailable = (res: ServerResponse, message: string, headers: Record<string, string> = {}) =>
-  sendError(res, 503, message, { ...headers, 'Retry-After': '5' });
+  sendError(res, 503, message, [message], { ...headers, 'Retry-After': '5' });
 
 /** The webhook receiver as a plain node:http handler: Tixstock's traffic is most of ours, and
  * express's routing and response helpers cost more per webhook than the rest of the receiver. */
@@ -116,9 +108,9 @@ export function webhookReceiver(deps: { sql: Sql; config: Config; gate: WebhookG
       if (e.type === 'request.aborted') return;
       if (e.type === 'entity.too.large') {
         log.warn('webhook refused: body too large', { path, limit: config.WEBHOOK_BODY_LIMIT, content_length: header('content-length') });
-        return sendError(res, 413, `body is larger than WEBHOOK_BODY_LIMIT (${config.WEBHOOK_BODY_LIMIT} bytes)`, { Connection: 'close' });
+        return sendError(res, 413, `body is larger than WEBHOOK_BODY_LIMIT (${config.WEBHOOK_BODY_LIMIT} bytes)`, undefined, { Connection: 'close' });
       }
-      return sendError(res, e.status && e.status < 500 ? e.status : 400, `could not read the body: ${e.message}`, { Connection: 'close' });
+      return sendError(res, e.status && e.status < 500 ? e.status : 400, `could not read the body: ${e.message}`, undefined, { Connection: 'close' });
     }
 
     const signature = verifySignature(raw, header('x-tixstock-signature'), config.TIXSTOCK_BEARER_TOKEN);
