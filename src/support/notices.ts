@@ -7,7 +7,7 @@ import type { Sql, Tx } from '../db/connect.js';
 import { enqueueJob } from '../jobs/queue.js';
 import type { JobHandler } from '../jobs/worker.js';
 import { pdfFileName } from '../tickets/merge.js';
-import { ticketPdf, ticketsByIds, ticketsOfOrder, type TicketInfo } from '../tickets/store.js';
+import { ticketInfo, ticketPdf, ticketsOfOrder, type TicketInfo } from '../tickets/store.js';
 import { recordMail, sendMail, type Attachment, type OutgoingMail } from './mail.js';
 
 export const FULFILMENT_NOTICE = 'mail.fulfilment_notice';
@@ -51,7 +51,7 @@ async function send(ctx: { config: Config }, mail: OutgoingMail) {
 
 export const fulfilmentNoticeJob: JobHandler = async (job, ctx) => {
   const p = noticePayload.parse(job.payload);
-  const [ticket] = await ticketsByIds(ctx.sql, [p.ticket_id]);
+  const ticket = await ticketInfo(ctx.sql, p.ticket_id);
   if (!ticket) throw new Error(`ticket ${p.ticket_id} not found`);
   return send(ctx, {
     kind: job.kind, jobId: job.id, orderId: p.order_id, to: p.to,

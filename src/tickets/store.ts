@@ -73,36 +73,31 @@ export function bySeat(a: Pick<TicketInfo, 'row' | 'seat' | 'id'>, b: Pick<Ticke
     || Number(BigInt(a.id) - BigInt(b.id));
 }
 
+/** The columns of TicketInfo (everything but the bytes). */
+const TICKET_INFO = ['id', 'order_id', 'kind', 'listing_id', 'general_admission', 'row', 'seat', 'bytes', 'sha256', 'pages', 'received_at'];
+
 /** An order's tickets (no bytes), in seat order. */
 export async function ticketsOfOrder(sql: Sql, orderId: string): Promise<TicketInfo[]> {
-  const rows = await sql<TicketInfo[]>`
-    select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at
-      from tickets where order_id = ${orderId}`;
+  const rows = await sql<TicketInfo[]>`select ${sql(TICKET_INFO)} from tickets where order_id = ${orderId}`;
   return [...rows].sort(bySeat);
 }
 
-/** Tickets by id (no bytes). */
-export async function ticketsByIds(sql: Sql, ids: string[]): Promise<TicketInfo[]> {
-  const valid = ids.filter(isTicketId);
-  if (valid.length === 0) return [];
-  return sql<TicketInfo[]>`
-    select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at
-      from tickets where id in ${sql(valid)}`;
+/** One ticket (no bytes). */
+export async function ticketInfo(sql: Sql, id: string): Promise<TicketInfo | undefined> {
+  if (!isTicketId(id)) return undefined;
+  const [row] = await sql<TicketInfo[]>`select ${sql(TICKET_INFO)} from tickets where id = ${id}`;
+  return row;
 }
 
 export async function ticketPdf(sql: Sql, id: string): Promise<(TicketInfo & { pdf: Buffer }) | undefined> {
   if (!isTicketId(id)) return undefined;
-  const [row] = await sql<(TicketInfo & { pdf: Buffer })[]>`
-    select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at, pdf
-      from tickets where id = ${id}`;
+  const [row] = await sql<(TicketInfo & { pdf: Buffer })[]>`select ${sql(TICKET_INFO)}, pdf from tickets where id = ${id}`;
   return row;
 }
 
 /** An order's PDFs with their bytes, in seat order. */
 export async function ticketPdfsOfOrder(sql: Sql, orderId: string): Promise<(TicketInfo & { pdf: Buffer })[]> {
-  const rows = await sql<(TicketInfo & { pdf: Buffer })[]>`
-    select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at, pdf
-      from tickets where order_id = ${orderId}`;
+  const rows = await sql<(TicketInfo & { pdf: Buffer })[]>`select ${sql(TICKET_INFO)}, pdf from tickets where order_id = ${orderId}`;
   return [...rows].sort(bySeat);
 }
 
@@ -114,7 +109,5 @@ export async function proofUrlsOfOrder(sql: Sql, orderId: string): Promise<strin
 
 /** The latest tickets received, for the support page. */
 export async function recentTickets(sql: Sql, limit = 20): Promise<TicketInfo[]> {
-  return sql<TicketInfo[]>`
-    select id, order_id, kind, listing_id, general_admission, row, seat, bytes, sha256, pages, received_at
-      from tickets order by received_at desc, id desc limit ${limit}`;
+  return sql<TicketInfo[]>`select ${sql(TICKET_INFO)} from tickets order by received_at desc, id desc limit ${limit}`;
 }
