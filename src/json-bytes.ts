@@ -74,11 +74,3 @@ export function materializeStrings(value: unknown): unknown {
   }
   return value;
 }
-
-/** True when the value contains a JsonStringBytes. */
-export function hasLiftedStrings(value: unknown): boolean {
-  if (value instanceof JsonStringBytes) return true;
-  if (Array.isArray(value)) return value.some(hasLiftedStrings);
-  if (value && typeof value === 'object') return Object.values(value).some(hasLiftedStrings);
-  return false;
-}

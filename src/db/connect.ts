@@ -4,6 +4,8 @@ import postgres from 'postgres';
 
 export type Sql = postgres.Sql<{}>;
 export type Tx = postgres.TransactionSql<{}>;
+/** A piece of SQL, not yet sent, to nest in a statement. */
+export type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 export interface ConnectOptions {
   max: number;

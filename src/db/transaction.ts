@@ -47,9 +47,7 @@ function refuseAfterLoss(tx: Tx, state: { lost: boolean }): Tx {
   return new Proxy(tx, {
     apply(target, thisArg, args) {
       check();
-      const q = Reflect.apply(target, thisArg, args) as { origin?: unknown };
-      if (q instanceof Promise) void q.origin; // see connect.ts releasingOrigins
-      return q;
+      return Reflect.apply(target, thisArg, args);
     },
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);

@@ -3,7 +3,7 @@
 // processes, take turns and quantities stay exact. Each statement below changes the listing
 // and writes its ledger row together.
 import type { PendingQuery, Row } from 'postgres';
-import type { Sql, Tx } from '../db/connect.js';
+import type { Fragment, Sql, Tx } from '../db/connect.js';
 import type { Money } from '../webhooks/v1/schemas.js';
 
 export interface ListingFields {
@@ -48,7 +48,6 @@ export type QuantityChange =
   | { found: false }
   | { found: true; status: 'published' | 'deleted'; brokerId: string; before: number; after: number | null };
 
-type Fragment = PendingQuery<Row[]>;
 
 /** The CTEs `old`, `changed` and `ledger` of every change to one listing: lock the listing, and
  * if it is published set quantity (and ceiling, and any `extra` assignments) from expressions

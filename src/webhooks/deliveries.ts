@@ -1,8 +1,8 @@
 // The delivery log: one row per signed webhook (and per replay), written in the same
 // transaction that applies it. Only this file writes the deliveries table.
 import { isUtf8 } from 'node:buffer';
-import type { PendingQuery, Row } from 'postgres';
-import type { Sql, Tx } from '../db/connect.js';
+import type { PendingQuery } from 'postgres';
+import type { Fragment, Sql, Tx } from '../db/connect.js';
 import { copyRowReturningId, type CopyColumns } from '../db/copy.js';
 import { transactionWithDeadline } from '../db/transaction.js';
 import type { DeliveryRefs, Outcome } from './registry.js';
@@ -90,7 +90,6 @@ export function deliveryInsertSelect(db: Sql | Tx, d: DeliveryValues, s: {
     returning id, outcome, reply, listing_id`;
 }
 
-type Fragment = PendingQuery<Row[]>;
 
 /** What deliveryInsertSelect returns. */
 export interface RecordedDelivery {
@@ -99,7 +98,6 @@ export interface RecordedDelivery {
   reply: Record<string, unknown>;
   listing_id: string | null;
 }
-
 
 /** Records how an applied delivery ended, in the transaction that applied it. The statement is
  * sent at once and not awaited here: the caller lets the transaction's COMMIT follow it in the

@@ -1,6 +1,6 @@
 // ticket.add / update / delete / hold / release / sold (Tixstock webhooks v1).
 import { z } from 'zod';
-import type { PendingQuery, Row } from 'postgres';
+import type { Fragment } from '../../db/connect.js';
 import { isBrokerClosed } from '../../inventory/brokers.js';
 import { upsertEvent } from '../../inventory/events.js';
 import * as listings from '../../inventory/listings.js';
@@ -10,7 +10,6 @@ import { applyMarkup } from '../../money.js';
 import { deliveryInsertSelect, nextDeliveryId, type RecordedDelivery } from '../deliveries.js';
 import { applied, defineWebhook, rejected, type HandlerContext, type HandlerResult, type StatementContext } from '../registry.js';
 
-type Fragment = PendingQuery<Row[]>;
 import { orderResource } from './orders.js';
 import { count, listingResource, looseId, seat, type ListingResource } from './schemas.js';
 
