@@ -3,6 +3,7 @@
 import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ordersRouter } from './api/orders.js';
+import { FailedAuthThrottle } from './auth-throttle.js';
 import { apiRouter } from './api/router.js';
 import type { Config } from './config.js';
 import type { Sql } from './db/connect.js';
@@ -18,6 +19,8 @@ export interface AppDeps {
   gate?: WebhookGate;
   /** Set during shutdown: /readyz answers 503 so the router stops sending work here. */
   isShuttingDown?: () => boolean;
+  /** The clock /readyz's cache is timed with (ms); tests set it. */
+  now?: () => number;
 }
 
 /** A node:http request handler (what supertest and http.createServer take), and listen(). */
@@ -34,23 +37,35 @@ export function createApp(deps: AppDeps): App {
     res.json({ ok: true });
   });
 
-  app.get('/readyz', async (_req, res) => {
-    if (deps.isShuttingDown?.()) return sendError(res, 503, 'shutting down');
+  // The database is asked at most once a second, whatever the rate of probes: a flood of them
+  // would otherwise take connections and time from the webhooks. Probes at the same time share it.
+  const now = deps.now ?? Date.now;
+  let readiness: { at: number; problem: Promise<string | undefined> } | undefined;
+  const readinessProblem = async (): Promise<string | undefined> => {
     try {
       const migrated = await Promise.race([
         isMigrated(sql),
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error('database did not answer within 2 s')), 2000).unref()),
       ]);
-      if (!migrated) return sendError(res, 503, 'database migrations are not applied');
-      res.json({ ok: true, database: 'ok', migrated: true });
+      return migrated ? undefined : 'database migrations are not applied';
     } catch (err) {
-      sendError(res, 503, `database unreachable: ${(err as Error).message}`);
+      return `database unreachable: ${(err as Error).message}`;
     }
+  };
+  app.get('/readyz', async (_req, res) => {
+    if (deps.isShuttingDown?.()) return sendError(res, 503, 'shutting down');
+    if (!readiness || now() - readiness.at >= 1000) readiness = { at: now(), problem: readinessProblem() };
+    const problem = await readiness.problem;
+    if (problem) return sendError(res, 503, problem);
+    res.json({ ok: true, database: 'ok', migrated: true });
   });
 
-  app.use(apiRouter({ sql, config }));
-  app.use(ordersRouter({ sql, config }));
-  app.use(supportRouter({ sql, config }));
+  // Heroku's router is the one proxy in front: req.ip is the address it saw (X-Forwarded-For).
+  app.set('trust proxy', 1);
+  const authFailures = new FailedAuthThrottle(config.AUTH_FAILURE_LIMIT);
+  app.use(apiRouter({ sql, config, authFailures }));
+  app.use(ordersRouter({ sql, config, authFailures }));
+  app.use(supportRouter({ sql, config, authFailures }));
 
   app.use((req, res) => sendError(res, 404, `no route for ${req.method} ${req.path}`));
   // Errors thrown by routes and body parsers: JSON, never an HTML stack trace.

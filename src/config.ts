@@ -53,6 +53,9 @@ const configSchema = z.object({
   WEBHOOK_BACKLOG: integer(128, 0, 100000),
   /** A webhook not committed within this many ms is abandoned and answered 503. */
   WEBHOOK_DEADLINE_MS: integer(5000, 100, 120000),
+  /** Failed authentications a client may make per minute (API token and support password per IP
+   * address, broker.authenticate per user name); beyond it they are refused until the minute ends. */
+  AUTH_FAILURE_LIMIT: integer(10, 1, 100000),
 });
 
 export type Config = z.infer<typeof configSchema> & { WEBHOOK_CONCURRENCY: number };

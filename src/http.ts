@@ -2,7 +2,7 @@
 // constant-time comparison.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { Request, Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { z } from 'zod';
 import { isDatabaseUnavailable } from './db/transaction.js';
 
@@ -57,4 +57,43 @@ export function safeEqual(a: string, b: string): boolean {
   const ha = createHash('sha256').update(a).digest();
   const hb = createHash('sha256').update(b).digest();
   return timingSafeEqual(ha, hb);
+}
+
+/** The path ("data.name", "query.event_id") of the first string, key included, that holds a NUL
+ * character, which PostgreSQL cannot store in text or jsonb. Iterative, so that no nesting
+ * depth can exhaust the stack; values that are not plain data (e.g. lifted byte views) are skipped. */
+export function findNul(value: unknown, where = ''): string | undefined {
+  const stack: [unknown, string][] = [[value, where]];
+  while (stack.length) {
+    const [v, path] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return path;
+    } else if (Array.isArray(v)) {
+      v.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
+    } else if (v && typeof v === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v))) {
+      for (const [k, item] of Object.entries(v)) {
+        const at = path === '' ? k : `${path}.${k}`;
+        if (k.includes('\u0000')) return at;
+        stack.push([item, at]);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Express middleware for every route that takes input: a NUL character in the path, the query
+ * or the body is answered 400 here (JSON, or as `refuse` renders it), instead of failing in
+ * PostgreSQL (as a 500). */
+export function refuseNul(refuse: (res: Response, message: string) => void = (res, message) => sendError(res, 400, message)) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    let path: string | undefined;
+    try {
+      if (decodeURIComponent(req.path).includes('\u0000')) path = 'path';
+    } catch {
+      // a malformed escape names nothing: the route answers 404 or 400
+    }
+    path ??= findNul(req.query, 'query') ?? findNul(req.body, 'body');
+    if (path === undefined) return next();
+    refuse(res, `bad request: ${path} contains a NUL character (\\u0000), which is not accepted`);
+  };
 }

@@ -4,6 +4,7 @@
 // V8 keeps such strings until a full collection, so a few fulfilments in a row grew the process
 // by hundreds of MB. Here every string value of LIFT_MIN bytes or more is lifted out before the
 // parse and handed over as a JsonStringBytes: a view of its bytes in the body, still escaped.
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 
 /** String values from this size on are lifted out. */
@@ -24,6 +25,67 @@ export class JsonStringBytes {
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+/** The index of the quote that closes the JSON string opened at `at`, or -1. */
+function stringEnd(raw: Buffer, at: number): number {
+  let end = at + 1;
+  for (;;) {
+    end = raw.indexOf(QUOTE, end);
+    if (end === -1) return -1;
+    let backslashes = 0;
+    while (raw[end - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return end;
+    end++;
+  }
+}
+
+/** Deepest nesting of arrays and objects a webhook may have; Tixstock's go about 5 deep. Deeper
+ * bodies are refused before anything recursive (parsing, validation, storing as jsonb) sees them. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether arrays and objects nest deeper than `max` (strings skipped at memchr speed). */
+export function nestsDeeperThan(raw: Buffer, max: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (c === QUOTE) {
+      i = stringEnd(raw, i);
+      if (i === -1) return false; // unterminated: JSON.parse says so
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/** Why a text is not JSON, without quoting it: V8's messages quote the input, and a body may
+ * carry a secret (broker.authenticate's password). */
+export function jsonErrorWithoutText(err: unknown): string {
+  const message = String((err as Error)?.message ?? '');
+  const position = /at position (\d+)/.exec(message);
+  if (position) return `at character ${position[1]}`;
+  if (/end of JSON input|Unterminated string/i.test(message)) return 'it ends before the JSON is complete';
+  return 'it is not a single JSON value';
+}
+
+export type JsonBody = { ok: true; value: unknown } | { ok: false; message: string };
+
+/** A webhook body read as JSON (parseJsonLifting), or why it cannot be: empty, not UTF-8,
+ * nested too deep, or not JSON. Messages never quote the body. */
+export function readJsonBody(raw: Buffer): JsonBody {
+  if (raw.length === 0) return { ok: false, message: 'body is empty; expected a JSON webhook' };
+  if (!isUtf8(raw)) return { ok: false, message: 'body is not valid UTF-8' };
+  if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
+    return { ok: false, message: `body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels` };
+  }
+  try {
+    return { ok: true, value: parseJsonLifting(raw) };
+  } catch (err) {
+    return { ok: false, message: `body is not valid JSON: ${jsonErrorWithoutText(err)}` };
+  }
+}
+
 /** JSON.parse of the body, with large string values lifted out as JsonStringBytes. Throws what
  * JSON.parse throws for a body that is not JSON. */
 export function parseJsonLifting(raw: Buffer, min = LIFT_MIN): unknown {
@@ -35,15 +97,8 @@ export function parseJsonLifting(raw: Buffer, min = LIFT_MIN): unknown {
   const parts: Buffer[] = [];
   let copiedTo = 0;
   for (let at = raw.indexOf(QUOTE); at !== -1; ) {
-    let end = at + 1;
-    for (;;) {
-      end = raw.indexOf(QUOTE, end);
-      if (end === -1) return JSON.parse(raw.toString('utf8')); // unterminated: let JSON.parse say so
-      let backslashes = 0;
-      while (raw[end - 1 - backslashes] === BACKSLASH) backslashes++;
-      if (backslashes % 2 === 0) break;
-      end++;
-    }
+    const end = stringEnd(raw, at);
+    if (end === -1) return JSON.parse(raw.toString('utf8')); // unterminated: let JSON.parse say so
     if (end - at - 1 >= min) {
       // A marker no body can contain (it carries a fresh random nonce) takes the value's place.
       const marker = `\u0000${nonce}:${lifted.size}`;

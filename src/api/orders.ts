@@ -4,7 +4,9 @@ import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
+import type { FailedAuthThrottle } from '../auth-throttle.js';
+import { asyncRoute, parseInput, refuseNul, sendError, type AsyncHandler } from '../http.js';
+import { ID_RULE } from '../ids.js';
 import { setResellerStatus } from '../inventory/orders.js';
 import { isOrderId, mergedTickets, orderView } from '../support/order-view.js';
 import { pdfFileName } from '../tickets/merge.js';
@@ -21,16 +23,16 @@ export function sendPdf(res: Response, pdf: Uint8Array, filename: string): void 
   res.send(Buffer.from(pdf.buffer, pdf.byteOffset, pdf.byteLength));
 }
 
-export function ordersRouter(deps: { sql: Sql; config: Config }): express.Router {
+export function ordersRouter(deps: { sql: Sql; config: Config; authFailures: FailedAuthThrottle }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
-  router.use(['/api/orders', '/api/tickets'], requireApiToken(config.API_TOKEN), express.json({ limit: '100kb' }));
+  router.use(['/api/orders', '/api/tickets'], requireApiToken(config.API_TOKEN, deps.authFailures), express.json({ limit: '100kb' }), refuseNul());
 
   const route = (h: AsyncHandler) => asyncRoute(h);
   const orderId = (req: Request, res: Response): string | undefined => {
     const id = String(req.params.id);
     if (isOrderId(id)) return id;
-    sendError(res, 400, 'bad request: an order id is 1 to 100 printable characters');
+    sendError(res, 400, `bad request: an order id is ${ID_RULE}`);
   };
 
   router.get('/api/orders/:id', route(async (req, res) => {

@@ -3,11 +3,12 @@ import express, { type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
+import type { FailedAuthThrottle } from '../auth-throttle.js';
+import { asyncRoute, parseInput, refuseNul, sendError, type AsyncHandler } from '../http.js';
 import { createBroker, UsernameTaken } from '../inventory/brokers.js';
 import { getEvent, listEvents } from '../inventory/events.js';
 import { getListing, isListingId, listingsOfEvent, listListings, quantityChanges } from '../inventory/listings.js';
-import { getDelivery, listDeliveries } from '../webhooks/deliveries.js';
+import { getDelivery, isAlreadyReplayed, listDeliveries, replayOf } from '../webhooks/deliveries.js';
 import { processDelivery } from '../webhooks/process.js';
 import { requireApiToken } from './auth.js';
 
@@ -47,10 +48,10 @@ function deliveryView(row: Record<string, unknown>) {
     : { ...rest, body: null, body_truncated: true };
 }
 
-export function apiRouter(deps: { sql: Sql; config: Config }): express.Router {
+export function apiRouter(deps: { sql: Sql; config: Config; authFailures: FailedAuthThrottle }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
-  router.use('/api', requireApiToken(config.API_TOKEN), express.json({ limit: '100kb' }));
+  router.use('/api', requireApiToken(config.API_TOKEN, deps.authFailures), express.json({ limit: '100kb' }), refuseNul());
 
   const route = (h: AsyncHandler) => asyncRoute(h);
   const notFound = (res: Response, what: string) => sendError(res, 404, `${what} not found`);
@@ -105,11 +106,21 @@ export function apiRouter(deps: { sql: Sql; config: Config }): express.Router {
       return sendError(res, 409, `delivery ${id} was ${String(row.outcome)}; replaying it would apply it twice`);
     }
     if (row.redacted) return sendError(res, 409, `delivery ${id} had secrets redacted before it was stored; it cannot be replayed`);
+    const replayedAlready = (replay: string | undefined) =>
+      sendError(res, 409, `delivery ${id} was replayed already${replay ? ` (delivery ${replay})` : ''}; a delivery is replayed at most once (replay that one if it needs another try)`);
+    const earlier = await replayOf(sql, id);
+    if (earlier) return replayedAlready(earlier);
     const headers = row.headers as Record<string, string>;
-    const result = await processDelivery({ sql, config }, {
-      raw: row.body as Buffer, versionHeader: String(row.version), contentType: headers['content-type'],
-      path: String(row.path), headers, replayOf: id,
-    });
+    let result;
+    try {
+      result = await processDelivery({ sql, config }, {
+        raw: row.body as Buffer, versionHeader: String(row.version), contentType: headers['content-type'],
+        path: String(row.path), headers, replayOf: id,
+      });
+    } catch (err) {
+      if (isAlreadyReplayed(err)) return replayedAlready(await replayOf(sql, id));
+      throw err;
+    }
     res.json({
       id: result.deliveryId, replay_of: id, type: result.type, version: result.version,
       outcome: result.outcome, status: result.status, reply: result.reply,

@@ -222,9 +222,19 @@ export async function listingsOfEvent(sql: Sql, eventId: string) {
 }
 
 /** The ledger of one listing, oldest first. */
+/** The ledger of a listing. `short` marks a hold or release that moved fewer tickets than
+ * `requested` (a hold of 5 on 4 left, a release up to the ceiling). */
 export async function quantityChanges(sql: Sql, listingId: string) {
   if (!isListingId(listingId)) return [];
   return sql`
-    select id, delivery_id, reason, requested, before, after, at
+    select id, delivery_id, reason, requested, before, after,
+           (reason in ('ticket.hold', 'ticket.release') and abs(after - before) < requested) as short, at
       from listing_quantity_changes where listing_id = ${listingId} order by id`;
+}
+
+/** The broker a listing belongs to, or undefined when there is no such listing. */
+export async function brokerOfListing(tx: Tx, id: string): Promise<string | undefined> {
+  if (!isListingId(id)) return undefined;
+  const [row] = await tx<{ broker_id: string }[]>`select broker_id from listings where id = ${id}`;
+  return row?.broker_id;
 }

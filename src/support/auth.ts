@@ -3,13 +3,15 @@
 // site's cross-site POST, so the credentials alone do not prove intent.
 import { createHmac } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import { authenticationFailed, refusedAsThrottled, type FailedAuthThrottle } from '../auth-throttle.js';
 import { safeEqual, sendError } from '../http.js';
 
 export const SUPPORT_USER = 'support';
 
-export function requireSupportLogin(password: string | undefined) {
+export function requireSupportLogin(password: string | undefined, failures: FailedAuthThrottle) {
   return (req: Request, res: Response, next: NextFunction) => {
     if (!password) return sendError(res, 503, 'the support page is disabled: SUPPORT_PASSWORD is not configured');
+    if (refusedAsThrottled(failures, req, res)) return;
     const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.get('authorization') ?? '');
     const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
     const colon = decoded.indexOf(':');
@@ -19,6 +21,8 @@ export function requireSupportLogin(password: string | undefined) {
     const okUser = safeEqual(user, SUPPORT_USER);
     const okPass = safeEqual(pass, password);
     if (!okUser || !okPass) {
+      // A browser asks for the password with a first request that carries none: not a guess.
+      if (m) authenticationFailed(failures, req, 'support password');
       res.set('WWW-Authenticate', 'Basic realm="Tixstock support", charset="UTF-8"');
       return sendError(res, 401, 'log in as "support" with SUPPORT_PASSWORD');
     }

@@ -1,15 +1,14 @@
 // An order as the API, the support page and the CLI show it: the order, its tickets (without
 // their bytes) in seat order, and its proof URLs. Also the merged PDF of all its tickets.
 import type { Sql } from '../db/connect.js';
+import { isId } from '../ids.js';
 import { getOrder } from '../inventory/orders.js';
 import { mergePdfs } from '../tickets/merge.js';
 import { proofUrlsOfOrder, ticketPdfsOfOrder, ticketsOfOrder } from '../tickets/store.js';
 
-/** Order ids are Tixstock's strings (e.g. "R-20027"): any printable text up to 100 characters.
- * They only ever reach SQL as parameters, so path tricks name no order rather than a file. */
-export function isOrderId(id: string): boolean {
-  return id.length >= 1 && id.length <= 100 && !/[\u0000-\u001f\u007f]/.test(id);
-}
+/** Order ids are Tixstock's strings (e.g. "R-20027") under the one id rule of ids.ts. They only
+ * ever reach SQL as parameters, so path tricks name no order rather than a file. */
+export const isOrderId = isId;
 
 export async function orderView(sql: Sql, id: string) {
   if (!isOrderId(id)) return undefined;

@@ -4,7 +4,9 @@
 import express, { type Request, type Response } from 'express';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { asyncRoute, type AsyncHandler } from '../http.js';
+import type { FailedAuthThrottle } from '../auth-throttle.js';
+import { asyncRoute, refuseNul, type AsyncHandler } from '../http.js';
+import { ID_RULE } from '../ids.js';
 import { searchOrders } from '../inventory/orders.js';
 import { jobsOfOrder, retryJob, troubledJobs } from '../jobs/queue.js';
 import { log } from '../log.js';
@@ -31,10 +33,11 @@ function sendPage(res: Response, status: number, page: Html): void {
 
 const first = (v: unknown): string => (Array.isArray(v) ? first(v[0]) : typeof v === 'string' ? v : '');
 
-export function supportRouter(deps: { sql: Sql; config: Config }): express.Router {
+export function supportRouter(deps: { sql: Sql; config: Config; authFailures: FailedAuthThrottle }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
-  router.use('/support', requireSupportLogin(config.SUPPORT_PASSWORD), express.urlencoded({ extended: false, limit: '10kb' }));
+  router.use('/support', requireSupportLogin(config.SUPPORT_PASSWORD, deps.authFailures), express.urlencoded({ extended: false, limit: '10kb' }),
+    refuseNul((res, message) => sendPage(res, 400, messagePage(400, message))));
   const csrf = () => formToken(config.SUPPORT_PASSWORD!);
   const fail = (res: Response, status: number, message: string) => sendPage(res, status, messagePage(status, message));
 
@@ -44,7 +47,7 @@ export function supportRouter(deps: { sql: Sql; config: Config }): express.Route
   const orderIdOf = (req: Request, res: Response, from: 'query' | 'body'): string | undefined => {
     const id = first((from === 'query' ? req.query : req.body ?? {}).id);
     if (isOrderId(id)) return id;
-    fail(res, 400, 'An order id (1 to 100 printable characters) is required.');
+    fail(res, 400, `An order id (${ID_RULE}) is required.`);
   };
   const ownForm = (req: Request, res: Response) => {
     if (isOwnForm(req, config.SUPPORT_PASSWORD!)) return true;

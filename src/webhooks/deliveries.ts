@@ -22,6 +22,8 @@ export interface NewDelivery {
   duplicateOf?: string | null;
   replayOf?: string | null;
   refs?: DeliveryRefs;
+  /** The listing, event, broker or order an absolute-state webhook set (registry.ts entityKey). */
+  entity?: string | null;
 }
 
 /** Bodies from this size on are never sent as a query parameter (see copyDelivery, bodyParam). */
@@ -41,11 +43,11 @@ export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<stri
   if (d.body.length >= LARGE_BODY_MIN) return copyDelivery(db, d);
   const [row] = await db<{ id: string }[]>`
     insert into deliveries (version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
-                            error, duplicate_of, replay_of, listing_id, event_id, order_id, broker_id)
+                            error, duplicate_of, replay_of, listing_id, event_id, order_id, broker_id, entity)
     values (${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${d.body}, ${d.bodySha256}, ${d.redacted},
             ${d.outcome}, ${d.status}, ${db.json(d.reply as never)}, ${d.error ?? null}, ${d.duplicateOf ?? null},
             ${d.replayOf ?? null}, ${d.refs?.listing_id ?? null}, ${d.refs?.event_id ?? null},
-            ${d.refs?.order_id ?? null}, ${d.refs?.broker_id ?? null})
+            ${d.refs?.order_id ?? null}, ${d.refs?.broker_id ?? null}, ${d.entity ?? null})
     returning id`;
   return row!.id;
 }
@@ -53,7 +55,7 @@ export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<stri
 const COPY_COLUMNS: CopyColumns = {
   version: 'text', type: 'text', path: 'text', headers: 'jsonb', body: 'bytea', body_sha256: 'bytea', redacted: 'bool',
   outcome: 'text', status: 'int2', reply: 'json', error: 'text', duplicate_of: 'int8', replay_of: 'int8', listing_id: 'int8',
-  event_id: 'text', order_id: 'text', broker_id: 'text',
+  event_id: 'text', order_id: 'text', broker_id: 'text', entity: 'text',
 };
 
 /** A large delivery (ticket PDFs of tens of MB) is written with COPY (db/copy.ts), in slices,
@@ -63,12 +65,12 @@ function copyDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
     version: d.version, type: d.type, path: d.path, headers: JSON.stringify(d.headers), body: d.body,
     body_sha256: d.bodySha256, redacted: d.redacted, outcome: d.outcome, status: d.status, reply: JSON.stringify(d.reply),
     error: d.error, duplicate_of: d.duplicateOf, replay_of: d.replayOf, listing_id: d.refs?.listing_id,
-    event_id: d.refs?.event_id, order_id: d.refs?.order_id, broker_id: d.refs?.broker_id,
+    event_id: d.refs?.event_id, order_id: d.refs?.order_id, broker_id: d.refs?.broker_id, entity: d.entity,
   });
 }
 
 /** The columns of a delivery known before it is applied. */
-export type DeliveryValues = Omit<NewDelivery, 'outcome' | 'status' | 'reply' | 'error' | 'duplicateOf' | 'refs'>;
+export type DeliveryValues = Omit<NewDelivery, 'outcome' | 'status' | 'reply' | 'error' | 'duplicateOf' | 'refs' | 'entity'>;
 
 /** A new delivery id, taken from the table's own sequence inside a statement: one-statement
  * webhooks need it before the row is written (the ledger row points at it). */
@@ -102,12 +104,21 @@ export interface RecordedDelivery {
 /** Records how an applied delivery ended, in the transaction that applied it. The statement is
  * sent at once and not awaited here: the caller lets the transaction's COMMIT follow it in the
  * same round trip, and awaits the returned promise after the commit (see process.ts). */
-export function finishDelivery(tx: Tx, id: string, outcome: Outcome, reply: Record<string, unknown>, refs: DeliveryRefs = {}): Promise<unknown> {
+export function finishDelivery(tx: Tx, id: string, outcome: Outcome, reply: Record<string, unknown>, refs: DeliveryRefs = {},
+  entity: string | null = null): Promise<unknown> {
+  // An applied delivery of an entity becomes its latest (see findRetryOfEntity), in the same statement.
+  const latest = entity !== null && outcome === 'applied'
+    ? tx`with latest as (
+           insert into delivery_entities (entity, delivery_id) values (${entity}, ${id})
+           on conflict (entity) do update set delivery_id = excluded.delivery_id
+         )`
+    : tx``;
   const update = tx`
+    ${latest}
     update deliveries
        set outcome = ${outcome}, reply = ${tx.json(reply as never)},
            listing_id = ${refs.listing_id ?? null}, event_id = ${refs.event_id ?? null},
-           order_id = ${refs.order_id ?? null}, broker_id = ${refs.broker_id ?? null}
+           order_id = ${refs.order_id ?? null}, broker_id = ${refs.broker_id ?? null}, entity = ${entity}
      where id = ${id}`.execute();
   update.catch(() => {}); // awaited later by the caller; until then a failure is not unhandled
   return update;
@@ -148,32 +159,76 @@ export interface PriorDelivery {
   broker_id: string | null;
 }
 
-/** The applied delivery this one repeats (same bytes, same version, within 24 h), if any.
- * The advisory lock on the body's hash makes two copies arriving at once on two dynos take
- * turns, so the second one finds the first instead of applying again. */
-export async function findRetryOf(tx: Tx, bodySha256: Buffer, version: string): Promise<PriorDelivery | undefined> {
-  // Both statements go in one round trip (postgres.js pipelines what is not awaited); the
-  // lookup still runs after the lock is granted, with a snapshot taken then, because
-  // PostgreSQL runs a connection's statements in order.
-  const lock = tx`select pg_advisory_xact_lock(${bodySha256.readBigInt64BE(0).toString()}::bigint)`.execute();
+/** Takes the transaction-scoped advisory lock `key` (a bigint as text) and runs `lookup` after it
+ * in the same round trip (postgres.js pipelines what is not awaited); the lookup still runs after
+ * the lock is granted, with a snapshot taken then, because PostgreSQL runs a connection's
+ * statements in order. */
+async function lockedLookup(tx: Tx, key: Fragment, lookup: PendingQuery<PriorDelivery[]>): Promise<PriorDelivery | undefined> {
+  const lock = tx`select pg_advisory_xact_lock(${key})`.execute();
   lock.catch(() => {}); // if it fails, the lookup fails too and reports it
-  const [prior] = await retryLookup(tx, bodySha256, version);
+  const [prior] = await lookup;
   await lock;
   return prior;
 }
 
-/** The lookup of findRetryOf. Ordered by received_at, the order of deliveries_retry_idx: ordered
+/** The applied delivery this one repeats, for a webhook that sets `entity` (a listing, event,
+ * broker or order): the entity's latest applied delivery, when it has the same bytes and version
+ * and is at most 24 h old. An equal body with another change of the entity in between is not a
+ * retry (6 -> 9 -> 6 ends at 6). The advisory lock on the entity makes its webhooks take turns
+ * from here to their commit, on any number of dynos: two copies arriving at once apply once, and
+ * the latest delivery recorded is the one applied last. */
+export function findRetryOfEntity(tx: Tx, entity: string, bodySha256: Buffer, version: string): Promise<PriorDelivery | undefined> {
+  return lockedLookup(tx, tx`hashtextextended(${entity}, 0)`, entityRetryLookup(tx, entity, bodySha256, version));
+}
+
+/** The lookup of findRetryOfEntity: two primary-key lookups. Exported for the test that checks the plan. */
+export function entityRetryLookup(tx: Tx | Sql, entity: string, bodySha256: Buffer, version: string) {
+  return tx<PriorDelivery[]>`
+    select d.id, d.status, d.reply, d.listing_id, d.event_id, d.order_id, d.broker_id
+      from delivery_entities e join deliveries d on d.id = e.delivery_id
+     where e.entity = ${entity} and d.body_sha256 = ${bodySha256} and d.version = ${version}
+       and d.received_at > now() - interval '24 hours'`;
+}
+
+/** The applied delivery this one repeats, for a webhook whose entity is known only once applied
+ * (ticket.add: the listing it created): the latest applied delivery with the same bytes and
+ * version within 24 h, if it is still the latest applied delivery of the entity it set. After a
+ * change of that listing (an update, a delete) the same ticket.add is a new listing. Without an
+ * entity (fulfilments, which add a ticket to an order) the same bytes are a retry. The advisory
+ * lock on the body's hash makes two copies arriving at once on two dynos take turns, so the
+ * second one finds the first instead of applying again. */
+export function findRetryOfBody(tx: Tx, bodySha256: Buffer, version: string): Promise<PriorDelivery | undefined> {
+  return lockedLookup(tx, tx`${bodySha256.readBigInt64BE(0).toString()}::bigint`, retryLookup(tx, bodySha256, version));
+}
+
+/** The lookup of findRetryOfBody. Ordered by received_at, the order of deliveries_retry_idx: ordered
  * by id, PostgreSQL's generic plan for this prepared statement (used after five executions)
  * walked the primary key backwards through every delivery instead (41 ms at 27,000 rows, and
  * growing with the log). Exported for the test that checks the plan. */
 export function retryLookup(tx: Tx | Sql, bodySha256: Buffer, version: string) {
   return tx<PriorDelivery[]>`
     select id, status, reply, listing_id, event_id, order_id, broker_id
-      from deliveries
-     where body_sha256 = ${bodySha256} and version = ${version} and outcome = 'applied'
-       and received_at > now() - interval '24 hours'
-     order by received_at desc
-     limit 1`;
+      from (select id, status, reply, listing_id, event_id, order_id, broker_id, entity
+              from deliveries
+             where body_sha256 = ${bodySha256} and version = ${version} and outcome = 'applied'
+               and received_at > now() - interval '24 hours'
+             order by received_at desc
+             limit 1) prior
+     where prior.entity is null
+        or exists (select 1 from delivery_entities e where e.entity = prior.entity and e.delivery_id = prior.id)`;
+}
+
+/** A delivery is replayed at most once: a second replay of it, even one running at the same time
+ * on another dyno, fails on this unique index (sql/0004) and nothing of it is applied. */
+export const isAlreadyReplayed = (err: unknown) => {
+  const e = err as { code?: unknown; constraint_name?: unknown } | null;
+  return e?.code === '23505' && e.constraint_name === 'deliveries_replay_once_idx';
+};
+
+/** The replay of delivery `id`, if it was replayed. */
+export async function replayOf(sql: Sql, id: string): Promise<string | undefined> {
+  const [row] = await sql<{ id: string }[]>`select id from deliveries where replay_of = ${id} and not replay_repeated`;
+  return row?.id;
 }
 
 export interface DeliveryFilter {

@@ -7,10 +7,13 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, statementWithDeadline, transactionWithDeadline } from '../db/transaction.js';
+import { findNul } from '../http.js';
 import { log } from '../log.js';
-import { LIFT_MIN, materializeStrings, parseJsonLifting } from '../json-bytes.js';
+import { jsonErrorWithoutText, LIFT_MIN, materializeStrings, readJsonBody } from '../json-bytes.js';
 import { redactSecrets } from './redact.js';
-import { deliveryCommitted, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
+import {
+  deliveryCommitted, findRetryOfBody, findRetryOfEntity, finishDelivery, insertDelivery, isAlreadyReplayed, type NewDelivery,
+} from './deliveries.js';
 import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type Outcome } from './registry.js';
 import './v1/index.js';
 
@@ -52,12 +55,19 @@ function isJsonContentType(ct: string): boolean {
   return mime === 'application/json' || mime.endsWith('+json');
 }
 
+/** The charset parameter of a Content-Type, lower-cased, if any. */
+function charsetOf(ct: string): string | undefined {
+  const m = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(ct);
+  return m?.[1]?.toLowerCase();
+}
+
 export async function processDelivery(deps: { sql: Sql; config: Config }, d: IncomingDelivery): Promise<ProcessedDelivery> {
   const { sql, config } = deps;
   const version = normalizeVersion(d.versionHeader);
   // Writing a body of tens of MB takes seconds even when all is well: 1 s more per 4 MB.
   const deadlineMs = config.WEBHOOK_DEADLINE_MS + Math.floor(d.raw.length / (4 * 1024 * 1024)) * 1000;
-  const { body, redacted } = redactSecrets(d.raw);
+  const json = readJsonBody(d.raw);
+  const { body, redacted } = redactSecrets(d.raw, json);
   const base: Omit<NewDelivery, 'type' | 'outcome' | 'status' | 'reply'> = {
     version,
     path: d.path,
@@ -80,15 +90,21 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   if (d.contentType !== undefined && !isJsonContentType(d.contentType)) {
     return refuse(415, 'invalid', null, `Content-Type must be application/json, got ${JSON.stringify(d.contentType.slice(0, 100))}`);
   }
-  if (d.raw.length === 0) return refuse(400, 'invalid', null, 'body is empty; expected a JSON webhook');
-  let parsed: unknown;
-  try {
-    parsed = parseJsonLifting(d.raw);
-  } catch (err) {
-    return refuse(400, 'invalid', null, `body is not valid JSON: ${(err as Error).message}`);
+  const charset = d.contentType === undefined ? undefined : charsetOf(d.contentType);
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    return refuse(415, 'invalid', null, `Content-Type charset ${JSON.stringify(charset.slice(0, 40))} is not accepted: webhooks are UTF-8 JSON`);
   }
+  // The signature is over the bytes sent, so a compressed body is refused rather than inflated.
+  const encoding = d.headers['content-encoding']?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+    return refuse(415, 'invalid', null, `Content-Encoding ${JSON.stringify(encoding.slice(0, 40))} is not accepted: send the JSON body uncompressed`);
+  }
+  if (!json.ok) return refuse(400, 'invalid', null, json.message);
+  const parsed = json.value;
   const rawType = (parsed as { meta?: { type?: unknown } } | null)?.meta?.type;
-  const typeForLog = typeof rawType === 'string' ? rawType.trim().slice(0, 100) : null;
+  const typeForLog = typeof rawType === 'string' && !rawType.includes('\u0000') ? rawType.trim().slice(0, 100) : null;
+  const nul = findNul(parsed);
+  if (nul !== undefined) return refuse(400, 'invalid', typeForLog, `${nul} contains a NUL character (\\u0000), which cannot be stored`);
   if (!supportedVersions().includes(version)) {
     return refuse(400, 'unsupported', typeForLog,
       `Tixstock-Version ${JSON.stringify(version)} is not supported (supported: ${supportedVersions().join(', ')})`);
@@ -102,7 +118,16 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   if (!def) return refuse(400, 'unsupported', type, `unknown webhook type ${JSON.stringify(type)} for Tixstock-Version ${version}`);
   // Async: a schema may do slow checks (decoding and loading a PDF) here, before the transaction.
   // Large string values stay bytes for definitions that take them (fulfilments), else strings.
-  const input = def.largeStrings || d.raw.length < LIFT_MIN ? env.data.data : materializeStrings(env.data.data);
+  let input: unknown = env.data.data;
+  if (!def.largeStrings && d.raw.length >= LIFT_MIN) {
+    try {
+      input = materializeStrings(input);
+    } catch (err) {
+      return refuse(400, 'invalid', type, `body is not valid JSON: a long string has an invalid escape or control character (${jsonErrorWithoutText(err)} of it)`);
+    }
+    const nulInLong = findNul(input, 'data');
+    if (nulInLong !== undefined) return refuse(400, 'invalid', type, `${nulInLong} contains a NUL character (\\u0000), which cannot be stored`);
+  }
   const data = await def.schema.safeParseAsync(input);
   if (!data.success) {
     const errors = issuesOf(data.error, 'data');
@@ -115,7 +140,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     if (err instanceof CommitOutcomeUnknown) {
       log.error('commit outcome unknown: answered 503; check whether this delivery exists', { delivery_id: deliveryIdOf(err.result), type, version });
     }
-    if (isDatabaseUnavailable(err)) throw err;
+    if (isDatabaseUnavailable(err) || isAlreadyReplayed(err)) throw err;
     if (isDataException(err)) {
       return refuse(400, 'invalid', type, `invalid ${type} webhook: a value cannot be stored (${(err as Error).message})`);
     }
@@ -135,22 +160,26 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     }
   }
 
+  // The listing, event, broker or order an absolute-state webhook sets, when its data names it.
+  const entity = def.retriesAreDuplicates ? def.entityOf?.(data.data) : undefined;
   let finished: Promise<unknown> | undefined;
   try {
     const processed = await transactionWithDeadline(sql, deadlineMs, async (tx) => {
       if (def.retriesAreDuplicates && !d.replayOf) {
-        const prior = await findRetryOf(tx, base.bodySha256, version);
+        const prior = entity !== undefined
+          ? await findRetryOfEntity(tx, entity, base.bodySha256, version)
+          : await findRetryOfBody(tx, base.bodySha256, version);
         if (prior) {
           const { id: duplicateOf, status, reply, ...refs } = prior;
-          const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'duplicate', status, reply, duplicateOf, refs });
+          const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'duplicate', status, reply, duplicateOf, refs, entity });
           return { status, outcome: 'duplicate' as const, reply, deliveryId, version, type, refs };
         }
       }
-      const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'applied', status: 200, reply: {} });
+      const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'applied', status: 200, reply: {}, entity });
       const result = await def.handle!({ tx, deliveryId, config }, data.data);
       const refs = result.refs ?? {};
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
-      finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs);
+      finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs, entity ?? result.entity ?? null);
       return { status: 200, outcome: result.outcome, reply: result.reply, deliveryId, version, type, refs };
     }, { wasCommitted: (r) => deliveryCommitted(sql, r.deliveryId!) });
     // If the UPDATE failed, PostgreSQL turned the COMMIT behind it into a ROLLBACK: nothing was

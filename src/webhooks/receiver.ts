@@ -13,7 +13,7 @@ import { processDelivery } from './process.js';
 import { verifySignature } from './signature.js';
 
 /** Headers kept in the delivery log. Never the signature. */
-const LOGGED_HEADERS = ['content-type', 'content-length', 'tixstock-version', 'user-agent', 'x-original-url'];
+const LOGGED_HEADERS = ['content-type', 'content-encoding', 'content-length', 'tixstock-version', 'user-agent', 'x-original-url'];
 
 /** Bounded work: at most `concurrency` webhooks touch the database at once; a request counts
  * as in flight from its first byte until answered, and beyond concurrency + backlog in

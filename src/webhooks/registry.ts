@@ -27,13 +27,26 @@ export interface HandlerResult {
   outcome: 'applied' | 'rejected';
   reply: Record<string, unknown>;
   refs?: DeliveryRefs;
+  /** The entity it set when that is known only once applied (ticket.add: the listing it created). */
+  entity?: string;
+}
+
+/** The key of an entity whose absolute state webhooks set, e.g. `listing:300001`: a delivery is a
+ * retry only when it equals the entity's latest applied delivery (deliveries.ts). */
+export function entityKey(kind: 'listing' | 'event' | 'broker' | 'order', id: string): string {
+  return `${kind}:${id}`;
 }
 
 export interface WebhookDefinition<S extends z.ZodType = z.ZodType> {
   schema: S;
-  /** Sets absolute state: an identical body within 24 h is a retry, answered from the log.
-   * False for deltas (hold, release) where two identical webhooks may both be real. */
+  /** Sets absolute state: a body equal to the latest applied delivery for the same entity within
+   * 24 h is a retry, answered from the log (see entityOf). False for deltas (hold, release)
+   * where two identical webhooks may both be real. */
   retriesAreDuplicates: boolean;
+  /** The entity (entityKey) the webhook sets, known from its data. Without it, the entity is the
+   * one the handler reports (HandlerResult.entity), and a body is a retry when it equals an
+   * applied delivery that is still the latest of its entity (or has none). */
+  entityOf?(data: z.output<S>): string;
   /** The schema takes JsonStringBytes (json-bytes.ts) for string values of LIFT_MIN bytes or
    * more, instead of strings: for ticket PDFs of tens of MB. Default false. */
   largeStrings?: boolean;

@@ -1,9 +1,13 @@
 // broker.authenticate / open / closed (Tixstock webhooks v1). Note that these replies carry
 // success as the STRING "true"/"false", as Tixstock's docs require.
 import { z } from 'zod';
+import { FailedAuthThrottle } from '../../auth-throttle.js';
+import { log } from '../../log.js';
 import { findBrokerByUsername, setBrokerClosed, setTixstockAccountOpen, verifyPassword } from '../../inventory/brokers.js';
-import { applied, defineWebhook, rejected } from '../registry.js';
+import { applied, defineWebhook, entityKey, rejected } from '../registry.js';
 import { looseBoolean, looseId } from './schemas.js';
+
+let loginFailures: FailedAuthThrottle | undefined;
 
 defineWebhook('v1', ['broker.authenticate'], {
   schema: z.looseObject({
@@ -13,9 +17,19 @@ defineWebhook('v1', ['broker.authenticate'], {
   }),
   retriesAreDuplicates: false,
   async handle(ctx, data) {
+    // Every login comes from Tixstock's servers, so guesses are counted per user name.
+    loginFailures ??= new FailedAuthThrottle(ctx.config.AUTH_FAILURE_LIMIT);
+    const wait = loginFailures.retryAfter(data.username);
+    if (wait > 0) {
+      return rejected({ broker_id: null }, `too many failed logins for this user name; try again in ${wait} s`, {}, 'false');
+    }
     const broker = await findBrokerByUsername(ctx.tx, data.username);
     const ok = await verifyPassword(data.password, broker?.password_hash ?? null);
-    if (!broker || !ok) return rejected({ broker_id: null }, 'invalid username or password', {}, 'false');
+    if (!broker || !ok) {
+      const failures = loginFailures.failed(data.username);
+      log.warn('broker login failed', { delivery_id: ctx.deliveryId, failures, limit: loginFailures.limit });
+      return rejected({ broker_id: null }, 'invalid username or password', {}, 'false');
+    }
     if (data.tixstock_account_is_open !== undefined) {
       await setTixstockAccountOpen(ctx.tx, broker.id, data.tixstock_account_is_open);
     }
@@ -26,6 +40,7 @@ defineWebhook('v1', ['broker.authenticate'], {
 defineWebhook('v1', ['broker.open'], {
   schema: z.looseObject({ broker_id: looseId }),
   retriesAreDuplicates: true,
+  entityOf: (data) => entityKey('broker', data.broker_id),
   async handle(ctx, data) {
     await setBrokerClosed(ctx.tx, data.broker_id, false);
     return applied({ broker_id: data.broker_id, success: 'true' }, { broker_id: data.broker_id });
@@ -35,6 +50,7 @@ defineWebhook('v1', ['broker.open'], {
 defineWebhook('v1', ['broker.closed'], {
   schema: z.looseObject({ broker_id: looseId }),
   retriesAreDuplicates: true,
+  entityOf: (data) => entityKey('broker', data.broker_id),
   async handle(ctx, data) {
     const { known } = await setBrokerClosed(ctx.tx, data.broker_id, true);
     return applied(

@@ -1,12 +1,13 @@
 // event.update / event.cancel (Tixstock webhooks v1).
 import { cancelEvent, upsertEvent } from '../../inventory/events.js';
 import { deleteListingsOfEvent } from '../../inventory/listings.js';
-import { applied, defineWebhook } from '../registry.js';
+import { applied, defineWebhook, entityKey } from '../registry.js';
 import { eventResource } from './schemas.js';
 
 defineWebhook('v1', ['event.update'], {
   schema: eventResource,
   retriesAreDuplicates: true,
+  entityOf: (data) => entityKey('event', data.id),
   async handle(ctx, data) {
     const { cancelled } = await upsertEvent(ctx.tx, data);
     return applied(
@@ -19,6 +20,7 @@ defineWebhook('v1', ['event.update'], {
 defineWebhook('v1', ['event.cancel'], {
   schema: eventResource,
   retriesAreDuplicates: true,
+  entityOf: (data) => entityKey('event', data.id),
   async handle(ctx, data) {
     // Recorded even when unknown, so that a later ticket.add for it is refused.
     const { found } = await cancelEvent(ctx.tx, data);

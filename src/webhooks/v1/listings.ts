@@ -8,7 +8,7 @@ import type { ListingFields, QuantityChange } from '../../inventory/listings.js'
 import { upsertOrder } from '../../inventory/orders.js';
 import { applyMarkup } from '../../money.js';
 import { deliveryInsertSelect, nextDeliveryId, type RecordedDelivery } from '../deliveries.js';
-import { applied, defineWebhook, rejected, type HandlerContext, type HandlerResult, type StatementContext } from '../registry.js';
+import { applied, defineWebhook, entityKey, rejected, type HandlerContext, type HandlerResult, type StatementContext } from '../registry.js';
 
 import { orderResource } from './orders.js';
 import { count, listingResource, looseId, seat, type ListingResource } from './schemas.js';
@@ -50,33 +50,45 @@ defineWebhook('v1', ['ticket.add', 'ticket.create'], {
     if (event.cancelled) return rejected({ listing_id: null }, `event ${data.event.id} is cancelled`, refs);
     const fields = fieldsOf(ctx, data);
     const id = await listings.createListing(ctx.tx, ctx.deliveryId, fields);
-    return applied(
-      { listing_id: id, display_price: fields.displayPrice, success: true, message: `listing ${id} created with quantity ${fields.quantity}` },
-      { ...refs, listing_id: id },
-    );
+    return {
+      ...applied(
+        { listing_id: id, display_price: fields.displayPrice, success: true, message: `listing ${id} created with quantity ${fields.quantity}` },
+        { ...refs, listing_id: id },
+      ),
+      entity: entityKey('listing', id),
+    };
   },
 });
 
 defineWebhook('v1', ['ticket.update'], {
   schema: listingResource.extend({ id: looseId }),
   retriesAreDuplicates: true,
+  entityOf: (data) => entityKey('listing', data.id),
   async handle(ctx, data) {
-    if (await isBrokerClosed(ctx.tx, data.broker_id)) {
-      return rejected({ listing_id: data.id }, `broker ${data.broker_id} is closed: its listings are no longer updated`,
-        { listing_id: listings.isListingId(data.id) ? data.id : null, broker_id: data.broker_id });
+    const refs = { listing_id: listings.isListingId(data.id) ? data.id : null, broker_id: data.broker_id };
+    // A listing stays its broker's: naming another broker would also get round a closed broker.
+    const owner = await listings.brokerOfListing(ctx.tx, data.id);
+    if (owner !== undefined && owner !== data.broker_id) {
+      return rejected({ listing_id: data.id }, `listing ${data.id} belongs to broker ${owner}; a ticket.update cannot move it to broker ${data.broker_id}`, refs);
     }
+    if (await isBrokerClosed(ctx.tx, data.broker_id)) {
+      return rejected({ listing_id: data.id }, `broker ${data.broker_id} is closed: its listings are no longer updated`, refs);
+    }
+    // The event's row stays locked to the commit, so an event.cancel running now either comes
+    // first (and this is refused) or after (and deletes this listing with the event's others).
     const event = await upsertEvent(ctx.tx, data.event);
+    if (event.cancelled) {
+      return rejected({ listing_id: data.id }, `event ${data.event.id} is cancelled: listing ${data.id} is not updated or moved into it`, refs);
+    }
     const change = await listings.applyUpdate(ctx.tx, ctx.deliveryId, data.id, fieldsOf(ctx, data));
-    const result = replyFor(data.id, change, `listing ${data.id} updated`);
-    return event.cancelled && result.outcome === 'applied'
-      ? { ...result, reply: { ...result.reply, message: `${String(result.reply.message)} (event ${data.event.id} is cancelled)` } }
-      : result;
+    return replyFor(data.id, change, `listing ${data.id} updated`);
   },
 });
 
 defineWebhook('v1', ['ticket.delete'], {
   schema: z.looseObject({ listing_id: looseId }),
   retriesAreDuplicates: true,
+  entityOf: (data) => entityKey('listing', data.listing_id),
   async handle(ctx, data) {
     const change = await listings.applyDelete(ctx.tx, ctx.deliveryId, data.listing_id);
     if (change.found && change.status === 'deleted') {
@@ -90,7 +102,9 @@ defineWebhook('v1', ['ticket.delete'], {
 // Holds and releases are most of Tixstock's traffic: each is one statement that changes the
 // listing and records the delivery with its reply (see registry.ts `statement`). The replies
 // have replyFor's shapes; the applied one is built in SQL, where before and after are known.
-function quantityStatement(ctx: StatementContext, p: { listingId: string; reason: string; n: number; quantity: Fragment; done: string }) {
+function quantityStatement(ctx: StatementContext, p: {
+  listingId: string; reason: string; n: number; quantity: Fragment; done: string; verb: 'held' | 'released';
+}) {
   const { db } = ctx;
   const notFound = rejected({ listing_id: p.listingId }, `listing ${p.listingId} not found`).reply;
   const deleted = rejected({ listing_id: p.listingId }, `listing ${p.listingId} is deleted`).reply;
@@ -99,8 +113,13 @@ function quantityStatement(ctx: StatementContext, p: { listingId: string; reason
     record: deliveryInsertSelect(db, ctx.delivery, {
       id: db`result.delivery_id`,
       outcome: db`case when result.after is null then 'rejected' else 'applied' end`,
+      // A hold or release that could not be applied in full says so: "held 4 of 5 requested".
       reply: db`case when result.status is null then ${db.json(notFound as never)}::json
                      when result.after is null then ${db.json(deleted as never)}::json
+                     when abs(result.after - result.before) < ${p.n}::int
+                     then json_build_object('listing_id', ${p.listingId}::text, 'success', true,
+                            'message', ${p.verb}::text || ' ' || abs(result.after - result.before) || ' of ' || ${p.n}::int
+                              || ' requested on listing ' || ${p.listingId}::text || '; quantity ' || result.before || ' -> ' || result.after)
                      else json_build_object('listing_id', ${p.listingId}::text, 'success', true,
                             'message', ${p.done}::text || '; quantity ' || result.before || ' -> ' || result.after) end`,
       listingId: db`${listings.isListingId(p.listingId) ? p.listingId : null}::bigint`,
@@ -115,7 +134,7 @@ defineWebhook('v1', ['ticket.hold'], {
   statement: (ctx, data) => quantityStatement(ctx, {
     listingId: data.external_id, reason: 'ticket.hold', n: data.hold_quantity,
     quantity: listings.holdQuantity(ctx.db, data.hold_quantity),
-    done: `${data.hold_quantity} held on listing ${data.external_id}`,
+    done: `${data.hold_quantity} held on listing ${data.external_id}`, verb: 'held',
   }),
 });
 
@@ -135,7 +154,7 @@ defineWebhook('v1', ['ticket.release'], {
     return quantityStatement(ctx, {
       listingId: data.external_id, reason: 'ticket.release', n,
       quantity: listings.releaseQuantity(ctx.db, n),
-      done: `${n} released on listing ${data.external_id}`,
+      done: `${n} released on listing ${data.external_id}`, verb: 'released',
     });
   },
 });
@@ -149,6 +168,7 @@ defineWebhook('v1', ['ticket.sold'], {
     order_details: orderResource.nullish(),
   }),
   retriesAreDuplicates: true,
+  entityOf: (data) => entityKey('listing', data.listing_id),
   async handle(ctx, data) {
     const change = await listings.applySold(ctx.tx, ctx.deliveryId, data.listing_id, data.quantity, data.first_seat ?? null);
     const result = replyFor(data.listing_id, change, `${data.sold_quantity} sold on listing ${data.listing_id}`);

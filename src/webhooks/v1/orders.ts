@@ -1,7 +1,7 @@
 // order.update (Tixstock webhooks v1), and the order resource that ticket.sold may carry.
 import { z } from 'zod';
 import { upsertOrder } from '../../inventory/orders.js';
-import { applied, defineWebhook } from '../registry.js';
+import { applied, defineWebhook, entityKey } from '../registry.js';
 import { amount, count, looseId } from './schemas.js';
 
 const text = z.union([z.string(), z.number()]).transform((v) => String(v)).nullish();
@@ -32,6 +32,7 @@ export type OrderResource = z.infer<typeof orderResource>;
 defineWebhook('v1', ['order.update'], {
   schema: orderResource,
   retriesAreDuplicates: true,
+  entityOf: (data) => entityKey('order', data.id),
   async handle(ctx, data) {
     const { orderStatus } = await upsertOrder(ctx.tx, data);
     return applied({ order_status: orderStatus, success: true }, { order_id: data.id });

@@ -2,6 +2,7 @@
 // "true"/"false", 1/0 or real booleans, money and seat numbers as strings or numbers, and adds
 // optional fields within a version: every object here keeps fields it does not name.
 import { z } from 'zod';
+import { idProblem } from '../../ids.js';
 import { normalizeAmount } from '../../money.js';
 
 /** Largest quantity we accept; far above any real listing, low enough to rule out nonsense. */
@@ -21,11 +22,18 @@ export const looseBoolean = z
     return z.NEVER;
   });
 
-/** An id that may arrive as a string or an integer; kept as a string. */
+/** An id that may arrive as a string or an integer; kept as a string (ids.ts says which are ids). */
 export const looseId = z
   .union([z.string(), z.number().int().nonnegative()])
-  .transform((v) => String(v).trim())
-  .pipe(z.string().min(1, 'must not be empty').max(100, 'is too long'));
+  .transform((v, ctx) => {
+    const id = String(v).trim();
+    const problem = idProblem(id);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return id;
+  });
 
 /** A whole number of tickets, as a number or a numeric string. */
 export function count(min = 0) {
