@@ -8,6 +8,7 @@ import { apiRouter } from './api/router.js';
 import type { Config } from './config.js';
 import type { Sql } from './db/connect.js';
 import { isMigrated } from './db/migrate.js';
+import { jsonErrorWithoutText } from './json-bytes.js';
 import { sendError } from './http.js';
 import { log } from './log.js';
 import { supportRouter } from './support/page.js';
@@ -72,7 +73,8 @@ export function createApp(deps: AppDeps): App {
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = err as { status?: number; type?: string; message?: string };
     if (e.status && e.status >= 400 && e.status < 500) {
-      return sendError(res, e.status, e.type === 'entity.parse.failed' ? `body is not valid JSON: ${e.message}` : String(e.message));
+      // JSON.parse's message quotes the body, which may hold a password (POST /api/brokers).
+      return sendError(res, e.status, e.type === 'entity.parse.failed' ? `body is not valid JSON: ${jsonErrorWithoutText(err)}` : String(e.message));
     }
     log.error('request failed', { error: err });
     sendError(res, 500, 'internal error');

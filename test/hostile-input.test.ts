@@ -129,6 +129,9 @@ describe('hostile input', () => {
       const put = await api(app).put('/api/orders/R-NUL/status').send({ status: 'Dis\u0000patched' });
       assert.equal(put.status, 400);
       assert.match(put.body.message, /body\.status contains a NUL/);
+      const malformed = await api(app).post('/api/brokers').set('Content-Type', 'application/json').send('{"username":"x","password":hunter2-secret}');
+      assert.equal(malformed.status, 400);
+      assert.doesNotMatch(JSON.stringify(malformed.body), /hunter2/);
       const broker = await api(app).post('/api/brokers').send({ username: 'nul\u0000user', password: 'long enough password' });
       assert.equal(broker.status, 400);
       assert.match(broker.body.message, /body\.username contains a NUL/);
