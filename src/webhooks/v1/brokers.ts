@@ -2,12 +2,19 @@
 // success as the STRING "true"/"false", as Tixstock's docs require.
 import { z } from 'zod';
 import { FailedAuthThrottle } from '../../auth-throttle.js';
+import type { Config } from '../../config.js';
 import { log } from '../../log.js';
 import { findBrokerByUsername, setBrokerClosed, setTixstockAccountOpen, verifyPassword } from '../../inventory/brokers.js';
 import { applied, defineWebhook, entityKey, rejected } from '../registry.js';
 import { looseBoolean, looseId } from './schemas.js';
 
-let loginFailures: FailedAuthThrottle | undefined;
+// Failed logins per user name, one count per configuration (the process's; each test app's own).
+const loginFailuresOf = new WeakMap<Config, FailedAuthThrottle>();
+function loginFailures(config: Config): FailedAuthThrottle {
+  let throttle = loginFailuresOf.get(config);
+  if (!throttle) loginFailuresOf.set(config, (throttle = new FailedAuthThrottle(config.AUTH_FAILURE_LIMIT)));
+  return throttle;
+}
 
 defineWebhook('v1', ['broker.authenticate'], {
   schema: z.looseObject({
@@ -18,16 +25,15 @@ defineWebhook('v1', ['broker.authenticate'], {
   retriesAreDuplicates: false,
   async handle(ctx, data) {
     // Every login comes from Tixstock's servers, so guesses are counted per user name.
-    loginFailures ??= new FailedAuthThrottle(ctx.config.AUTH_FAILURE_LIMIT);
-    const wait = loginFailures.retryAfter(data.username);
+    const failures = loginFailures(ctx.config);
+    const wait = failures.retryAfter(data.username);
     if (wait > 0) {
       return rejected({ broker_id: null }, `too many failed logins for this user name; try again in ${wait} s`, {}, 'false');
     }
     const broker = await findBrokerByUsername(ctx.tx, data.username);
     const ok = await verifyPassword(data.password, broker?.password_hash ?? null);
     if (!broker || !ok) {
-      const failures = loginFailures.failed(data.username);
-      log.warn('broker login failed', { delivery_id: ctx.deliveryId, failures, limit: loginFailures.limit });
+      log.warn('broker login failed', { delivery_id: ctx.deliveryId, failures: failures.failed(data.username), limit: failures.limit });
       return rejected({ broker_id: null }, 'invalid username or password', {}, 'false');
     }
     if (data.tixstock_account_is_open !== undefined) {
