@@ -16,11 +16,19 @@ export const LIFT_MIN = 64 * 1024;
 export class JsonStringBytes {
   constructor(readonly bytes: Buffer) {}
 
-  /** The value as an ordinary string (decoding the escapes). */
+  /** The value as an ordinary string (decoding the escapes). Throws InvalidJsonString for an
+   * invalid escape or a control character: lifted strings were not checked by the parse. */
   toString(): string {
-    return JSON.parse(`"${this.bytes.toString('utf8')}"`) as string;
+    try {
+      return JSON.parse(`"${this.bytes.toString('utf8')}"`) as string;
+    } catch (err) {
+      throw new InvalidJsonString(`a string of ${this.bytes.length} bytes has an invalid escape or control character (${jsonErrorWithoutText(err)} of it)`);
+    }
   }
 }
+
+/** A lifted string value that is not a valid JSON string (JsonStringBytes.toString). */
+export class InvalidJsonString extends Error {}
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

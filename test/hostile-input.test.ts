@@ -105,6 +105,10 @@ describe('hostile input', () => {
       await refused(escape, 400, 'invalid', /invalid escape or control character/);
       const control = Buffer.from(`{"data":{"id":"E-CTL","name":"n","description":"${long}\u0001"},"meta":{"type":"event.update"}}`);
       await refused(control, 400, 'invalid', /invalid escape or control character/);
+      // ... also in a fulfilment's file, which stays bytes until the PDF check reads it.
+      const f = JSON.parse(fixture('order.eticket_fulfilment.json').toString());
+      const file = Buffer.from(JSON.stringify({ ...f, data: { ...f.data, file: 'A'.repeat(70_000) } }).replace('AAAA"', 'AAA\\q"'));
+      await refused(file, 400, 'invalid', /invalid escape or control character/);
     });
 
     it('nesting of 30,000 levels, and of 5,000 inside a ticket.add', async () => {

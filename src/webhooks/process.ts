@@ -9,7 +9,7 @@ import type { Sql } from '../db/connect.js';
 import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, statementWithDeadline, transactionWithDeadline } from '../db/transaction.js';
 import { findNul } from '../http.js';
 import { log } from '../log.js';
-import { jsonErrorWithoutText, LIFT_MIN, materializeStrings, readJsonBody } from '../json-bytes.js';
+import { InvalidJsonString, LIFT_MIN, materializeStrings, readJsonBody } from '../json-bytes.js';
 import { redactSecrets } from './redact.js';
 import {
   deliveryCommitted, findRetryOfBody, findRetryOfEntity, finishDelivery, insertDelivery, isAlreadyReplayed, type NewDelivery,
@@ -118,17 +118,20 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   if (!def) return refuse(400, 'unsupported', type, `unknown webhook type ${JSON.stringify(type)} for Tixstock-Version ${version}`);
   // Async: a schema may do slow checks (decoding and loading a PDF) here, before the transaction.
   // Large string values stay bytes for definitions that take them (fulfilments), else strings.
-  let input: unknown = env.data.data;
-  if (!def.largeStrings && d.raw.length >= LIFT_MIN) {
-    try {
+  // A lifted string is checked only when it is turned into a string, here or by the schema.
+  let data;
+  try {
+    let input: unknown = env.data.data;
+    if (!def.largeStrings && d.raw.length >= LIFT_MIN) {
       input = materializeStrings(input);
-    } catch (err) {
-      return refuse(400, 'invalid', type, `body is not valid JSON: a long string has an invalid escape or control character (${jsonErrorWithoutText(err)} of it)`);
+      const nulInLong = findNul(input, 'data');
+      if (nulInLong !== undefined) return refuse(400, 'invalid', type, `${nulInLong} contains a NUL character (\\u0000), which cannot be stored`);
     }
-    const nulInLong = findNul(input, 'data');
-    if (nulInLong !== undefined) return refuse(400, 'invalid', type, `${nulInLong} contains a NUL character (\\u0000), which cannot be stored`);
+    data = await def.schema.safeParseAsync(input);
+  } catch (err) {
+    if (!(err instanceof InvalidJsonString)) throw err;
+    return refuse(400, 'invalid', type, `body is not valid JSON: ${err.message}`);
   }
-  const data = await def.schema.safeParseAsync(input);
   if (!data.success) {
     const errors = issuesOf(data.error, 'data');
     return refuse(400, 'invalid', type, `invalid ${type} webhook: ${errors.join('; ')}`, errors);
