@@ -40,6 +40,8 @@ describe('failed authentication is throttled per client', () => {
     assert.ok(Number(refused.headers['retry-after']) >= 1 && Number(refused.headers['retry-after']) <= 60);
     // Another client (the address the router saw differs; the client-written part is the same) is not affected.
     await request(app).get('/api/listings').set(from('10.0.0.2')).set('Authorization', `Bearer ${API_TOKEN}`).expect(200);
+    // A request without any token guesses nothing: 401, not counted.
+    for (let i = 0; i < 8; i++) await request(app).get('/api/listings').set(from('10.0.0.3')).expect(401);
     const lines = output.trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines.length, 5);
     assert.deepEqual([lines[4].msg, lines[4].what, lines[4].client, lines[4].failures], ['authentication failed', 'api token', '10.0.0.1', 5]);

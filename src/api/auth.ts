@@ -9,7 +9,7 @@ export function requireApiToken(token: string | undefined, failures: FailedAuthT
     if (refusedAsThrottled(failures, req, res)) return;
     const m = /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '');
     if (!m || !safeEqual(m[1]!.trim(), token)) {
-      authenticationFailed(failures, req, 'api token');
+      if (m) authenticationFailed(failures, req, 'api token'); // a request without a token guesses nothing
       res.set('WWW-Authenticate', 'Bearer');
       return sendError(res, 401, 'missing or wrong bearer token (Authorization: Bearer <API_TOKEN>)');
     }
