@@ -73,6 +73,7 @@ export function defineWebhook<S extends z.ZodType>(version: string, types: strin
     if (registry.has(key(version, type))) throw new Error(`webhook ${version} ${type} defined twice`);
     if (!def.handle === !def.statement) throw new Error(`webhook ${version} ${type}: define handle or statement, not both`);
     if (def.statement && def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: a one-statement webhook cannot be checked for retries`);
+    if (def.entityOf && !def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: entityOf is for webhooks whose retries are duplicates`);
     registry.set(key(version, type), def as unknown as WebhookDefinition);
   }
 }
