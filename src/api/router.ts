@@ -1,13 +1,14 @@
-// /api/*: read access to the inventory and the delivery log, replays, broker accounts.
+// /api/*: read access to the inventory and the delivery log, replays, broker accounts, storage.
 import express, { type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
+import { storageStats } from '../db/stats.js';
 import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
 import { createBroker, UsernameTaken } from '../inventory/brokers.js';
 import { getEvent, listEvents } from '../inventory/events.js';
 import { getListing, isListingId, listingsOfEvent, listListings, quantityChanges } from '../inventory/listings.js';
-import { getDelivery, listDeliveries } from '../webhooks/deliveries.js';
+import { getDelivery, listDeliveries, receivedBody } from '../webhooks/deliveries.js';
 import { processDelivery } from '../webhooks/process.js';
 import { requireApiToken } from './auth.js';
 
@@ -105,15 +106,22 @@ export function apiRouter(deps: { sql: Sql; config: Config }): express.Router {
       return sendError(res, 409, `delivery ${id} was ${String(row.outcome)}; replaying it would apply it twice`);
     }
     if (row.redacted) return sendError(res, 409, `delivery ${id} had secrets redacted before it was stored; it cannot be replayed`);
+    // The bytes received: stored, or rebuilt from the ticket PDF that replaced the body's file.
+    const body = await receivedBody(sql, row);
+    if (typeof body === 'string') return sendError(res, 409, `delivery ${id} cannot be replayed: ${body}`);
     const headers = row.headers as Record<string, string>;
     const result = await processDelivery({ sql, config }, {
-      raw: row.body as Buffer, versionHeader: String(row.version), contentType: headers['content-type'],
+      raw: body.raw, versionHeader: String(row.version), contentType: headers['content-type'],
       path: String(row.path), headers, replayOf: id,
     });
     res.json({
       id: result.deliveryId, replay_of: id, type: result.type, version: result.version,
-      outcome: result.outcome, status: result.status, reply: result.reply,
+      outcome: result.outcome, status: result.status, reply: result.reply, body_rebuilt_from_ticket: body.fromTicket,
     });
+  }));
+
+  router.get('/api/stats', route(async (_req, res) => {
+    res.json(await storageStats(sql, config));
   }));
 
   router.post('/api/brokers', route(async (req, res) => {

@@ -10,8 +10,10 @@ import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataEx
 import { log } from '../log.js';
 import { LIFT_MIN, materializeStrings, parseJsonLifting } from '../json-bytes.js';
 import { redactSecrets } from './redact.js';
-import { deliveryCommitted, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
+import { isPdfStored } from '../tickets/store.js';
+import { deliveryCommitted, findRetryOf, finishDelivery, insertDelivery, restoreFullBody, type NewDelivery } from './deliveries.js';
 import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type Outcome } from './registry.js';
+import { bodyWithTicketReference } from './stored-body.js';
 import './v1/index.js';
 
 export interface IncomingDelivery {
@@ -135,6 +137,12 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     }
   }
 
+  // A file the handler stores (a fulfilment's PDF, in tickets) is not stored a second time in
+  // the body of a delivery that applies or repeats it: the body keeps a reference instead.
+  const external = def.externalFile && !redacted ? def.externalFile(input, data.data) : undefined;
+  const referenced = external && bodyWithTicketReference(d.raw, external);
+  const referencedBody = referenced ? { body: referenced.body, bodyFile: referenced.bodyFile, bodyBytes: referenced.bodyBytes } : {};
+
   let finished: Promise<unknown> | undefined;
   try {
     const processed = await transactionWithDeadline(sql, deadlineMs, async (tx) => {
@@ -142,12 +150,15 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
         const prior = await findRetryOf(tx, base.bodySha256, version);
         if (prior) {
           const { id: duplicateOf, status, reply, ...refs } = prior;
-          const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'duplicate', status, reply, duplicateOf, refs });
+          const stored = referenced && (await isPdfStored(tx, referenced.bodyFile.sha256)) ? referencedBody : {};
+          const deliveryId = await insertDelivery(tx, { ...base, ...stored, type, outcome: 'duplicate', status, reply, duplicateOf, refs });
           return { status, outcome: 'duplicate' as const, reply, deliveryId, version, type, refs };
         }
       }
-      const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'applied', status: 200, reply: {} });
+      const deliveryId = await insertDelivery(tx, { ...base, ...referencedBody, type, outcome: 'applied', status: 200, reply: {} });
       const result = await def.handle!({ tx, deliveryId, config }, data.data);
+      // Never a reference to a PDF that is not stored (a handler that did not attach it).
+      if (referenced && !(await isPdfStored(tx, referenced.bodyFile.sha256))) await restoreFullBody(tx, deliveryId, d.raw);
       const refs = result.refs ?? {};
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
       finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs);
