@@ -140,7 +140,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   // A file the handler stores (a fulfilment's PDF, in tickets) is not stored a second time in
   // the body of a delivery that applies or repeats it: the body keeps a reference instead.
   const external = def.externalFile && !redacted ? def.externalFile(input, data.data) : undefined;
-  const referenced = external && bodyWithTicketReference(d.raw, external);
+  const referenced = external && (await bodyWithTicketReference(d.raw, external));
   const referencedBody = referenced ? { body: referenced.body, bodyFile: referenced.bodyFile, bodyBytes: referenced.bodyBytes } : {};
 
   let finished: Promise<unknown> | undefined;

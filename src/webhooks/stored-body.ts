@@ -41,18 +41,24 @@ const STEP = 3 * 16 * 1024;
 const referenceOf = (sha256: string) => Buffer.from(JSON.stringify(`${TICKET_REFERENCE_PREFIX}${sha256}`));
 
 /** The base64 of `pdf` as its JSON string bytes were written, in steps (no string of 27 MB). */
-function* encodedSteps(pdf: Buffer, slashes: BodyFile['slashes']): Generator<Buffer> {
+function* encodedSteps(pdf: Buffer, slashes: BodyFile['slashes']): Generator<string> {
   for (let at = 0; at < pdf.length; at += STEP) {
     const text = pdf.subarray(at, at + STEP).toString('base64');
-    yield Buffer.from(slashes === 'escaped' ? text.replaceAll('/', '\\/') : text, 'latin1');
+    yield slashes === 'escaped' ? text.replaceAll('/', '\\/') : text;
   }
 }
 
+/** Steps between two turns of the event loop (about 1 MB of PDF): checking a 20 MB PDF takes
+ * tens of ms, which must not hold up the webhooks in flight meanwhile. */
+const STEPS_PER_TURN = 21;
+
 /** Whether `bytes` are exactly the base64 of `pdf` written with these slashes. */
-function writtenAs(bytes: Buffer, pdf: Buffer, slashes: BodyFile['slashes']): boolean {
+async function writtenAs(bytes: Buffer, pdf: Buffer, slashes: BodyFile['slashes']): Promise<boolean> {
   let at = 0;
+  let steps = 0;
   for (const step of encodedSteps(pdf, slashes)) {
-    if (at + step.length > bytes.length || !step.equals(bytes.subarray(at, at + step.length))) return false;
+    if (++steps % STEPS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (at + step.length > bytes.length || step !== bytes.toString('latin1', at, at + step.length)) return false;
     at += step.length;
   }
   return at === bytes.length;
@@ -61,14 +67,14 @@ function writtenAs(bytes: Buffer, pdf: Buffer, slashes: BodyFile['slashes']): bo
 /** The body to store for `raw` with `file` replaced by its reference, or undefined when the
  * file's string is not where expected or the rebuild would not give back `raw` exactly (e.g.
  * other escapes than "\/", or only some slashes escaped): the body is then stored whole. */
-export function bodyWithTicketReference(raw: Buffer, file: ExternalFile): ReferencedBody | undefined {
+export async function bodyWithTicketReference(raw: Buffer, file: ExternalFile): Promise<ReferencedBody | undefined> {
   const bytes = file.value.bytes;
   if (bytes.buffer !== raw.buffer) return undefined; // not a view of this body
   const start = bytes.byteOffset - raw.byteOffset;
   const end = start + bytes.length;
   if (start < 1 || end >= raw.length || raw[start - 1] !== QUOTE || raw[end] !== QUOTE) return undefined;
   const slashes = bytes.includes(BACKSLASH) ? 'escaped' : 'plain';
-  if (!writtenAs(bytes, file.pdf, slashes)) return undefined;
+  if (!(await writtenAs(bytes, file.pdf, slashes))) return undefined;
   const reference = referenceOf(file.sha256);
   return {
     body: Buffer.concat([raw.subarray(0, start - 1), reference, raw.subarray(end + 1)]),
@@ -90,7 +96,7 @@ export function rebuiltBody(stored: Buffer, file: BodyFile, pdf: Buffer): Buffer
   out[at++] = QUOTE;
   for (const step of encodedSteps(pdf, file.slashes)) {
     if (at + step.length > file.at + 1 + file.length) return 'the ticket PDF does not match the reference (too long)';
-    at += step.copy(out, at);
+    at += out.write(step, at, 'latin1');
   }
   if (at !== file.at + 1 + file.length) return 'the ticket PDF does not match the reference (too short)';
   out[at++] = QUOTE;
