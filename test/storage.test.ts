@@ -244,6 +244,21 @@ describe('storage', () => {
     });
   });
 
+  it('reads DELIVERY_BODY_RETENTION and DATABASE_SIZE_LIMIT, and names a wrong value', () => {
+    const env = (e: Record<string, string>) => loadConfig(e);
+    assert.equal(env({}).DELIVERY_BODY_RETENTION, 30 * 86_400_000);
+    assert.equal(env({}).DATABASE_SIZE_LIMIT, undefined);
+    assert.equal(env({ DELIVERY_BODY_RETENTION: '24h' }).DELIVERY_BODY_RETENTION, 86_400_000);
+    assert.equal(env({ DELIVERY_BODY_RETENTION: '90m' }).DELIVERY_BODY_RETENTION, 90 * 60_000);
+    assert.equal(env({ DELIVERY_BODY_RETENTION: '0' }).DELIVERY_BODY_RETENTION, 0);
+    assert.equal(env({ DATABASE_SIZE_LIMIT: '1gb' }).DATABASE_SIZE_LIMIT, 1024 * MB);
+    assert.equal(env({ DATABASE_SIZE_LIMIT: '' }).DATABASE_SIZE_LIMIT, undefined);
+    for (const wrong of ['30', '2w', '5m', '-1d', 'never']) {
+      assert.throws(() => env({ DELIVERY_BODY_RETENTION: wrong }), /DELIVERY_BODY_RETENTION: must be a duration such as 30d/, wrong);
+    }
+    assert.throws(() => env({ DATABASE_SIZE_LIMIT: 'lots' }), /DATABASE_SIZE_LIMIT: must be a size such as 1gb/);
+  });
+
   describe('GET /api/stats and the support page', () => {
     it('show the database size, the largest tables and what retention last freed', async () => {
       await request(t.app).get('/api/stats').expect(401);
