@@ -102,6 +102,7 @@ describe('storage', () => {
       this.timeout(120_000);
       const pdf = await largePdf(3 * MB);
       const body = fulfilment('eticket', { order_id: 'R-REPLAY' }, pdf); // PHP style: "\/"
+      await sendWebhook(t.app, fulfilment('eticket', { order_id: 'R-OTHER' }, pdf)).expect(200); // the same bytes, an older ticket
       await sendWebhook(t.app, body).expect(200);
       const d = await lastDelivery();
       assert.ok(d.body_file, 'stored with a reference');
@@ -112,7 +113,7 @@ describe('storage', () => {
       assert.equal(res.body.outcome, 'applied', JSON.stringify(res.body));
       assert.equal(res.body.body_rebuilt_from_ticket, ticket!.id);
       assert.equal(res.body.reply.message, `order R-REPLAY: this PDF is already attached as ticket ${ticket!.id}`);
-      assert.equal((await t.sql`select count(*)::int as n from tickets`)[0]!.n, 1);
+      assert.equal((await t.sql`select count(*)::int as n from tickets where order_id = 'R-REPLAY'`)[0]!.n, 1);
       const replayed = await lastDelivery();
       assert.equal(replayed.body_sha256, d.body_sha256, 'the replay processed exactly the bytes received');
       assert.ok(replayed.body_file, 'and stored them with the reference again');

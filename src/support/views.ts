@@ -88,7 +88,7 @@ function storage(s: StorageStats): Html {
 <dt>Database</dt><dd id="database-size">${kb(d.bytes)}${d.limit_bytes ? ` of ${kb(d.limit_bytes)} (${d.used_percent}% used${d.warning ? ': over 80%, free space or upgrade the plan' : ''})` : ' (DATABASE_SIZE_LIMIT not set)'}</dd>
 <dt>Webhook bodies kept</dt><dd>${s.retention.body_retention === '0' ? 'for ever (DELIVERY_BODY_RETENTION=0)' : s.retention.body_retention}</dd>
 <dt>Last retention run</dt><dd id="retention-last">${last ? `${when(last.finished_at)}: ${last.rows} bodies dropped, ${kb(last.bytes)} freed` : 'none yet'}</dd>
-</dl><table><thead><tr><th>Table</th><th>Total</th><th>Rows</th><th>Out of line (TOAST)</th><th>Indexes</th><th>Rows (estimate)</th></tr></thead><tbody>
+</dl><table><thead><tr><th>Table</th><th>Total</th><th>Row data</th><th>Out of line (TOAST)</th><th>Indexes</th><th>Rows (estimate)</th></tr></thead><tbody>
 ${s.tables.map((t) => html`<tr><td class="mono">${t.name}</td><td>${kb(t.total_bytes)}</td><td>${kb(t.table_bytes)}</td><td>${kb(t.toast_bytes)}</td>
 <td>${kb(t.index_bytes)}</td><td>${t.rows_estimate < 0 ? '—' : Math.round(t.rows_estimate)}</td></tr>`)}
 </tbody></table></section>`;

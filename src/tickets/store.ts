@@ -101,9 +101,10 @@ export async function isPdfStored(db: Sql | Tx, sha256: string): Promise<boolean
   return row!.stored;
 }
 
-/** A stored PDF found by its sha256 (the oldest ticket holding it). */
-export async function pdfBySha256(sql: Sql, sha256: string): Promise<{ id: string; pdf: Buffer } | undefined> {
-  const [row] = await sql<{ id: string; pdf: Buffer }[]>`select id, pdf from tickets where sha256 = ${sha256} order by id limit 1`;
+/** A stored PDF found by its sha256: the order's ticket if it has one, else the oldest. */
+export async function pdfBySha256(sql: Sql, sha256: string, orderId: string | null): Promise<{ id: string; pdf: Buffer } | undefined> {
+  const [row] = await sql<{ id: string; pdf: Buffer }[]>`
+    select id, pdf from tickets where sha256 = ${sha256} order by order_id is not distinct from ${orderId} desc, id limit 1`;
   return row;
 }
 

@@ -264,6 +264,7 @@ export async function listDeliveries(sql: Sql, f: DeliveryFilter) {
 }
 
 export interface StoredBody {
+  order_id: string | null;
   body: Buffer | null;
   body_file: BodyFile | null;
   body_sha256: string;
@@ -283,7 +284,7 @@ export async function getDelivery(sql: Sql, id: string) {
 export async function receivedBody(sql: Sql, row: StoredBody): Promise<{ raw: Buffer; fromTicket: string | null } | string> {
   if (!row.body) return `its body was dropped on ${row.body_dropped_at?.toISOString() ?? '?'} (DELIVERY_BODY_RETENTION); the row, outcome and reply are kept`;
   if (!row.body_file) return { raw: row.body, fromTicket: null };
-  const ticket = await pdfBySha256(sql, row.body_file.sha256);
+  const ticket = await pdfBySha256(sql, row.body_file.sha256, row.order_id);
   if (!ticket) return `the ticket PDF its body refers to (sha256 ${row.body_file.sha256}) is not stored`;
   const raw = rebuiltBody(row.body, row.body_file, ticket.pdf);
   if (typeof raw === 'string') return raw;
