@@ -209,6 +209,23 @@ describe('storage', () => {
       assert.deepEqual({ rows: later.rows, bytes: later.bytes }, { rows: 1, bytes: all[4]!.bytes });
     });
 
+    it('is not held up by webhooks in flight: it locks only the old rows it changes', async () => {
+      const all = await someDeliveries();
+      await t.sql`update deliveries set received_at = now() - interval '31 days' where id <> ${all[4]!.id}`;
+      // A transaction holding the newest delivery's row, as a webhook being applied would.
+      const busy = await t.sql.reserve();
+      try {
+        await busy`begin`;
+        await busy`select id from deliveries where id = ${all[4]!.id} for update`;
+        await busy`set local statement_timeout = '20s'`;
+        const result = await runRetention(t.sql, t.config);
+        assert.equal(result.rows, 4);
+      } finally {
+        await busy`rollback`;
+        busy.release();
+      }
+    });
+
     it('keeps every body with DELIVERY_BODY_RETENTION=0, and keeps a younger one', async () => {
       await someDeliveries();
       await t.sql`update deliveries set received_at = now() - interval '2 days'`;
