@@ -158,6 +158,7 @@ async function main() {
     }
 
     let fulfilment20: Case | undefined;
+    let stored20: number | undefined;
     if (ONLY.has('fulfilment') || ONLY.has('large')) {
       const pdfBytes1 = 1 * MB;
       const pdfBytes20 = 20 * MB;
@@ -168,8 +169,13 @@ async function main() {
         cases.push(await measure('(c) fulfilment 1 MB', job({ workload: 'fulfilment', connections, amount: Math.max(40, connections), pdfBytes: pdfBytes1, timeoutSeconds: 120 }), true, bodySize(pdfBytes1)));
       }
       // 20 MB: one at a time (the latency and memory target), then 8 and 64 at once.
+      // What each one adds to the database (the ceiling writes to a table of its own).
+      const storedBytes = async () => (await sql<[{ bytes: number }]>`
+        select (pg_total_relation_size('deliveries') + pg_total_relation_size('tickets'))::float8 as bytes`)[0].bytes;
+      const storedBefore = await storedBytes();
       fulfilment20 = await measure('(c) fulfilment 20 MB', job({ workload: 'fulfilment', connections: 1, amount: 5, pdfBytes: pdfBytes20, timeoutSeconds: 60 }), true, bodySize(pdfBytes20));
       cases.push(fulfilment20);
+      stored20 = ((await storedBytes()) - storedBefore) / Math.max(1, fulfilment20.outcomes.applied ?? 0);
       for (const connections of all ? CONNECTIONS : []) {
         // At most 32 of these 27 MB requests per case (time); autocannon needs connections <= requests.
         const amount = Math.min(32, Math.max(16, connections));
@@ -215,6 +221,11 @@ async function main() {
       name: '20 MB fulfilment: peak RSS growth < 6x the body size',
       pass: fulfilment20 ? growth20! < 6 * fulfilment20.bodyBytes! : undefined,
       measured: fulfilment20 ? `+${mb(growth20!)} MB = ${(growth20! / fulfilment20.bodyBytes!).toFixed(1)}x the ${mb(fulfilment20.bodyBytes!)} MB body` : '-',
+    });
+    targets.push({
+      name: '20 MB fulfilment: the database grows by < 1.5x the PDF per webhook (stored once)',
+      pass: stored20 === undefined ? undefined : stored20 < 1.5 * 20 * MB,
+      measured: stored20 === undefined ? '-' : `+${mb(stored20)} MB (deliveries + tickets) per 20 MB PDF`,
     });
     targets.push({
       name: `RSS stable (<= 10% growth) across ${STABILITY_SECONDS} s of (b)`,

@@ -12,6 +12,29 @@ const optionalText = z
 const integer = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
+const sizeInBytes = (example: string) => z.string().trim().transform((s, ctx) => {
+  const n = bytes.parse(s);
+  if (n === null || !Number.isFinite(n) || n <= 0) {
+    ctx.addIssue({ code: 'custom', message: `must be a size such as ${example} or 1048576` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const DURATION_UNITS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `30d`, `24h`, `90m`, `3600s` -> milliseconds; `0` -> 0 (never). */
+const duration = (fallback: string, minMs: number) => z.string().trim().default(fallback).transform((s, ctx) => {
+  if (s === '0') return 0;
+  const m = /^(\d+(?:\.\d+)?)\s*([smhd])$/i.exec(s);
+  const ms = m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase() as keyof typeof DURATION_UNITS]) : NaN;
+  if (!(ms >= minMs)) {
+    ctx.addIssue({ code: 'custom', message: `must be a duration such as 30d, 24h or 90m (at least ${minMs / 60_000} min), or 0 for never` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 const configSchema = z.object({
   PORT: integer(3000, 0, 65535),
   DATABASE_URL: optionalText,
@@ -56,6 +79,11 @@ const configSchema = z.object({
   /** Failed authentications a client may make per minute (API token and support password per IP
    * address, broker.authenticate per user name); beyond it they are refused until the minute ends. */
   AUTH_FAILURE_LIMIT: integer(10, 1, 100000),
+  /** How long raw webhook bodies stay in the delivery log (ms; 0 = for ever). At least an hour,
+   * so no body is dropped under a transaction still writing near it (retention.ts). */
+  DELIVERY_BODY_RETENTION: duration('30d', 3_600_000),
+  /** The plan's storage (essential-0: 1gb): a warning is logged when 80% of it is used. */
+  DATABASE_SIZE_LIMIT: optionalText.pipe(sizeInBytes('1gb').optional()),
 });
 
 export type Config = z.infer<typeof configSchema> & { WEBHOOK_CONCURRENCY: number };

@@ -1,14 +1,15 @@
-// /api/*: read access to the inventory and the delivery log, replays, broker accounts.
+// /api/*: read access to the inventory and the delivery log, replays, broker accounts, storage.
 import express, { type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import type { FailedAuthThrottle } from '../auth-throttle.js';
+import { storageStats } from '../db/stats.js';
 import { asyncRoute, parseInput, refuseNul, sendError, type AsyncHandler } from '../http.js';
 import { createBroker, UsernameTaken } from '../inventory/brokers.js';
 import { getEvent, listEvents } from '../inventory/events.js';
 import { getListing, isListingId, listingsOfEvent, listListings, quantityChanges } from '../inventory/listings.js';
-import { getDelivery, isAlreadyReplayed, listDeliveries, replayOf } from '../webhooks/deliveries.js';
+import { getDelivery, isAlreadyReplayed, listDeliveries, receivedBody, replayOf } from '../webhooks/deliveries.js';
 import { processDelivery } from '../webhooks/process.js';
 import { requireApiToken } from './auth.js';
 
@@ -110,11 +111,14 @@ export function apiRouter(deps: { sql: Sql; config: Config; authFailures: Failed
       sendError(res, 409, `delivery ${id} was replayed already${replay ? ` (delivery ${replay})` : ''}; a delivery is replayed at most once (replay that one if it needs another try)`);
     const earlier = await replayOf(sql, id);
     if (earlier) return replayedAlready(earlier);
+    // The bytes received: stored, or rebuilt from the ticket PDF that replaced the body's file.
+    const body = await receivedBody(sql, row);
+    if (typeof body === 'string') return sendError(res, 409, `delivery ${id} cannot be replayed: ${body}`);
     const headers = row.headers as Record<string, string>;
     let result;
     try {
       result = await processDelivery({ sql, config }, {
-        raw: row.body as Buffer, versionHeader: String(row.version), contentType: headers['content-type'],
+        raw: body.raw, versionHeader: String(row.version), contentType: headers['content-type'],
         path: String(row.path), headers, replayOf: id,
       });
     } catch (err) {
@@ -123,8 +127,12 @@ export function apiRouter(deps: { sql: Sql; config: Config; authFailures: Failed
     }
     res.json({
       id: result.deliveryId, replay_of: id, type: result.type, version: result.version,
-      outcome: result.outcome, status: result.status, reply: result.reply,
+      outcome: result.outcome, status: result.status, reply: result.reply, body_rebuilt_from_ticket: body.fromTicket,
     });
+  }));
+
+  router.get('/api/stats', route(async (_req, res) => {
+    res.json(await storageStats(sql, config));
   }));
 
   router.post('/api/brokers', route(async (req, res) => {

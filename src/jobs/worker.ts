@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import type { Sql, Tx } from '../db/connect.js';
 import { log } from '../log.js';
 import { claimJobs, completeJob, failJob, releaseJobs, type Job } from './queue.js';
-import { jobHandlers } from './handlers.js';
+import { jobHandlers, periodicTasks } from './handlers.js';
 
 export interface JobContext {
   sql: Sql;
@@ -19,10 +19,22 @@ export interface JobContext {
  * (e.g. the record of a mail sent), so the two are written together or not at all. */
 export type JobHandler = (job: Job, ctx: JobContext) => Promise<((tx: Tx) => Promise<void>) | void>;
 
+/** Work the worker does on a timer rather than from the job table (retention). It must be safe
+ * to run on several dynos at once. */
+export interface PeriodicTask {
+  name: string;
+  everyMs: number;
+  /** The first run, after start. */
+  firstAfterMs: number;
+  /** `stopping()` turns true when the worker is being stopped: end early. */
+  run(ctx: JobContext & { stopping(): boolean }): Promise<void>;
+}
+
 export interface JobWorkerOptions {
   sql: Sql;
   config: Config;
   handlers?: Record<string, JobHandler>;
+  periodic?: PeriodicTask[];
   concurrency?: number;
   /** How often to look for due jobs when idle. */
   pollMs?: number;
@@ -130,7 +142,23 @@ export function startJobWorker(opts: JobWorkerOptions): JobWorker {
     if (!pollingNow) schedule(0);
   }
 
+  const periodicTimers = new Map<string, NodeJS.Timeout>();
+  const periodicRuns = new Set<Promise<void>>();
+  function schedulePeriodic(task: PeriodicTask, ms: number): void {
+    if (stopped) return;
+    periodicTimers.set(task.name, setTimeout(() => {
+      const running = task.run({ sql, config, stopping: () => stopped })
+        .catch((err) => log.warn('periodic task failed; it runs again at its next time', { task: task.name, error: err }))
+        .finally(() => {
+          periodicRuns.delete(running);
+          schedulePeriodic(task, task.everyMs);
+        });
+      periodicRuns.add(running);
+    }, ms).unref());
+  }
+
   schedule(0);
+  for (const task of opts.periodic ?? periodicTasks) schedulePeriodic(task, task.firstAfterMs);
   log.info('job worker started', { worker_id: id, concurrency });
 
   return {
@@ -139,9 +167,10 @@ export function startJobWorker(opts: JobWorkerOptions): JobWorker {
       if (stopped) return;
       stopped = true;
       clearTimeout(timer);
+      for (const t of periodicTimers.values()) clearTimeout(t);
       await polling;
       let graceTimer: NodeJS.Timeout | undefined;
-      await Promise.race([queue.onIdle(), new Promise((r) => { graceTimer = setTimeout(r, graceMs); })]);
+      await Promise.race([Promise.all([queue.onIdle(), ...periodicRuns]), new Promise((r) => { graceTimer = setTimeout(r, graceMs); })]);
       clearTimeout(graceTimer);
       queue.clear();
       const released = await releaseJobs(sql, id).catch(() => 0);

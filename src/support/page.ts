@@ -5,6 +5,7 @@ import express, { type Request, type Response } from 'express';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import type { FailedAuthThrottle } from '../auth-throttle.js';
+import { storageStats } from '../db/stats.js';
 import { asyncRoute, refuseNul, type AsyncHandler } from '../http.js';
 import { ID_RULE } from '../ids.js';
 import { searchOrders } from '../inventory/orders.js';
@@ -57,11 +58,11 @@ export function supportRouter(deps: { sql: Sql; config: Config; authFailures: Fa
 
   router.get('/support', route(async (req, res) => {
     const q = first(req.query.q).trim().slice(0, 200);
-    const [orders, recent, refused, failedMail] = await Promise.all([
-      searchOrders(sql, q), recentTickets(sql), refusedFulfilments(sql), troubledJobs(sql),
+    const [orders, recent, refused, failedMail, storage] = await Promise.all([
+      searchOrders(sql, q), recentTickets(sql), refusedFulfilments(sql), troubledJobs(sql), storageStats(sql, config),
     ]);
     const flash = req.query.retried ? `Mail job ${first(req.query.retried)} is queued again.` : undefined;
-    sendPage(res, 200, homePage({ q, orders, recent, refused, failedMail, csrf: csrf(), flash }));
+    sendPage(res, 200, homePage({ q, orders, recent, refused, failedMail, storage, csrf: csrf(), flash }));
   }));
 
   router.get('/support/order', route(async (req, res) => {

@@ -3,6 +3,7 @@
 import type { RefusedFulfilment } from './activity.js';
 import { externalLink, Html, html, when } from './html.js';
 import type { JobView } from '../jobs/queue.js';
+import type { StorageStats } from '../db/stats.js';
 import type { OrderSummary } from '../inventory/orders.js';
 import type { TicketInfo } from '../tickets/store.js';
 import type { OrderView } from './order-view.js';
@@ -80,17 +81,30 @@ ${jobs.map((j) => html`<tr><td class="mono">${j.id}</td><td>${j.kind}</td>
 </tbody></table>`;
 }
 
+function storage(s: StorageStats): Html {
+  const d = s.database;
+  const last = s.retention.last_run;
+  return html`<section id="storage" class="${d.warning ? 'error' : ''}"><h2>Storage</h2><dl>
+<dt>Database</dt><dd id="database-size">${kb(d.bytes)}${d.limit_bytes ? ` of ${kb(d.limit_bytes)} (${d.used_percent}% used${d.warning ? ': over 80%, free space or upgrade the plan' : ''})` : ' (DATABASE_SIZE_LIMIT not set)'}</dd>
+<dt>Webhook bodies kept</dt><dd>${s.retention.body_retention === '0' ? 'for ever (DELIVERY_BODY_RETENTION=0)' : s.retention.body_retention}</dd>
+<dt>Last retention run</dt><dd id="retention-last">${last ? `${when(last.finished_at)}: ${last.rows} bodies dropped, ${kb(last.bytes)} freed` : 'none yet'}</dd>
+</dl><table><thead><tr><th>Table</th><th>Total</th><th>Row data</th><th>Out of line (TOAST)</th><th>Indexes</th><th>Rows (estimate)</th></tr></thead><tbody>
+${s.tables.map((t) => html`<tr><td class="mono">${t.name}</td><td>${kb(t.total_bytes)}</td><td>${kb(t.table_bytes)}</td><td>${kb(t.toast_bytes)}</td>
+<td>${kb(t.index_bytes)}</td><td>${t.rows_estimate < 0 ? '—' : Math.round(t.rows_estimate)}</td></tr>`)}
+</tbody></table></section>`;
+}
+
 export function homePage(p: { q: string; orders: OrderSummary[]; recent: TicketInfo[]; refused: RefusedFulfilment[];
-  failedMail: JobView[]; csrf: string; flash?: string }): Html {
+  failedMail: JobView[]; storage: StorageStats; csrf: string; flash?: string }): Html {
   return layout(p.q ? `Search: ${p.q}` : 'Orders', html`
 ${p.flash ? html`<section class="notice" role="status">${p.flash}</section>` : ''}
 ${searchForm(p.q)}${results(p.q, p.orders)}${recentFulfilments(p.recent)}
 <section id="failed-mail"><h2>Failed deliveries (mail)</h2>${p.failedMail.length === 0
     ? html`<p class="muted">No mail is failing.</p>` : jobRows(p.failedMail, p.csrf)}</section>
-${refused(p.refused)}`);
+${refused(p.refused)}${storage(p.storage)}`);
 }
 
-const kb = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} KB`);
+const kb = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : n === 0 ? '0 KB' : `${Math.max(1, Math.round(n / 1024))} KB`);
 
 interface MailRow { id: string; kind: string; to_address: string | null; subject: string; transport: 'smtp' | 'log'; sent_at: Date;
   attachments: { filename: string; bytes: number }[] }

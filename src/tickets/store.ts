@@ -95,6 +95,19 @@ export async function ticketPdf(sql: Sql, id: string): Promise<(TicketInfo & { p
   return row;
 }
 
+/** Whether a PDF with this sha256 is stored (for any order: the bytes are the same). */
+export async function isPdfStored(db: Sql | Tx, sha256: string): Promise<boolean> {
+  const [row] = await db<{ stored: boolean }[]>`select exists (select 1 from tickets where sha256 = ${sha256}) as stored`;
+  return row!.stored;
+}
+
+/** A stored PDF found by its sha256: the order's ticket if it has one, else the oldest. */
+export async function pdfBySha256(sql: Sql, sha256: string, orderId: string | null): Promise<{ id: string; pdf: Buffer } | undefined> {
+  const [row] = await sql<{ id: string; pdf: Buffer }[]>`
+    select id, pdf from tickets where sha256 = ${sha256} order by order_id is not distinct from ${orderId} desc, id limit 1`;
+  return row;
+}
+
 /** An order's PDFs with their bytes, in seat order. */
 export async function ticketPdfsOfOrder(sql: Sql, orderId: string): Promise<(TicketInfo & { pdf: Buffer })[]> {
   const rows = await sql<(TicketInfo & { pdf: Buffer })[]>`select ${sql(TICKET_INFO)}, pdf from tickets where order_id = ${orderId}`;

@@ -1,11 +1,14 @@
 // The delivery log: one row per signed webhook (and per replay), written in the same
 // transaction that applies it. Only this file writes the deliveries table.
 import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import type { PendingQuery } from 'postgres';
 import type { Fragment, Sql, Tx } from '../db/connect.js';
 import { copyRowReturningId, type CopyColumns } from '../db/copy.js';
 import { transactionWithDeadline } from '../db/transaction.js';
 import type { DeliveryRefs, Outcome } from './registry.js';
+import { pdfBySha256 } from '../tickets/store.js';
+import { rebuiltBody, type BodyFile } from './stored-body.js';
 
 export interface NewDelivery {
   version: string;
@@ -13,7 +16,12 @@ export interface NewDelivery {
   path: string;
   headers: Record<string, string>;
   body: Buffer;
+  /** Of the body as received (retries are found by it), also when `body` holds less. */
   bodySha256: Buffer;
+  /** Set when `body` is the received one with its file replaced by a ticket reference. */
+  bodyFile?: BodyFile | null;
+  /** The size of the body as received, when `body` holds less. */
+  bodyBytes?: number | null;
   redacted: boolean;
   outcome: Outcome;
   status: number;
@@ -42,9 +50,10 @@ function bodyParam(db: Sql | Tx, body: Buffer) {
 export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
   if (d.body.length >= LARGE_BODY_MIN) return copyDelivery(db, d);
   const [row] = await db<{ id: string }[]>`
-    insert into deliveries (version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
-                            error, duplicate_of, replay_of, listing_id, event_id, order_id, broker_id, entity)
-    values (${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${d.body}, ${d.bodySha256}, ${d.redacted},
+    insert into deliveries (version, type, path, headers, body, body_sha256, body_file, body_bytes, redacted, outcome, status,
+                            reply, error, duplicate_of, replay_of, listing_id, event_id, order_id, broker_id, entity)
+    values (${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${d.body}, ${d.bodySha256},
+            ${d.bodyFile ? db.json(d.bodyFile as never) : null}, ${d.bodyBytes ?? null}, ${d.redacted},
             ${d.outcome}, ${d.status}, ${db.json(d.reply as never)}, ${d.error ?? null}, ${d.duplicateOf ?? null},
             ${d.replayOf ?? null}, ${d.refs?.listing_id ?? null}, ${d.refs?.event_id ?? null},
             ${d.refs?.order_id ?? null}, ${d.refs?.broker_id ?? null}, ${d.entity ?? null})
@@ -53,7 +62,8 @@ export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<stri
 }
 
 const COPY_COLUMNS: CopyColumns = {
-  version: 'text', type: 'text', path: 'text', headers: 'jsonb', body: 'bytea', body_sha256: 'bytea', redacted: 'bool',
+  version: 'text', type: 'text', path: 'text', headers: 'jsonb', body: 'bytea', body_sha256: 'bytea', body_file: 'jsonb',
+  body_bytes: 'int4', redacted: 'bool',
   outcome: 'text', status: 'int2', reply: 'json', error: 'text', duplicate_of: 'int8', replay_of: 'int8', listing_id: 'int8',
   event_id: 'text', order_id: 'text', broker_id: 'text', entity: 'text',
 };
@@ -63,14 +73,20 @@ const COPY_COLUMNS: CopyColumns = {
 function copyDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
   return copyRowReturningId(db, 'deliveries', COPY_COLUMNS, {
     version: d.version, type: d.type, path: d.path, headers: JSON.stringify(d.headers), body: d.body,
-    body_sha256: d.bodySha256, redacted: d.redacted, outcome: d.outcome, status: d.status, reply: JSON.stringify(d.reply),
+    body_sha256: d.bodySha256, body_file: d.bodyFile ? JSON.stringify(d.bodyFile) : null, body_bytes: d.bodyBytes, redacted: d.redacted, outcome: d.outcome, status: d.status, reply: JSON.stringify(d.reply),
     error: d.error, duplicate_of: d.duplicateOf, replay_of: d.replayOf, listing_id: d.refs?.listing_id,
     event_id: d.refs?.event_id, order_id: d.refs?.order_id, broker_id: d.refs?.broker_id, entity: d.entity,
   });
 }
 
+/** Puts the whole received body back in place of a ticket reference that names no stored PDF
+ * (bodyWithTicketReference assumes the handler stores it whenever it applies the webhook). */
+export async function restoreFullBody(tx: Tx, id: string, body: Buffer): Promise<void> {
+  await tx`update deliveries set body = ${bodyParam(tx, body)}, body_file = null, body_bytes = null where id = ${id}`;
+}
+
 /** The columns of a delivery known before it is applied. */
-export type DeliveryValues = Omit<NewDelivery, 'outcome' | 'status' | 'reply' | 'error' | 'duplicateOf' | 'refs' | 'entity'>;
+export type DeliveryValues = Omit<NewDelivery, 'outcome' | 'status' | 'reply' | 'error' | 'duplicateOf' | 'refs' | 'entity' | 'bodyFile' | 'bodyBytes'>;
 
 /** A new delivery id, taken from the table's own sequence inside a statement: one-statement
  * webhooks need it before the row is written (the ledger row points at it). */
@@ -231,6 +247,51 @@ export async function replayOf(sql: Sql, id: string): Promise<string | undefined
   return row?.id;
 }
 
+export interface DroppedBodies {
+  /** The highest delivery id looked at: every delivery up to it was received before the cutoff. */
+  upTo: string;
+  rows: number;
+  bytes: number;
+  /** No delivery after upTo was received before the cutoff (or there is none). */
+  done: boolean;
+}
+
+/** One batch of retention: drops the bodies of the deliveries after id `after` received before
+ * `cutoff`, in id order, at most `maxRows` of them and about `maxBytes` of bodies (at least
+ * one), stopping at the first delivery received since. The row, its outcome and reply stay. Only
+ * the rows whose bodies are dropped are locked, for the one statement that drops them. */
+export async function dropOldBodies(tx: Tx, after: string, cutoff: Date, maxRows: number, maxBytes: number): Promise<DroppedBodies> {
+  const scanned = await tx<{ id: string; old: boolean; bytes: number | null }[]>`
+    select id, received_at < ${cutoff} as old, octet_length(body) as bytes
+      from deliveries where id > ${after} order by id limit ${maxRows}`;
+  let upTo = after;
+  let bytes = 0;
+  let done = scanned.length < maxRows;
+  const ids: string[] = [];
+  for (const row of scanned) {
+    if (!row.old || (ids.length > 0 && bytes + (row.bytes ?? 0) > maxBytes)) {
+      done = !row.old;
+      break;
+    }
+    if (row.bytes !== null) ids.push(row.id);
+    bytes += row.bytes ?? 0;
+    upTo = row.id;
+  }
+  if (ids.length === 0) return { upTo, rows: 0, bytes: 0, done };
+  const [dropped] = await tx<{ rows: number; bytes: string }[]>`
+    with old as (
+      select id, octet_length(body) as bytes from deliveries
+       where id = any(${tx.array(ids)}::int8[]) and body is not null
+         for no key update
+    ), dropped as (
+      update deliveries d set body = null, body_bytes = coalesce(d.body_bytes, old.bytes), body_dropped_at = now()
+        from old where d.id = old.id
+      returning old.bytes
+    )
+    select count(*)::int as rows, coalesce(sum(bytes), 0)::text as bytes from dropped`;
+  return { upTo, rows: dropped!.rows, bytes: Number(dropped!.bytes), done };
+}
+
 export interface DeliveryFilter {
   type?: string;
   outcome?: string;
@@ -239,11 +300,15 @@ export interface DeliveryFilter {
 }
 
 const SUMMARY = ['id', 'received_at', 'version', 'type', 'path', 'outcome', 'status', 'reply', 'error',
-  'duplicate_of', 'replay_of', 'listing_id', 'event_id', 'order_id', 'broker_id', 'redacted'] as const;
+  'duplicate_of', 'replay_of', 'listing_id', 'event_id', 'order_id', 'broker_id', 'redacted', 'body_dropped_at'] as const;
+
+/** `bytes`: the body's size as received; `stored_bytes`: what the log holds of it now (less when
+ * its file is a ticket reference, null once retention dropped it). */
+const sizes = (sql: Sql) => sql`coalesce(body_bytes, octet_length(body)) as bytes, octet_length(body) as stored_bytes`;
 
 export async function listDeliveries(sql: Sql, f: DeliveryFilter) {
   return sql`
-    select ${sql(SUMMARY as unknown as string[])}, octet_length(body) as bytes
+    select ${sql(SUMMARY as unknown as string[])}, ${sizes(sql)}
       from deliveries
      where true
        ${f.type ? sql`and type = ${f.type}` : sql``}
@@ -253,9 +318,31 @@ export async function listDeliveries(sql: Sql, f: DeliveryFilter) {
      limit ${f.limit}`;
 }
 
+export interface StoredBody {
+  order_id: string | null;
+  body: Buffer | null;
+  body_file: BodyFile | null;
+  body_sha256: string;
+  body_dropped_at: Date | null;
+}
+
 export async function getDelivery(sql: Sql, id: string) {
-  const [row] = await sql`
-    select ${sql(SUMMARY as unknown as string[])}, headers, body, octet_length(body) as bytes
+  const [row] = await sql<(Record<string, unknown> & StoredBody)[]>`
+    select ${sql(SUMMARY as unknown as string[])}, headers, body, body_file, encode(body_sha256, 'hex') as body_sha256, ${sizes(sql)}
       from deliveries where id = ${id}`;
   return row;
+}
+
+/** A stored delivery's body as it was received: the stored bytes, or, when its file is a
+ * ticket reference, rebuilt from the stored PDF (and checked against body_sha256). A string
+ * says why it cannot be had. */
+export async function receivedBody(sql: Sql, row: StoredBody): Promise<{ raw: Buffer; fromTicket: string | null } | string> {
+  if (!row.body) return `its body was dropped on ${row.body_dropped_at?.toISOString() ?? '?'} (DELIVERY_BODY_RETENTION); the row, outcome and reply are kept`;
+  if (!row.body_file) return { raw: row.body, fromTicket: null };
+  const ticket = await pdfBySha256(sql, row.body_file.sha256, row.order_id);
+  if (!ticket) return `the ticket PDF its body refers to (sha256 ${row.body_file.sha256}) is not stored`;
+  const raw = rebuiltBody(row.body, row.body_file, ticket.pdf);
+  if (typeof raw === 'string') return raw;
+  if (createHash('sha256').update(raw).digest('hex') !== row.body_sha256) return 'the body rebuilt from its ticket PDF differs from the one received';
+  return { raw, fromTicket: ticket.id };
 }

@@ -11,10 +11,12 @@ import { findNul } from '../http.js';
 import { log } from '../log.js';
 import { InvalidJsonString, LIFT_MIN, materializeStrings, readJsonBody } from '../json-bytes.js';
 import { redactSecrets } from './redact.js';
+import { isPdfStored } from '../tickets/store.js';
 import {
-  deliveryCommitted, findRetryOfBody, findRetryOfEntity, finishDelivery, insertDelivery, isAlreadyReplayed, type NewDelivery,
+  deliveryCommitted, findRetryOfBody, findRetryOfEntity, finishDelivery, insertDelivery, isAlreadyReplayed, restoreFullBody, type NewDelivery,
 } from './deliveries.js';
 import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type Outcome } from './registry.js';
+import { bodyWithTicketReference } from './stored-body.js';
 import './v1/index.js';
 
 export interface IncomingDelivery {
@@ -120,8 +122,8 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   // Large string values stay bytes for definitions that take them (fulfilments), else strings.
   // A lifted string is checked only when it is turned into a string, here or by the schema.
   let data;
+  let input: unknown = env.data.data;
   try {
-    let input: unknown = env.data.data;
     if (!def.largeStrings && d.raw.length >= LIFT_MIN) {
       input = materializeStrings(input);
       const nulInLong = findNul(input, 'data');
@@ -165,6 +167,12 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
 
   // The listing, event, broker or order an absolute-state webhook sets, when its data names it.
   const entity = def.retriesAreDuplicates ? def.entityOf?.(data.data) : undefined;
+  // A file the handler stores (a fulfilment's PDF, in tickets) is not stored a second time in
+  // the body of a delivery that applies or repeats it: the body keeps a reference instead.
+  const external = def.externalFile && !redacted ? def.externalFile(input, data.data) : undefined;
+  const referenced = external && (await bodyWithTicketReference(d.raw, external));
+  const referencedBody = referenced ? { body: referenced.body, bodyFile: referenced.bodyFile, bodyBytes: referenced.bodyBytes } : {};
+
   let finished: Promise<unknown> | undefined;
   try {
     const processed = await transactionWithDeadline(sql, deadlineMs, async (tx) => {
@@ -174,12 +182,15 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
           : await findRetryOfBody(tx, base.bodySha256, version);
         if (prior) {
           const { id: duplicateOf, status, reply, ...refs } = prior;
-          const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'duplicate', status, reply, duplicateOf, refs, entity });
+          const stored = referenced && (await isPdfStored(tx, referenced.bodyFile.sha256)) ? referencedBody : {};
+          const deliveryId = await insertDelivery(tx, { ...base, ...stored, type, outcome: 'duplicate', status, reply, duplicateOf, refs, entity });
           return { status, outcome: 'duplicate' as const, reply, deliveryId, version, type, refs };
         }
       }
-      const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'applied', status: 200, reply: {}, entity });
+      const deliveryId = await insertDelivery(tx, { ...base, ...referencedBody, type, outcome: 'applied', status: 200, reply: {}, entity });
       const result = await def.handle!({ tx, deliveryId, config }, data.data);
+      // Never a reference to a PDF that is not stored (a handler that did not attach it).
+      if (referenced && !(await isPdfStored(tx, referenced.bodyFile.sha256))) await restoreFullBody(tx, deliveryId, d.raw);
       const refs = result.refs ?? {};
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
       finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs, entity ?? result.entity ?? null);

@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { PendingQuery } from 'postgres';
 import type { Sql, Tx } from '../db/connect.js';
 import type { DeliveryValues, RecordedDelivery } from './deliveries.js';
+import type { ExternalFile } from './stored-body.js';
 
 export type Outcome = 'applied' | 'rejected' | 'duplicate' | 'invalid' | 'unsupported' | 'failed';
 
@@ -50,6 +51,10 @@ export interface WebhookDefinition<S extends z.ZodType = z.ZodType> {
   /** The schema takes JsonStringBytes (json-bytes.ts) for string values of LIFT_MIN bytes or
    * more, instead of strings: for ticket PDFs of tens of MB. Default false. */
   largeStrings?: boolean;
+  /** The large string (a JsonStringBytes of `input`, the data before the schema) whose decoded
+   * bytes handle() stores whenever it applies the webhook: a fulfilment's PDF, in tickets. The
+   * delivery then keeps its body with that string replaced by a reference (stored-body.ts). */
+  externalFile?(input: unknown, data: z.output<S>): ExternalFile | undefined;
   /** Applies the webhook in the transaction that has recorded its delivery (ctx.deliveryId). */
   handle?(ctx: HandlerContext, data: z.output<S>): Promise<HandlerResult>;
   /** Or, for hot types that are deltas: the whole webhook as ONE statement that also records its

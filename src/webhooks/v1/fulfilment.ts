@@ -10,6 +10,7 @@ import { queueFulfilmentNotice } from '../../support/notices.js';
 import { checkTicketFile, type FileCheck } from '../../tickets/check.js';
 import { attachProofUrls, attachTicket } from '../../tickets/store.js';
 import { applied, defineWebhook, rejected, type HandlerContext, type HandlerResult } from '../registry.js';
+import type { ExternalFile } from '../stored-body.js';
 import { JsonStringBytes } from '../../json-bytes.js';
 import { looseBoolean, looseId, seat } from './schemas.js';
 
@@ -73,10 +74,17 @@ async function handle(ctx: HandlerContext, kind: 'eticket' | 'mobile', d: Fulfil
   return applied({ ...reply, order_status: orderStatus, success: true, message: `order ${d.order_id}: ${done.join('; ')}` }, refs);
 }
 
+/** The PDF that handle() attaches: its delivery's body keeps a reference instead of the base64. */
+function ticketFile(input: unknown, d: Fulfilment): ExternalFile | undefined {
+  const file = (input as { file?: unknown }).file;
+  return d.check?.ok && file instanceof JsonStringBytes ? { value: file, pdf: d.check.pdf, sha256: d.check.sha256 } : undefined;
+}
+
 defineWebhook('v1', ['order.eticket_fulfilment'], {
   schema: fulfilment,
   retriesAreDuplicates: true,
   largeStrings: true,
+  externalFile: ticketFile,
   handle: (ctx, data) => handle(ctx, 'eticket', data),
 });
 
@@ -84,5 +92,6 @@ defineWebhook('v1', ['order.mobile_ticket_fulfilment'], {
   schema: fulfilment,
   retriesAreDuplicates: true,
   largeStrings: true,
+  externalFile: ticketFile,
   handle: (ctx, data) => handle(ctx, 'mobile', data),
 });
