@@ -83,6 +83,7 @@ describe('Tixstock client', () => {
       assert.deepEqual([call.method, call.path, call.body, call.auth], ['POST', 'tickets/hold/L1', { quantity: 3 }, `Bearer ${TOKEN}`]);
       assert.equal(sim.listing('L1')!.quantity, 7);
       assert.equal(lines.length, 1);
+      assert.ok(!JSON.stringify(lines).includes(TOKEN), 'the token is never logged');
       assert.deepEqual(
         { ...lines[0]!.fields, ms: typeof lines[0]!.fields.ms },
         { method: 'POST', path: 'tickets/hold/{listing_id}', listing_id: 'L1', quantity: 3, status: 200, ms: 'number', request_id: r.requestId },
@@ -209,6 +210,13 @@ describe('Tixstock client', () => {
       assert.equal(lines[0]!.level, 'error');
       assert.ok(!JSON.stringify(lines).includes('wrong-secret-token'));
       assert.equal(sim.listing('L1')!.quantity, 10);
+    });
+
+    it('config: without a token nothing is sent', async () => {
+      const { client, lines } = clientFor(sim, { TIXSTOCK_BEARER_TOKEN: '' });
+      await fails(client.hold('L1', 1), 'config');
+      assert.equal(sim.calls.length, 0);
+      assert.equal(lines[0]!.level, 'error');
     });
 
     it('config: an answer in Production mode is refused when the client is told so', async () => {

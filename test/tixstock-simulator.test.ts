@@ -12,6 +12,12 @@ import { api, resetDatabase, testApp, TOKEN } from './helpers.js';
 
 const ULID = /^[0-9a-hjkmnp-tv-z]{26}$/;
 
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  for (const until = Date.now() + timeoutMs; !(await check()); await new Promise((r) => setTimeout(r, 25))) {
+    if (Date.now() > until) throw new Error('timed out');
+  }
+}
+
 async function call(sim: Simulator, method: string, path: string, body?: unknown, token: string | null = TOKEN) {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   if (token !== null) headers.Authorization = `Bearer ${token}`;
@@ -287,6 +293,20 @@ describe('Tixstock simulator', () => {
           r.on('end', () => cb(null, Buffer.concat(chunks)));
         });
         assert.equal((await PDFDocument.load(pdf.body as Buffer)).getPageCount(), 1);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('echoOwnHolds: the holding reseller also gets ticket.hold and ticket.release for its own hold', async () => {
+      const s = await startSimulator({ token: TOKEN, serviceUrl, echoOwnHolds: true });
+      try {
+        const id = (await s.webhooks.addListing({ quantity: 4 })).id!;
+        const quantity = async () => (await api(app).get(`/api/listings/${id}`)).body.quantity as number;
+        const { body: h } = await call(s, 'POST', `tickets/hold/${id}`, { quantity: 3 });
+        await waitFor(async () => (await quantity()) === 1);
+        await call(s, 'POST', `tickets/release/${h.meta.hold_id}/2`);
+        await waitFor(async () => (await quantity()) === 3);
       } finally {
         await s.close();
       }
