@@ -2,6 +2,7 @@
 import request from 'supertest';
 import { createApp } from '../src/app.js';
 import { createTixstockClient } from '../src/tixstock/client.js';
+import type { TixstockClient } from '../src/tixstock/contract.js';
 import { startSimulator, type Simulator } from '../src/tixstock/simulator.js';
 import { addListing, API_TOKEN, testConfig, testSql, TOKEN, withQuantity, type App } from './helpers.js';
 
@@ -9,6 +10,7 @@ export interface SalesWorld {
   sim: Simulator;
   app: App;
   config: ReturnType<typeof testConfig>;
+  tixstock: TixstockClient;
   /** A listing of `quantity` here (ticket.add) and at the simulator, with the same id. */
   listing(quantity: number): Promise<string>;
   close(): Promise<void>;
@@ -18,9 +20,10 @@ export async function salesWorld(env: Record<string, string> = {}, simOpts: { ho
   const sim = await startSimulator({ token: TOKEN, holdMinutes: simOpts.holdMinutes ?? Number(env.TIXSTOCK_HOLD_MINUTES ?? 30) });
   const config = testConfig({ TIXSTOCK_API_URL: sim.url, TIXSTOCK_API_TIMEOUT_MS: '1000', TIXSTOCK_API_RATE_PER_MINUTE: '100000', ...env });
   // A 429 pauses the client for 200 ms, not Tixstock's minute, so one test's 429 stays its own.
-  const app = createApp({ sql: testSql(), config, tixstock: createTixstockClient(config, { pauseMs: 200, refuseProduction: true }) });
+  const tixstock = createTixstockClient(config, { pauseMs: 200, refuseProduction: true });
+  const app = createApp({ sql: testSql(), config, tixstock });
   return {
-    sim, app, config,
+    sim, app, config, tixstock,
     async listing(quantity) {
       const id = await addListing(app, withQuantity(quantity));
       sim.putListing({ id, quantity });
