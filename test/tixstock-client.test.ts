@@ -239,6 +239,17 @@ describe('Tixstock client', () => {
       await fails(closed.hold('L1', 1), 'unavailable');
     });
 
+    it('a proxy\'s 502 page is unavailable (nothing applied); its 504 is unknown_outcome (the gateway may have let it through)', async () => {
+      const { client } = clientFor(sim);
+      sim.fault({ call: 'hold', kind: '502', times: 1 });
+      const e = await fails(client.hold('L1', 1), 'unavailable');
+      assert.match(e.messages[0]!, /^HTTP 502: <html>/);
+      assert.equal(sim.listing('L1')!.quantity, 10);
+      sim.fault({ call: 'hold', kind: '504', times: 1 });
+      await fails(client.hold('L1', 1), 'unknown_outcome');
+      assert.equal(sim.listing('L1')!.quantity, 9);
+    });
+
     for (const kind of ['reset', 'no_answer', 'applied_reset', 'applied_no_answer'] as const) {
       const applied = kind.startsWith('applied');
       it(`unknown_outcome on ${kind}: the hold was ${applied ? '' : 'not '}applied at Tixstock, and it is not retried`, async () => {
