@@ -221,6 +221,7 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
     return sending;
   }
 
+  // NaN when Tixstock leaves data.quantity_available out: the call was applied all the same.
   const quantityAvailable = (r: TixstockReply<unknown>): TixstockReply<{ quantity_available: number }> => {
     const q = Number((r.data as { quantity_available?: unknown } | null)?.quantity_available);
     return { ...r, data: { quantity_available: Number.isFinite(q) ? q : NaN } };

@@ -97,6 +97,10 @@ export class SimState {
   readonly holds = new Map<string, SimHold>();
   readonly orders = new Map<string, SimOrder>();
   readonly closedBrokers: string[] = [];
+  /** Holds still held, so that expiry looks at those only (a long run keeps every hold). */
+  private readonly live = new Set<SimHold>();
+  /** Our listing id -> Tixstock's key. */
+  private readonly keyOfId = new Map<string, string>();
   private nextKey = 1;
 
   constructor(
@@ -107,6 +111,8 @@ export class SimState {
   reset(): void {
     this.listings.clear();
     this.holds.clear();
+    this.live.clear();
+    this.keyOfId.clear();
     this.orders.clear();
     this.closedBrokers.length = 0;
   }
@@ -123,21 +129,24 @@ export class SimState {
       sold: p.sold ?? existing?.sold ?? 0,
       resource: p.resource ?? existing?.resource ?? {},
     };
+    if (existing?.id && existing.id !== listing.id) this.keyOfId.delete(existing.id);
+    if (listing.id) this.keyOfId.set(listing.id, key);
     this.listings.set(key, listing);
     return listing;
   }
 
   byId(id: string): SimListing | undefined {
-    for (const l of this.listings.values()) if (l.id === id) return l;
-    return undefined;
+    const key = this.keyOfId.get(id);
+    return key === undefined ? undefined : this.listings.get(key);
   }
 
   /** Holds past their time go back to their listing, as Tixstock's automatic release does. */
   expire(): void {
     const now = this.now();
-    for (const h of this.holds.values()) {
-      if (h.state === 'held' && h.expiresAt <= now) {
+    for (const h of this.live) {
+      if (h.expiresAt <= now) {
         h.state = 'expired';
+        this.live.delete(h);
         const l = this.listings.get(h.listingKey);
         if (l) l.quantity += h.quantity;
       }
@@ -162,6 +171,7 @@ export class SimState {
     const hold: SimHold = { holdId: ulid(now), listingKey: listing.key, listingId, quantity, createdAt: now, expiresAt: now + this.holdMs, state: 'held' };
     listing.quantity -= quantity;
     this.holds.set(hold.holdId, hold);
+    this.live.add(hold);
     return { listing, hold };
   }
 
@@ -173,7 +183,10 @@ export class SimState {
     const listing = this.listings.get(hold.listingKey)!;
     hold.quantity -= quantity;
     listing.quantity += quantity;
-    if (hold.quantity === 0) hold.state = 'released';
+    if (hold.quantity === 0) {
+      hold.state = 'released';
+      this.live.delete(hold);
+    }
     return { listing, hold, released: quantity };
   }
 
@@ -197,6 +210,7 @@ export class SimState {
     listing.quantity += hold.quantity - sold;
     hold.quantity = sold;
     hold.state = 'ordered';
+    this.live.delete(hold);
     const order: SimOrder = { orderId, holdId, listingId: hold.listingId, quantity: sold, status: body.order_status as string, body, updates: [] };
     this.orders.set(orderId, order);
     return order;
