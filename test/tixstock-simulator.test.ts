@@ -211,6 +211,7 @@ describe('Tixstock simulator', () => {
         ['tickets/get', 500, '500'], ['hold', 503, '503'], ['hold', 503, '503'], ['hold', 200, undefined],
       ]);
       assert.throws(() => sim.fault({ call: 'nope' as 'hold', kind: '500' }), /call: one of/);
+      assert.throws(() => sim.fault({ call: 'hold', kind: '500', times: 0 }), /times:/);
     });
 
     it('reset cuts the connection before applying, applied_reset after', async () => {

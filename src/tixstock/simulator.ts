@@ -359,6 +359,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     fault: (f) => {
       if (!CALL_NAMES.includes(f.call)) throw new Error(`call: one of ${CALL_NAMES.join(', ')}`);
       if (!FAULT_KINDS.includes(f.kind)) throw new Error(`kind: one of ${FAULT_KINDS.join(', ')}`);
+      if (f.times !== undefined && (!Number.isInteger(f.times) || f.times < 1)) throw new Error('times: a whole number of at least 1');
+      if (f.ms !== undefined && (typeof f.ms !== 'number' || !(f.ms >= 0))) throw new Error('ms: a number of milliseconds');
       faults.push({ ...f, left: f.times ?? Infinity });
     },
     clearFaults: () => void (faults.length = 0),
