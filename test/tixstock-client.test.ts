@@ -2,6 +2,8 @@
 // error kind from the simulator's faults and refusals, the 429 pause and the rate limit proven by
 // counting the calls the simulator received, and log lines without the token or customer data.
 import assert from 'node:assert/strict';
+import http, { type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../src/config.js';
 import { allTickets, createTixstockClient, retryAbsolute, type TixstockClientOptions } from '../src/tixstock/client.js';
 import { TixstockError, type AddOrderBody, type TixstockErrorKind } from '../src/tixstock/contract.js';
@@ -277,6 +279,49 @@ describe('Tixstock client', () => {
       sim.fault({ call: 'broker/close', kind: 'slow', ms: 100, times: 1 });
       assert.deepEqual((await client.closeBroker('77')).data, { broker_id: '77' });
     });
+  });
+
+  describe('every answer classified (a canned server)', () => {
+    let canned: Server;
+    let next: { status: number; body: string };
+    let url: string;
+    before(async () => {
+      canned = http.createServer((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(next.status, { 'Content-Type': 'application/json' }).end(next.body));
+      });
+      await new Promise<void>((r) => canned.listen(0, '127.0.0.1', () => r()));
+      url = `http://127.0.0.1:${(canned.address() as AddressInfo).port}/v1`;
+    });
+    after(() => new Promise<void>((r) => canned.close(() => r())));
+
+    const cases: [number, unknown, TixstockErrorKind | 'ok', string[], string?][] = [
+      [200, { data: { quantity_available: 1 }, meta: { hold_id: 'h1' }, errors: [] }, 'ok', []],
+      [200, { data: { quantity_available: 1 }, meta: { hold_id: 'h1' }, errors: {} }, 'ok', []],
+      [200, { data: { quantity_available: 1 }, meta: {} }, 'unknown_outcome', ['Tixstock accepted the hold without meta.hold_id: it cannot be released or ordered']],
+      [200, 'not json', 'unknown_outcome', ['Tixstock answered 2xx without a JSON object: the call may have been applied']],
+      [200, { data: [], meta: {}, errors: { title: 'Invalid authorization.', code: '111' } }, 'config', ['Invalid authorization.'], '111'],
+      [400, { data: [], meta: {}, errors: { title: 'Invalid IP address.', code: '103' } }, 'config', ['Invalid IP address.'], '103'],
+      [403, { data: [], meta: {}, errors: { title: 'Sorry, the request is forbidden.', code: '403' } }, 'config', ['Sorry, the request is forbidden.'], '403'],
+      [422, { data: [], meta: {}, errors: ['The a field is required.', 'The b field is required.'] }, 'refused', ['The a field is required.', 'The b field is required.']],
+      [405, { data: [], meta: {}, errors: { title: 'Method not allowed.', code: '405' } }, 'refused', ['Method not allowed.'], '405'],
+      [400, { data: [], meta: {}, errors: { title: 'Sorry there was an error reducing the ticket quantity please try again.', code: '107' } }, 'refused', ['Sorry there was an error reducing the ticket quantity please try again.'], '107'],
+      [200, { data: [], meta: {}, errors: { title: 'Invalid quantity you must enter a whole number with a minimum value of 1.', code: '106' } }, 'conflict', ['Invalid quantity you must enter a whole number with a minimum value of 1.'], '106'],
+      [404, '', 'not_found', ['HTTP 404']],
+      [502, '<html>bad gateway</html>', 'unavailable', ['HTTP 502: <html>bad gateway</html>']],
+      [429, { data: [], meta: {}, errors: { title: 'Too many request made, subsequent requests will be blocked for the next minute.', code: '429' } }, 'rate_limited', ['Too many request made, subsequent requests will be blocked for the next minute.'], '429'],
+    ];
+    for (const [status, body, kind, messages, code] of cases) {
+      it(`${status} ${JSON.stringify(body).slice(0, 70)} -> ${kind}`, async () => {
+        next = { status, body: typeof body === 'string' ? body : JSON.stringify(body) };
+        const { client } = clientFor(url, {}, { pauseMs: 1 });
+        if (kind === 'ok') return assert.equal((await client.hold('L1', 1)).holdId, 'h1');
+        const e = await fails(client.hold('L1', 1), kind);
+        assert.deepEqual(e.messages, messages);
+        assert.equal(e.httpStatus, status);
+        assert.equal(e.code, code);
+      });
+    }
   });
 
   describe('429 and the rate limit', () => {

@@ -175,7 +175,7 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
     if (!ok || messages.length) {
       const kind = kindOf(res.status, code);
       if (kind === 'rate_limited') pause();
-      const shown = messages.length ? messages : [body ? `HTTP ${res.status}` : `HTTP ${res.status}: ${text.slice(0, 200)}`];
+      const shown = messages.length ? messages : [body || text === '' ? `HTTP ${res.status}` : `HTTP ${res.status}: ${text.slice(0, 200)}`];
       throw fail(kind, shown, res.status, code, requestId);
     }
     if (opts.refuseProduction && meta.mode === 'Production') {
