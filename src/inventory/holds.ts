@@ -41,36 +41,37 @@ export type Reservation =
 
 /** quantity -= n on a published listing with at least n left, and a pending hold that expires
  * (if its outcome never becomes known) after `expiresInMs`, with its ledger row: one statement. */
-export async function reserveHold(tx: Tx, listingId: string, n: number, expiresInMs: number): Promise<Reservation> {
+export async function reserveHold(db: Sql | Tx, listingId: string, n: number, expiresInMs: number): Promise<Reservation> {
   if (!isListingId(listingId)) return { kind: 'not_found' };
-  const change = listingChange(tx, {
-    id: listingId, deliveryId: tx`null::bigint`, holdId: tx`(select hold_id from ids)`, reason: 'our.hold', requested: n,
-    quantity: tx`old.quantity - ${n}::int`, ceiling: tx`old.quantity_ceiling`, when: tx`old.quantity >= ${n}::int`,
+  const change = listingChange(db, {
+    id: listingId, deliveryId: db`null::bigint`, holdId: db`(select hold_id from ids)`, reason: 'our.hold', requested: n,
+    quantity: db`old.quantity - ${n}::int`, ceiling: db`old.quantity_ceiling`, when: db`old.quantity >= ${n}::int`,
   });
-  const [row] = await tx<{ status: string | null; before: number | null; after: number | null; hold_id: string | null }[]>`
+  const [row] = await db<({ listing_status: string | null; before: number | null; after: number | null } & Partial<HoldRow>)[]>`
     with ids as (
       select nextval('hold_id_seq') as hold_id
     ), ${change}, hold as (
       insert into holds (id, listing_id, requested, quantity, status, expires_at)
       select (select hold_id from ids), id, ${n}, ${n}, 'pending', now() + ${ms(expiresInMs)} * interval '1 millisecond' from changed
-      returning id
+      returning ${db(HOLD_COLUMNS)}
     )
-    select old.status, old.quantity as before, changed.after, (select id from hold) as hold_id
-      from ids left join old on true left join changed on changed.id = old.id`;
-  if (!row || row.status === null) return { kind: 'not_found' };
-  if (row.status === 'deleted') return { kind: 'deleted' };
-  if (row.after === null || row.hold_id === null) return { kind: 'not_enough', available: row.before ?? 0 };
-  return { kind: 'reserved', hold: (await getHold(tx, row.hold_id))!, before: row.before!, after: row.after };
+    select old.status as listing_status, old.quantity as before, changed.after, hold.*
+      from ids left join old on true left join changed on changed.id = old.id left join hold on true`;
+  if (!row || row.listing_status === null) return { kind: 'not_found' };
+  if (row.listing_status === 'deleted') return { kind: 'deleted' };
+  if (row.after === null || !row.id) return { kind: 'not_enough', available: row.before ?? 0 };
+  const { listing_status: _s, before, after, ...hold } = row;
+  return { kind: 'reserved', hold: hold as HoldRow, before: before!, after };
 }
 
-/** Tixstock holds the tickets: the pending hold becomes active until `expiresAt`. False when it
- * is no longer pending (the sweep expired it meanwhile). */
-export async function confirmHold(sql: Sql, holdId: string, tixstockHoldId: string, expiresAt: Date): Promise<boolean> {
-  const rows = await sql`
+/** Tixstock holds the tickets: the pending hold becomes active until `expiresAt`. Undefined when
+ * it is no longer pending (the sweep expired it meanwhile). */
+export async function confirmHold(sql: Sql, holdId: string, tixstockHoldId: string, expiresAt: Date): Promise<HoldRow | undefined> {
+  const [row] = await sql<HoldRow[]>`
     update holds set status = 'active', tixstock_hold_id = ${tixstockHoldId}, expires_at = ${expiresAt}, updated_at = now()
      where id = ${holdId} and status = 'pending'
-    returning id`;
-  return rows.length === 1;
+    returning ${sql(HOLD_COLUMNS)}`;
+  return row;
 }
 
 /** Puts a hold's remaining tickets back on its listing (never above the ceiling) with a ledger
@@ -104,21 +105,24 @@ export async function undoHold(sql: Sql, holdId: string, error: string): Promise
 export type Claim = { kind: 'claimed'; hold: HoldRow } | { kind: 'not_found' } | { kind: 'refused'; hold: HoldRow; reason: string };
 
 /** Takes the hold for one release or order/add at Tixstock until `forMs` from now, if it is
- * active, unexpired, not busy and holds at least `n`. Committed before Tixstock is called. */
-export async function claimHold(tx: Tx, holdId: string, op: 'release' | 'order', n: number | undefined, forMs: number): Promise<Claim> {
-  const h = await lockHold(tx, holdId);
+ * active, unexpired, not busy and holds at least `n` (one statement; the busy mark, not a row
+ * lock, keeps other calls and the sweep off it while Tixstock answers). */
+export async function claimHold(db: Sql | Tx, holdId: string, op: 'release' | 'order', n: number | undefined, forMs: number): Promise<Claim> {
+  if (!isHoldId(holdId)) return { kind: 'not_found' };
+  const [claimed] = await db<HoldRow[]>`
+    update holds set busy = ${op}, busy_until = now() + ${ms(forMs)} * interval '1 millisecond', updated_at = now()
+     where id = ${holdId} and status = 'active' and expires_at > now() and (busy_until is null or busy_until <= now())
+       and quantity >= ${n ?? 1}::int
+    returning ${db(HOLD_COLUMNS)}`;
+  if (claimed) return { kind: 'claimed', hold: claimed };
+  const h = await getHold(db, holdId);
   if (!h) return { kind: 'not_found' };
   const refused = (reason: string): Claim => ({ kind: 'refused', hold: h, reason });
   if (h.status === 'pending') return refused(`hold ${h.id} is not confirmed by Tixstock yet`);
   if (h.status !== 'active') return refused(`hold ${h.id} is ${h.status}`);
   if (h.expires_at.getTime() <= Date.now()) return refused(`hold ${h.id} has expired`);
   if (h.busy && h.busy_until && h.busy_until.getTime() > Date.now()) return refused(`hold ${h.id} has a ${h.busy} in progress`);
-  if (n !== undefined && n > h.quantity) return refused(`hold ${h.id} holds ${h.quantity}, not ${n}`);
-  const [claimed] = await tx<HoldRow[]>`
-    update holds set busy = ${op}, busy_until = now() + ${ms(forMs)} * interval '1 millisecond', updated_at = now()
-     where id = ${h.id}
-    returning ${tx(HOLD_COLUMNS)}`;
-  return { kind: 'claimed', hold: claimed! };
+  return refused(`hold ${h.id} holds ${h.quantity}, not ${n}`);
 }
 
 /** The call ended without changing anything at Tixstock (or we chose to keep the tickets held):
@@ -129,19 +133,22 @@ export async function clearBusy(sql: Sql, holdId: string, error: string | null):
      where id = ${holdId}`;
 }
 
-/** Tixstock released n of the hold: they go back on the listing (never above the ceiling). */
-export async function applyRelease(sql: Sql, holdId: string, n: number): Promise<HoldRow> {
-  return sql.begin(async (tx) => {
-    const h = (await lockHold(tx, holdId))!;
-    const k = Math.min(n, h.quantity);
-    await returnTickets(tx, h, k, 'our.release');
-    const [row] = await tx<HoldRow[]>`
-      update holds set quantity = quantity - ${k}::int, status = case when quantity - ${k}::int = 0 then 'released' else status end,
+/** Tixstock released n of the hold (claimed for it): they go back on the listing (never above the
+ * ceiling), in one statement. */
+export async function applyRelease(sql: Sql, hold: Pick<HoldRow, 'id' | 'listing_id'>, n: number): Promise<HoldRow> {
+  const [row] = await sql<HoldRow[]>`
+    with h as (
+      update holds set quantity = quantity - least(quantity, ${n}::int),
+                       status = case when quantity - least(quantity, ${n}::int) = 0 then 'released' else status end,
                        busy = null, busy_until = null, updated_at = now()
-       where id = ${holdId}
-      returning ${tx(HOLD_COLUMNS)}`;
-    return row!;
-  });
+       where id = ${hold.id} and busy = 'release'
+      returning ${sql(HOLD_COLUMNS)}
+    ), ${listingChange(sql, {
+      id: hold.listing_id, deliveryId: sql`null::bigint`, holdId: sql`${hold.id}::bigint`, reason: 'our.release', requested: n,
+      quantity: releaseQuantity(sql, n), ceiling: sql`old.quantity_ceiling`, when: sql`exists (select 1 from h)`,
+    })}
+    select * from h`;
+  return row ?? (await getHold(sql, hold.id))!;
 }
 
 /** Tixstock took our order for n of the hold: the tickets stay off the listing and its ceiling

@@ -107,32 +107,36 @@ export const tixstockDate = (d: Date) => `${d.toISOString().slice(0, 19)}+0000`;
 export async function createHold(deps: SalesDeps, listingId: string, quantity: number, key?: IdempotencyKey): Promise<Answer> {
   const { sql, config, tixstock } = deps;
   const requestedAt = Date.now();
-  const reserved = await rollbackWith(() => sql.begin(async (tx) => {
-    if (key) {
-      const answered = keyAnswer(await claimKey(tx, key));
-      if (answered) throw new LocalAnswer(answered);
-    }
+  const reserve = async (db: Sql | Tx) => {
     // Unconfirmed, it is kept until Tixstock's hold would have expired if the call reached
     // Tixstock at the very end of its timeout.
-    const r = await reserveHold(tx, listingId, quantity, holdMs(config) + callWindowMs(config));
+    const r = await reserveHold(db, listingId, quantity, holdMs(config) + callWindowMs(config));
     if (r.kind === 'not_found') throw new LocalAnswer(failure(404, `listing ${listingId} not found`, [`body.listing_id: listing ${listingId} not found`]));
     if (r.kind === 'deleted') throw new LocalAnswer(failure(409, `listing ${listingId} is deleted`));
     if (r.kind === 'not_enough') {
       throw new LocalAnswer(failure(409, `listing ${listingId} has ${r.available} ticket(s) left here, not ${quantity}`, undefined, { quantity_available: r.available }));
     }
-    if (key) await linkKeyToHold(tx, key, r.hold.id);
     return r.hold;
-  }));
+  };
+  // Without a key the reservation is one statement (its own transaction).
+  const reserved = await rollbackWith(() => (!key ? reserve(sql) : sql.begin(async (tx) => {
+    const answered = keyAnswer(await claimKey(tx, key));
+    if (answered) throw new LocalAnswer(answered);
+    const h = await reserve(tx);
+    await linkKeyToHold(tx, key, h.id);
+    return h;
+  }) as Promise<HoldRow>));
   if ('answer' in reserved) return reserved.answer;
   const hold = reserved.done;
 
   try {
     const reply = await tixstock.hold(listingId, quantity);
     const expiresAt = new Date(requestedAt + holdMs(config));
-    if (!(await confirmHold(sql, hold.id, reply.holdId, expiresAt))) {
+    let h = await confirmHold(sql, hold.id, reply.holdId, expiresAt);
+    if (!h) {
       log.error('Tixstock confirmed a hold that had expired here meanwhile', { hold_id: hold.id, tixstock_hold_id: reply.holdId });
+      h = (await getHold(sql, hold.id))!;
     }
-    const h = (await getHold(sql, hold.id))!;
     return remember(deps, key, { status: h.status === 'active' ? 201 : 409, body: holdView(h) }, false);
   } catch (err) {
     if (err instanceof TixstockError && err.kind !== 'unknown_outcome') {
@@ -150,15 +154,19 @@ export async function createHold(deps: SalesDeps, listingId: string, quantity: n
   }
 }
 
+/** Claims the hold for a call (after `first`, in one transaction, when given). */
 async function claim(deps: SalesDeps, holdId: string, op: 'release' | 'order', n: number | undefined,
-  inTx: (tx: Tx) => Promise<void> = async () => {}): Promise<{ done: HoldRow } | { answer: Answer }> {
-  return rollbackWith(() => deps.sql.begin(async (tx) => {
-    await inTx(tx);
-    const c = await claimHold(tx, holdId, op, n, callWindowMs(deps.config));
+  first?: (tx: Tx) => Promise<void>): Promise<{ done: HoldRow } | { answer: Answer }> {
+  const take = async (db: Sql | Tx) => {
+    const c = await claimHold(db, holdId, op, n, callWindowMs(deps.config));
     if (c.kind === 'not_found') throw new LocalAnswer(failure(404, `hold ${holdId} not found`));
     if (c.kind === 'refused') throw new LocalAnswer(failure(409, c.reason, undefined, { hold: holdView(c.hold) }));
     return c.hold;
-  }) as Promise<HoldRow>);
+  };
+  return rollbackWith(() => (!first ? take(deps.sql) : deps.sql.begin(async (tx) => {
+    await first(tx);
+    return take(tx);
+  }) as Promise<HoldRow>));
 }
 
 export async function releaseHold(deps: SalesDeps, holdId: string, quantity: number | undefined): Promise<Answer> {
@@ -178,7 +186,7 @@ export async function releaseHold(deps: SalesDeps, holdId: string, quantity: num
     return failure(503, 'Tixstock\'s answer to the release was lost: the tickets stay held here until the release is retried or the hold expires',
       [errorText(err)], { hold: view }, 5);
   }
-  return { status: 200, body: holdView(await applyRelease(sql, hold.id, n)) };
+  return { status: 200, body: holdView(await applyRelease(sql, hold, n)) };
 }
 
 export interface OrderInput {
