@@ -97,8 +97,9 @@ async function remember(deps: SalesDeps, key: IdempotencyKey | undefined, a: Ans
 }
 
 const holdMs = (c: Config) => c.TIXSTOCK_HOLD_MINUTES * 60_000;
-/** How long a call's outcome can stay open: its timeout plus a margin for the steps around it. */
-const callWindowMs = (c: Config) => c.TIXSTOCK_API_TIMEOUT_MS + 5_000;
+/** How long a call's outcome can stay open: the client may wait up to its timeout for a turn
+ * (rate limit, 429 pause) and then up to its timeout for the answer; plus a margin. */
+const callWindowMs = (c: Config) => 2 * c.TIXSTOCK_API_TIMEOUT_MS + 5_000;
 const errorText = (err: unknown) => (err instanceof TixstockError ? err.message : String((err as Error)?.message ?? err));
 
 /** Tixstock's date format: UTC, +0000. */
