@@ -58,7 +58,7 @@ describe('Tixstock simulator', () => {
       const r1 = await call(sim, 'POST', `tickets/release/${holdId}/1`);
       assert.equal(r1.status, 200);
       assert.deepEqual(r1.body.data, { quantity_available: 3 });
-      assert.deepEqual(Object.keys(r1.body.meta), ['mode', 'type', 'hold_id', 'quantity', 'request_id']);
+      assert.deepEqual(Object.keys(r1.body.meta), ['type', 'mode', 'hold_id', 'quantity', 'request_id']);
       assert.equal(r1.body.meta.type, 'ticket.release');
       assert.equal(r1.body.message, 'Ticket(s) successfully released.');
       const r2 = await call(sim, 'POST', `tickets/release/${holdId}`, { hold_id: holdId, release_quantity: 2 });

@@ -166,7 +166,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         if (opts.echoOwnHolds) void player.send('ticket.release', { external_id: hold.listingId, release_quantity: released }).catch(() => {});
         return { status: 200, body: {
           data: { quantity_available: listing.quantity },
-          meta: meta({ type: 'ticket.release', hold_id: hold.holdId, quantity: released }),
+          // In the docs' order, which puts type before mode here.
+          meta: { type: 'ticket.release', mode, hold_id: hold.holdId, quantity: released, request_id: ulid(now()) },
           message: 'Ticket(s) successfully released.',
         } };
       });
