@@ -313,6 +313,19 @@ describe('Tixstock simulator', () => {
       }
     });
 
+    it('sendWebhook: any type, signed over the bytes sent; the service verifies and applies it', async () => {
+      const s = await startSimulator({ token: TOKEN });
+      const wrong = await startSimulator({ token: 'another-token' });
+      try {
+        const r = await s.sendWebhook(serviceUrl, 'broker.open', { broker_id: '4401' });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal((await wrong.sendWebhook(serviceUrl, 'broker.open', { broker_id: '4401' })).status, 401);
+      } finally {
+        await s.close();
+        await wrong.close();
+      }
+    });
+
     it('the same through /_sim/play/* for curl', async () => {
       const s = await startSimulator({ token: TOKEN });
       try {

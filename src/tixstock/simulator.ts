@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { MESSAGES, SimError, SimState, ulid, type PutListing, type SimHold, type SimListing, type SimOrder } from './sim-state.js';
-import { WebhookPlayer } from './sim-webhooks.js';
+import { WebhookPlayer, type WebhookResult } from './sim-webhooks.js';
 
 export type SimCallName = 'hold' | 'release' | 'order/add' | 'order/update' | 'broker/close' | 'tickets/get';
 
@@ -77,6 +77,8 @@ export interface Simulator {
   /** Moves the simulator's clock on (hold expiry without waiting). */
   advance(ms: number): void;
   webhooks: WebhookPlayer;
+  /** One signed webhook (PHP-style bytes, keyed by the token) to serviceUrl/webhooks/tixstock. */
+  sendWebhook(serviceUrl: string, type: string, data: unknown): Promise<WebhookResult>;
   close(): Promise<void>;
 }
 
@@ -372,6 +374,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     },
     advance: (ms) => void (offset += ms),
     webhooks: player,
+    sendWebhook: (serviceUrl, type, data) => player.send(type, data, serviceUrl),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
