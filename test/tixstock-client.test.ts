@@ -214,6 +214,28 @@ describe('Tixstock client', () => {
       assert.equal(sim.listing('L1')!.quantity, 10);
     });
 
+    it('the default logger: one JSON line per call on stdout/stderr, never the token', async () => {
+      const written: string[] = [];
+      const [out, err, level] = [process.stdout.write, process.stderr.write, process.env.LOG_LEVEL];
+      const grab = (chunk: string | Uint8Array) => (written.push(String(chunk)), true);
+      process.stdout.write = grab as typeof process.stdout.write;
+      process.stderr.write = grab as typeof process.stderr.write;
+      delete process.env.LOG_LEVEL;
+      try {
+        const config = loadConfig({ TIXSTOCK_BEARER_TOKEN: TOKEN, TIXSTOCK_API_URL: sim.url });
+        await createTixstockClient(config).hold('L1', 1);
+        await createTixstockClient(config, { token: 'wrong-secret-token' }).hold('L1', 1).catch(() => undefined);
+      } finally {
+        process.stdout.write = out;
+        process.stderr.write = err;
+        if (level === undefined) delete process.env.LOG_LEVEL;
+        else process.env.LOG_LEVEL = level;
+      }
+      const lines = written.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(lines.map((l) => [l.level, l.msg, l.status]), [['info', 'tixstock call', 200], ['error', 'tixstock call', 401]]);
+      assert.ok(!written.join('').includes(TOKEN) && !written.join('').includes('wrong-secret-token'));
+    });
+
     it('config: without a token nothing is sent', async () => {
       const { client, lines } = clientFor(sim, { TIXSTOCK_BEARER_TOKEN: '' });
       await fails(client.hold('L1', 1), 'config');
