@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PDFDocument } from 'pdf-lib';
 import { phpJson } from '../src/tixstock/sim-webhooks.js';
+import { listingResource } from '../src/webhooks/v1/schemas.js';
 import { startSimulator, type Simulator } from '../src/tixstock/simulator.js';
 import { api, resetDatabase, testApp, TOKEN } from './helpers.js';
 
@@ -109,6 +110,12 @@ describe('Tixstock simulator', () => {
       const one = await call(sim, 'GET', 'tickets/get?listing_id=L7');
       assert.equal(one.body.data.length, 1);
       assert.equal(one.body.data[0].number_of_tickets_for_sale.quantity_available, 7);
+      for (const item of [...p1.body.data, ...p3.body.data]) {
+        const parsed = listingResource.safeParse(item);
+        assert.ok(parsed.success, `a whole listing resource, as the webhooks carry: ${JSON.stringify(parsed.error?.issues)}`);
+      }
+      sim.putListing({ id: 'E1', quantity: 1, eventId: '999' });
+      assert.equal((await call(sim, 'GET', 'tickets/get?listing_id=E1')).body.data[0].event.id, '999');
       const tooMany = await call(sim, 'GET', 'tickets/get?per_page=51');
       assert.equal(tooMany.status, 422);
       assert.deepEqual(tooMany.body, { data: [], meta: {}, errors: ['The per page may not be greater than 50.'] });
