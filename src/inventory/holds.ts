@@ -133,6 +133,14 @@ export async function clearBusy(sql: Sql, holdId: string, error: string | null):
      where id = ${holdId}`;
 }
 
+/** Records what went wrong with a hold's last call, changing nothing else (a lost answer: the
+ * hold keeps its tickets and, for order/add, its busy mark, see expireDueHolds). */
+export async function noteHoldError(sql: Sql, holdId: string, error: string, orderId?: string): Promise<void> {
+  await sql`
+    update holds set last_error = ${error.slice(0, 2000)}, order_id = coalesce(${orderId ?? null}, order_id), updated_at = now()
+     where id = ${holdId}`;
+}
+
 /** Tixstock released n of the hold (claimed for it): they go back on the listing (never above the
  * ceiling), in one statement. */
 export async function applyRelease(sql: Sql, hold: Pick<HoldRow, 'id' | 'listing_id'>, n: number): Promise<HoldRow> {

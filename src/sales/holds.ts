@@ -13,7 +13,9 @@
 //    sweep resolves the same way.
 import type { Config } from '../config.js';
 import type { Sql, Tx } from '../db/connect.js';
-import { applyOwnSale, applyRelease, claimHold, clearBusy, confirmHold, getHold, reserveHold, undoHold, type HoldRow } from '../inventory/holds.js';
+import {
+  applyOwnSale, applyRelease, claimHold, clearBusy, confirmHold, getHold, noteHoldError, reserveHold, undoHold, type HoldRow,
+} from '../inventory/holds.js';
 import { holdOfOrder, recordOwnSale } from '../inventory/orders.js';
 import { log } from '../log.js';
 import { TixstockError, type TixstockClient, type TixstockErrorKind } from '../tixstock/contract.js';
@@ -110,7 +112,7 @@ export async function createHold(deps: SalesDeps, listingId: string, quantity: n
   const requestedAt = Date.now();
   const reserve = async (db: Sql | Tx) => {
     // Unconfirmed, it is kept until Tixstock's hold would have expired if the call reached
-    // Tixstock at the very end of its timeout.
+    // Tixstock at the very end of the call's window.
     const r = await reserveHold(db, listingId, quantity, holdMs(config) + callWindowMs(config));
     if (r.kind === 'not_found') throw new LocalAnswer(failure(404, `listing ${listingId} not found`, [`body.listing_id: listing ${listingId} not found`]));
     if (r.kind === 'deleted') throw new LocalAnswer(failure(409, `listing ${listingId} is deleted`));
@@ -146,7 +148,7 @@ export async function createHold(deps: SalesDeps, listingId: string, quantity: n
       return remember(deps, key, a, a.status === 503);
     }
     // The answer was lost (or confirming failed here): Tixstock may hold the tickets.
-    await clearBusy(sql, hold.id, errorText(err)).catch(() => {});
+    await noteHoldError(sql, hold.id, errorText(err)).catch(() => {});
     log.warn('hold outcome unknown: tickets stay held here until the hold would have expired', { hold_id: hold.id, error: errorText(err) });
     const h = (await getHold(sql, hold.id).catch(() => undefined)) ?? hold;
     return remember(deps, key, failure(503,
@@ -212,7 +214,7 @@ export async function orderHold(deps: SalesDeps, holdId: string, input: OrderInp
   });
   if ('answer' in claimed) return claimed.answer;
   const hold = claimed.done;
-  if (key) await sql`update idempotency_keys set hold_id = ${hold.id} where scope = ${key.scope} and key = ${key.key}`;
+  if (key) await linkKeyToHold(sql, key, hold.id);
   const date = tixstockDate(new Date());
   try {
     await tixstock.addOrder(hold.tixstock_hold_id!, input.quantity, {
@@ -227,8 +229,7 @@ export async function orderHold(deps: SalesDeps, holdId: string, input: OrderInp
     }
     // Sold at Tixstock or not: the hold stays busy with the order (see expireDueHolds), its
     // tickets off here; order/add is never sent again blindly.
-    await sql`update holds set last_error = ${errorText(err).slice(0, 2000)}, order_id = ${input.order_id}, updated_at = now() where id = ${hold.id}`
-      .catch(() => {});
+    await noteHoldError(sql, hold.id, errorText(err), input.order_id).catch(() => {});
     log.warn('order/add outcome unknown', { hold_id: hold.id, order_id: input.order_id, error: errorText(err) });
     return remember(deps, key, failure(503,
       `Tixstock's answer to order ${input.order_id} was lost: the order may or may not exist at Tixstock; the tickets stay off here`,

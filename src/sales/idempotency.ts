@@ -50,8 +50,8 @@ export async function claimKey(tx: Tx, k: IdempotencyKey): Promise<KeyState> {
   return { kind: 'answered', answer: { status: row.response_status, body: row.response } };
 }
 
-export async function linkKeyToHold(tx: Tx, k: IdempotencyKey, holdId: string): Promise<void> {
-  await tx`update idempotency_keys set hold_id = ${holdId} where scope = ${k.scope} and key = ${k.key}`;
+export async function linkKeyToHold(db: Sql | Tx, k: IdempotencyKey, holdId: string): Promise<void> {
+  await db`update idempotency_keys set hold_id = ${holdId} where scope = ${k.scope} and key = ${k.key}`;
 }
 
 /** Stores the answer that later requests with this key are given. */
