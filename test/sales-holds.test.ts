@@ -166,6 +166,19 @@ describe('sales: holds, releases and orders', function () {
       assert.equal((await hold(id, 1, key).expect(201)).body.id, replies.find((r) => r.status === 201)!.body.id);
     });
 
+    it('a key whose answer was never stored (its process died) is answered from its hold once that is settled', async () => {
+      const id = await w.listing(4);
+      const key = `orphan-${id}`;
+      const first = (await hold(id, 1, key).expect(201)).body;
+      // As if the process had died between Tixstock's answer and storing ours.
+      await testSql()`update idempotency_keys set response_status = null, response = null where key = ${key}`;
+      await testSql()`update holds set status = 'pending' where id = ${first.id}`;
+      await hold(id, 1, key).expect(409);
+      await testSql()`update holds set status = 'active' where id = ${first.id}`;
+      assert.equal((await hold(id, 1, key).expect(201)).body.id, first.id);
+      assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 4 });
+    });
+
     it('after "Tixstock unreachable" (changed nothing) the same key may try again', async () => {
       const id = await w.listing(4);
       const key = `retry-${id}`;

@@ -75,13 +75,21 @@ async function rollbackWith<T>(work: () => Promise<T>): Promise<{ done: T } | { 
   }
 }
 
-function keyAnswer(state: Awaited<ReturnType<typeof claimKey>>): Answer | undefined {
+/** What a request with an already used key is answered. A request still in progress whose hold
+ * has since been settled (its answer never stored: the process died, or it is just storing it)
+ * is answered from the hold; otherwise 409 "in progress". */
+async function keyAnswer(tx: Tx, key: IdempotencyKey, settled: (h: HoldRow) => Answer | undefined): Promise<Answer | undefined> {
+  const state = await claimKey(tx, key);
   switch (state.kind) {
     case 'new': return undefined;
     case 'answered': return state.answer;
     case 'other_request': return failure(400, 'bad request: this Idempotency-Key was used for another request', ['headers.idempotency-key: used for another request']);
-    case 'in_progress': return failure(409, 'a request with this Idempotency-Key is in progress (or its outcome at Tixstock is not known yet)',
-      undefined, state.holdId ? { hold_id: state.holdId } : {});
+    case 'in_progress': {
+      const h = state.holdId ? await getHold(tx, state.holdId) : undefined;
+      const answer = h ? settled(h) : undefined;
+      return answer ?? failure(409, 'a request with this Idempotency-Key is in progress (or its outcome at Tixstock is not known yet)',
+        undefined, state.holdId ? { hold_id: state.holdId } : {});
+    }
   }
 }
 
@@ -123,7 +131,11 @@ export async function createHold(deps: SalesDeps, listingId: string, quantity: n
   };
   // Without a key the reservation is one statement (its own transaction).
   const reserved = await rollbackWith(() => (!key ? reserve(sql) : sql.begin(async (tx) => {
-    const answered = keyAnswer(await claimKey(tx, key));
+    const answered = await keyAnswer(tx, key, (h) => {
+      if (h.status === 'pending') return undefined;
+      if (h.status === 'failed') return failure(409, `hold ${h.id} failed: ${h.last_error ?? 'refused by Tixstock'}`, undefined, { hold: holdView(h) });
+      return { status: 201, body: holdView(h) };
+    });
     if (answered) throw new LocalAnswer(answered);
     const h = await reserve(tx);
     await linkKeyToHold(tx, key, h.id);
@@ -204,7 +216,9 @@ export async function orderHold(deps: SalesDeps, holdId: string, input: OrderInp
   const { sql, tixstock } = deps;
   const claimed = await claim(deps, holdId, 'order', input.quantity, async (tx) => {
     if (key) {
-      const answered = keyAnswer(await claimKey(tx, key));
+      const answered = await keyAnswer(tx, key, (h) => (h.status === 'ordered' && h.order_id === input.order_id
+        ? { status: 201, body: { ...holdView(h), order: { id: input.order_id, order_status: input.order_status, quantity: h.sold_quantity } } }
+        : undefined));
       if (answered) throw new LocalAnswer(answered);
     }
     const soldFrom = await holdOfOrder(tx, input.order_id);
