@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { freePort, killAll, ROOT, startService, type Server } from './processes.js';
+import { cpuSecondsOf } from './cpu.js';
 import { ms, targetsTable, type Target } from './report.js';
 
 const TOKEN = 'bench-bearer-token';
@@ -120,18 +121,20 @@ export async function salesBench(say: (line: string) => void, seconds: number, r
     const targets: Target[] = [];
     for (const connections of CONNECTIONS) {
       const d: number[] = [], sv: number[] = [];
-      let dCalls = 0, sCalls = 0, dErr = 0, sErr = 0;
+      let dCalls = 0, sCalls = 0, dErr = 0, sErr = 0, sCpu = 0;
       for (let r = 0; r < rounds; r++) {
         const a = await run(connections, seconds / rounds, listingIds, direct.hold, direct.release);
         d.push(...a.latencies); dCalls += a.calls; dErr += a.errors;
+        const cpu0 = cpuSecondsOf(service.pid);
         const b = await run(connections, seconds / rounds, listingIds, viaService.hold, viaService.release);
+        sCpu += cpuSecondsOf(service.pid) - cpu0;
         sv.push(...b.latencies); sCalls += b.calls; sErr += b.errors;
       }
       d.sort((x, y) => x - y);
       sv.sort((x, y) => x - y);
       const added = (p: number) => pct(sv, p) - pct(d, p);
-      say(`sales x${connections}: service p50 ${ms(pct(sv, 50))} p99 ${ms(pct(sv, 99))} ms, direct p50 ${ms(pct(d, 50))} p99 ${ms(pct(d, 99))} ms, added p50 ${ms(added(50))} p99 ${ms(added(99))}, errors ${sErr}`);
-      rows.push(`| hold+release via /api/holds | ${connections} | ${(sCalls / seconds).toFixed(0)} | ${ms(pct(sv, 50))} | ${ms(pct(sv, 99))} | ${ms(pct(d, 50))} | ${ms(pct(d, 99))} | ${ms(added(50))} | ${ms(added(99))} | ${sCalls} | ${sErr} | ${dErr} |`);
+      say(`sales x${connections}: service p50 ${ms(pct(sv, 50))} p99 ${ms(pct(sv, 99))} ms, direct p50 ${ms(pct(d, 50))} p99 ${ms(pct(d, 99))} ms, added p50 ${ms(added(50))} p99 ${ms(added(99))}, errors ${sErr}, service CPU ${ms((sCpu * 1000) / sCalls)} ms/call`);
+      rows.push(`| hold+release via /api/holds | ${connections} | ${(sCalls / seconds).toFixed(0)} | ${ms(pct(sv, 50))} | ${ms(pct(sv, 99))} | ${ms(pct(d, 50))} | ${ms(pct(d, 99))} | ${ms(added(50))} | ${ms(added(99))} | ${ms((sCpu * 1000) / sCalls)} | ${sCalls} | ${sErr} | ${dErr} |`);
       if (connections === 8) {
         targets.push({ name: 'sales: p50 added <= 5 ms at 8 connections', pass: added(50) <= 5, measured: `${ms(added(50))} ms` });
         targets.push({ name: 'sales: p99 added <= 20 ms at 8 connections', pass: added(99) <= 20, measured: `${ms(added(99))} ms` });
@@ -139,8 +142,8 @@ export async function salesBench(say: (line: string) => void, seconds: number, r
       targets.push({ name: `sales: no errors at ${connections} connections`, pass: sErr === 0, measured: `${sErr} errors in ${sCalls} calls` });
     }
     return [
-      '| case | conns | calls/s | p50 ms | p99 ms | direct p50 ms | direct p99 ms | added p50 ms | added p99 ms | calls | errors | direct errors |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      '| case | conns | calls/s | p50 ms | p99 ms | direct p50 ms | direct p99 ms | added p50 ms | added p99 ms | service CPU ms/call | calls | errors | direct errors |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows, '', targetsTable(targets),
     ].join('\n');
   } finally {
