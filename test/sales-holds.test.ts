@@ -1,7 +1,9 @@
 // POST/GET /api/holds, release and order, over real HTTP against the Tixstock simulator with its
 // faults: every status code, nothing half-done, Idempotency-Key.
 import assert from 'node:assert/strict';
+import { createApp } from '../src/app.js';
 import { expireDueHolds } from '../src/inventory/holds.js';
+import { createTixstockClient } from '../src/tixstock/client.js';
 import type { SimFaultKind } from '../src/tixstock/simulator.js';
 import { resetDatabase, sendWebhook, testSql, webhook } from './helpers.js';
 import { callsOf, ledgerOf, quantityOf, salesApi, salesWorld, type SalesWorld } from './sales-helpers.js';
@@ -104,6 +106,16 @@ describe('sales: holds, releases and orders', function () {
       w.sim.state.listings.delete(w.sim.state.byId(id)!.key);
       await hold(id, 1).expect(404);
       assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
+    });
+
+    it('Tixstock refusing our token (a configuration error): 503, undone, nothing held', async () => {
+      const id = await w.listing(5);
+      const wrong = createApp({ sql: testSql(), config: w.config, tixstock: createTixstockClient(w.config, { token: 'not-the-token' }) });
+      const res = await salesApi(wrong).post('/api/holds', { listing_id: id, quantity: 2 }).expect(503);
+      assert.ok(res.headers['retry-after']);
+      assert.match(res.body.message, /configuration/);
+      assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
+      assert.equal(w.sim.listing(id)!.quantity, 5);
     });
 
     for (const kind of ['500', '503', '429'] as SimFaultKind[]) {
@@ -342,6 +354,18 @@ describe('sales: holds, releases and orders', function () {
         assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 3 });
       });
     }
+
+    it('order/add refused by Tixstock with a validation error (its order id taken there): 502 with its messages, nothing sold, the hold usable', async () => {
+      const id = await w.listing(5);
+      const h = (await hold(id, 2).expect(201)).body;
+      const orderId = nextOrderId();
+      w.sim.state.orders.set(orderId, { orderId, holdId: 'other', listingId: id, quantity: 1, status: 'Approved', body: {}, updates: [] });
+      const res = await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2)).expect(502);
+      assert.deepEqual(res.body.errors, ['The order id has already been taken.']);
+      await api.get(`/api/orders/${orderId}`).expect(404);
+      assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 5 });
+      await api.post(`/api/holds/${h.id}/order`, orderBody(nextOrderId(), 2)).expect(201);
+    });
 
     it('order/add refused by Tixstock (hold expired there): 409, nothing sold here', async () => {
       const id = await w.listing(5);
