@@ -118,7 +118,7 @@ describe('sales: holds, releases and orders', function () {
       assert.equal(w.sim.listing(id)!.quantity, 5);
     });
 
-    for (const kind of ['500', '503', '429'] as SimFaultKind[]) {
+    for (const kind of ['500', '502', '503', '429'] as SimFaultKind[]) {
       it(`fault ${kind} on hold: 503 + Retry-After, nothing held here or at Tixstock`, async () => {
         const id = await w.listing(5);
         w.sim.fault({ call: 'hold', kind, times: 1 });
@@ -131,7 +131,7 @@ describe('sales: holds, releases and orders', function () {
     }
 
     // A reset after the request was sent cannot tell whether Tixstock applied it: unknown too.
-    for (const kind of ['applied_no_answer', 'applied_reset', 'no_answer', 'reset'] as SimFaultKind[]) {
+    for (const kind of ['applied_no_answer', 'applied_reset', 'no_answer', 'reset', '504'] as SimFaultKind[]) {
       it(`fault ${kind} on hold: 503, the tickets stay held here until the hold would have expired`, async () => {
         const id = await w.listing(5);
         w.sim.fault({ call: 'hold', kind, times: 1 });
@@ -242,7 +242,7 @@ describe('sales: holds, releases and orders', function () {
       assert.deepEqual(await quantityOf(id), { quantity: 6, ceiling: 6 });
     });
 
-    for (const kind of ['500', '503', '429', 'reset'] as SimFaultKind[]) {
+    for (const kind of ['500', '502', '503', '429', 'reset', 'no_answer'] as SimFaultKind[]) {
       it(`fault ${kind} on release: 503, nothing changed, the hold usable again`, async () => {
         const id = await w.listing(5);
         const h = (await hold(id, 2).expect(201)).body;
@@ -339,7 +339,7 @@ describe('sales: holds, releases and orders', function () {
       assert.equal(w.sim.calls.length, from);
     });
 
-    for (const kind of ['500', '503', '429'] as SimFaultKind[]) {
+    for (const kind of ['500', '502', '503', '429'] as SimFaultKind[]) {
       it(`fault ${kind} on order/add: 503, no order here or at Tixstock, the hold usable again`, async () => {
         const id = await w.listing(5);
         const h = (await hold(id, 2).expect(201)).body;
@@ -380,7 +380,7 @@ describe('sales: holds, releases and orders', function () {
       }
     });
 
-    for (const kind of ['applied_no_answer', 'reset'] as SimFaultKind[]) it(`fault ${kind} on order/add: 503, the tickets stay off, the hold is not ordered twice, and they stay off after expiry`, async () => {
+    for (const kind of ['applied_no_answer', 'reset', 'no_answer', '504'] as SimFaultKind[]) it(`fault ${kind} on order/add: 503, the tickets stay off, the hold is not ordered twice, and they stay off after expiry`, async () => {
       const id = await w.listing(5);
       const h = (await hold(id, 2).expect(201)).body;
       const orderId = nextOrderId();
