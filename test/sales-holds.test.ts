@@ -394,6 +394,11 @@ describe('sales: holds, releases and orders', function () {
       await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2)).expect(409);
       assert.equal(callsOf(w.sim, 'order/add', from).length, 0);
       assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 5 });
+      // Nor released or ordered after the call's window: it may be sold.
+      await testSql()`update holds set busy_until = now() - interval '1 second' where id = ${h.id}`;
+      await api.post(`/api/holds/${h.id}/release`).expect(409);
+      await api.post(`/api/holds/${h.id}/order`, orderBody(nextOrderId(), 2)).expect(409);
+      assert.equal(callsOf(w.sim, 'release', from).length + callsOf(w.sim, 'order/add', from).length, 0);
       await testSql()`update holds set expires_at = now() - interval '1 second', busy_until = now() - interval '1 second' where id = ${h.id}`;
       await expireDueHolds(testSql());
       assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 5 }, 'possibly sold: never offered again before a reconciliation');
