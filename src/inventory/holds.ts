@@ -123,7 +123,9 @@ export async function claimHold(db: Sql | Tx, holdId: string, op: 'release' | 'o
   if (h.status !== 'active') return refused(`hold ${h.id} is ${h.status}`);
   if (h.expires_at.getTime() <= Date.now()) return refused(`hold ${h.id} has expired`);
   if (h.busy && h.busy_until && h.busy_until.getTime() > Date.now()) return refused(`hold ${h.id} has a ${h.busy} in progress`);
-  if (h.busy === 'order') return refused(`hold ${h.id}: Tixstock's answer to order ${h.order_id ?? ''} was lost; it may be sold, so it can be neither released nor ordered again`);
+  if (h.busy === 'order') {
+    return refused(`hold ${h.id}: Tixstock's answer to order ${h.order_id ?? ''} was lost; it may be sold, so it can be neither released nor ordered again`);
+  }
   return refused(`hold ${h.id} holds ${h.quantity}, not ${n}`);
 }
 
