@@ -9,15 +9,20 @@ import type { Config } from './config.js';
 import type { Sql } from './db/connect.js';
 import { isMigrated } from './db/migrate.js';
 import { jsonErrorWithoutText } from './json-bytes.js';
+import { salesRouter } from './sales/routes.js';
 import { sendError } from './http.js';
 import { log } from './log.js';
 import { supportRouter } from './support/page.js';
+import { createTixstockClient } from './tixstock/client.js';
+import type { TixstockClient } from './tixstock/contract.js';
 import { isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
 
 export interface AppDeps {
   sql: Sql;
   config: Config;
   gate?: WebhookGate;
+  /** Tixstock's reseller API (the sales calls); made from config when not given. */
+  tixstock?: TixstockClient;
   /** Set during shutdown: /readyz answers 503 so the router stops sending work here. */
   isShuttingDown?: () => boolean;
   /** The clock /readyz's cache is timed with (ms); tests set it. */
@@ -65,6 +70,7 @@ export function createApp(deps: AppDeps): App {
   app.set('trust proxy', 1);
   const authFailures = new FailedAuthThrottle(config.AUTH_FAILURE_LIMIT);
   app.use(apiRouter({ sql, config, authFailures }));
+  app.use(salesRouter({ sql, config, authFailures, tixstock: deps.tixstock ?? createTixstockClient(config) }));
   app.use(ordersRouter({ sql, config, authFailures }));
   app.use(supportRouter({ sql, config, authFailures }));
 

@@ -19,8 +19,8 @@ export interface JobContext {
  * (e.g. the record of a mail sent), so the two are written together or not at all. */
 export type JobHandler = (job: Job, ctx: JobContext) => Promise<((tx: Tx) => Promise<void>) | void>;
 
-/** Work the worker does on a timer rather than from the job table (retention). It must be safe
- * to run on several dynos at once. */
+/** Work the worker does on a timer rather than from the job table (retention, hold expiry). It
+ * must be safe to run on several dynos at once and to run again after a crash. */
 export interface PeriodicTask {
   name: string;
   everyMs: number;
