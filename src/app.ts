@@ -25,7 +25,7 @@ export type App = http.RequestListener & { listen(port: number, ...rest: unknown
 
 export function createApp(deps: AppDeps): App {
   const { sql, config } = deps;
-  const gate = deps.gate ?? new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY);
+  const gate = deps.gate ?? new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY, config.WEBHOOK_MEMORY_LIMIT);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
