@@ -6,8 +6,8 @@
 //                         instead of a fresh embedded one under .data/bench-<pid>
 //   BENCH_SECONDS         length of each timed case (default 10)
 //   BENCH_STABILITY_SECONDS  length of the mix run whose RSS is watched (default 60)
-//   BENCH_ONLY            comma-separated subset: holds,mix,fulfilment,scale (or large: only
-//                         the 20 MB fulfilment one at a time)
+//   BENCH_ONLY            comma-separated subset: holds,mix,fulfilment,scale,memory (or large:
+//                         only the 20 MB fulfilment one at a time)
 //   BENCH_NODE_OPTIONS    extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=.data/prof"
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ import { peakRssOf, resetPeakRss, rssOf, sampleRss } from './rss.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const STABILITY_SECONDS = Number(process.env.BENCH_STABILITY_SECONDS ?? 60);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'holds,mix,fulfilment,scale').split(',').map((s) => s.trim()));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'holds,mix,fulfilment,scale,memory').split(',').map((s) => s.trim()));
 const POOL = process.env.DATABASE_POOL_SIZE ?? '8';
 const TOKEN = 'bench-bearer-token';
 const LISTINGS = 50;
@@ -177,6 +177,33 @@ async function main() {
       }
     }
 
+    let memory: { alone: LoadResult; during: LoadResult; fulfilments: LoadResult; peakRss: number; baseRss: number; applied: number; deliveries: number } | undefined;
+    if (ONLY.has('memory')) {
+      // (d) WEBHOOK_MEMORY_LIMIT: 32 fulfilments of 20 MB at once, holds sent meanwhile, against
+      // the same holds alone just before. Each fulfilment is applied and answered 200, or answered
+      // 503 and not applied.
+      // The holds from a load generator of their own: the one sending 32 x 27 MB is busy copying them.
+      const holdsLoader = await startLoader();
+      const fulfilment = (over: Partial<LoadJob>) => job({ workload: 'fulfilment', connections: 1, amount: 1, pdfBytes: 20 * MB, timeoutSeconds: 120, urls: [service.url], ...over });
+      await loader.run(fulfilment({})); // the loader makes its PDF once, before anything is timed
+      await databaseIdle(sql);
+      const alone = await holdsLoader.run(job({ workload: 'holds', connections: 8, duration: SECONDS, urls: [service.url] }));
+      await databaseIdle(sql);
+      const [{ max: watermark }] = await sql<[{ max: string }]>`select coalesce(max(id), 0)::text as max from deliveries`;
+      const baseRss = rssOf(service.pid);
+      resetPeakRss(service.pid);
+      const [fulfilments, during] = await Promise.all([
+        loader.run(fulfilment({ connections: 32, amount: 32 })),
+        holdsLoader.run(job({ workload: 'holds', connections: 8, duration: SECONDS, urls: [service.url] })),
+      ]);
+      const peakRss = peakRssOf(service.pid);
+      await holdsLoader.stop();
+      const rows = await sql<{ outcome: string }[]>`
+        select outcome from deliveries where id > ${watermark} and type = 'order.eticket_fulfilment'`;
+      memory = { alone, during, fulfilments, peakRss, baseRss, applied: rows.filter((r) => r.outcome === 'applied').length, deliveries: rows.length };
+      say(`(d) 32 x 20 MB: ${JSON.stringify(fulfilments.status)}, ${memory.applied} applied, peak RSS ${mb(peakRss)} MB; holds p99 ${ms(alone.p99)} ms alone, ${ms(during.p99)} ms during`);
+    }
+
     let scale: { one: LoadResult; two: LoadResult } | undefined;
     if (ONLY.has('scale')) {
       // Throughput with 1 and 2 service processes on the same database, same total connections.
@@ -220,6 +247,24 @@ async function main() {
       name: `RSS stable (<= 10% growth) across ${STABILITY_SECONDS} s of (b)`,
       pass: stability ? stability.growth <= 0.1 : undefined,
       measured: stability ? `${mb(stability.base)} -> ${mb(stability.end)} MB (${(stability.growth * 100).toFixed(1)}%), max ${mb(stability.max)} MB` : '-',
+    });
+
+    const fulfilled = memory ? memory.fulfilments.status['200'] ?? 0 : 0;
+    const refused = memory ? memory.fulfilments.status['503'] ?? 0 : 0;
+    targets.push({
+      name: '(d) 32 x 20 MB fulfilments at once: peak RSS < 400 MB',
+      pass: memory ? memory.peakRss < 400 * MB : undefined,
+      measured: memory ? `${mb(memory.peakRss)} MB (${mb(memory.baseRss)} before)` : '-',
+    });
+    targets.push({
+      name: '(d) each fulfilment applied + 200, or 503 + not applied',
+      pass: memory ? fulfilled + refused === 32 && memory.applied === fulfilled && memory.deliveries === fulfilled && memory.fulfilments.noAnswer === 0 : undefined,
+      measured: memory ? `200: ${fulfilled}, 503: ${refused}, applied: ${memory.applied} (deliveries ${memory.deliveries}), no answer: ${memory.fulfilments.noAnswer}` : '-',
+    });
+    targets.push({
+      name: '(d) holds meanwhile keep their p99 (<= 2x holds alone, same run), no errors',
+      pass: memory ? memory.during.p99 <= 2 * memory.alone.p99 && errorsOf(memory.during) === 0 : undefined,
+      measured: memory ? `${ms(memory.during.p99)} ms vs ${ms(memory.alone.p99)} ms alone (${rps(memory.during.rps)} vs ${rps(memory.alone.rps)} req/s), errors ${errorsOf(memory.during)}, 503 ${memory.during.status['503'] ?? 0}` : '-',
     });
 
     const report = [

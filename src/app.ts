@@ -10,7 +10,7 @@ import { isMigrated } from './db/migrate.js';
 import { sendError } from './http.js';
 import { log } from './log.js';
 import { supportRouter } from './support/page.js';
-import { isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
+import { continueHandler, isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
 
 export interface AppDeps {
   sql: Sql;
@@ -67,6 +67,7 @@ export function createApp(deps: AppDeps): App {
   const receive = webhookReceiver({ sql, config, gate });
   const handler: http.RequestListener = (req, res) => (isWebhookRequest(req) ? receive(req, res) : app(req, res));
   return Object.assign(handler, {
-    listen: (port: number, ...rest: unknown[]) => http.createServer(handler).listen(port, ...(rest as [])),
+    listen: (port: number, ...rest: unknown[]) =>
+      http.createServer(handler).on('checkContinue', continueHandler(receive, app)).listen(port, ...(rest as [])),
   });
 }

@@ -51,8 +51,8 @@ const configSchema = z.object({
   WEBHOOK_BODY_LIMIT: size('50mb'),
   /** Bytes of webhook bodies held in memory at once (being read, waiting or applied); beyond it a
    * new webhook is answered 503 before its body is read. The default leaves a 512 MB dyno room
-   * for the process itself and the work on the bodies it holds. */
-  WEBHOOK_MEMORY_LIMIT: size('200mb'),
+   * for the process itself (~150 MB) and the work on the large body being applied (~100 MB). */
+  WEBHOOK_MEMORY_LIMIT: size('128mb'),
   /** Slowest upload accepted, in bytes per second once the first 2 s have passed; slower ones
    * are answered 408 and closed. */
   WEBHOOK_MIN_UPLOAD_RATE: size('100kb'),

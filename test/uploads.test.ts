@@ -160,4 +160,22 @@ describe('uploads: WEBHOOK_MEMORY_LIMIT', () => {
       [true, false, true], 'A and D applied, C (answered 503) not');
     assert.equal((await testSql()`select count(*)::int as n from deliveries where type = 'event.update'`)[0]!.n, 2);
   });
+
+  it('a client that waits for 100 Continue is told to send its body only when it may be read', async () => {
+    const { port } = new URL(url);
+    const send = (body: Buffer, headers: Record<string, string>) => new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+      let continued = false;
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/webhooks/tixstock', headers: {
+        'Content-Type': 'application/json', 'Content-Length': String(body.length), Expect: '100-continue', ...headers } });
+      req.on('continue', () => ((continued = true), req.end(body)));
+      req.on('response', (r) => (r.resume(), resolve({ status: r.statusCode!, continued })));
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    const big = event('E-CONTINUE-BIG', 1100 * 1024);
+    assert.deepEqual(await send(big, { 'X-Tixstock-Signature': sign(big, TOKEN) }), { status: 413, continued: false });
+    const small = event('E-CONTINUE', 1000);
+    assert.deepEqual(await send(small, {}), { status: 401, continued: false });
+    assert.deepEqual(await send(small, { 'X-Tixstock-Signature': sign(small, TOKEN) }), { status: 200, continued: true });
+  });
 });

@@ -2,7 +2,7 @@
 // node:http: check the signature header, read the raw body within WEBHOOK_BODY_LIMIT and the byte
 // budget, verify the signature, then process it with bounded concurrency, all within the
 // webhook's deadline counted from its first byte. Status codes are those of DESIGN.md section 3.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
@@ -29,14 +29,17 @@ export class ByteBudget {
   /** One webhook's share, given back in full by release(). */
   share() {
     let held = 0;
+    let released = false;
     return {
       take: (n: number): boolean => {
-        if (this.used + n > this.limit) return false;
+        if (released || this.used + n > this.limit) return false;
         this.used += n;
         held += n;
         return true;
       },
+      /** Gives everything back; the share takes nothing more after it. */
       release: () => {
+        released = true;
         this.used -= held;
         held = 0;
       },
@@ -132,6 +135,23 @@ export class WebhookGate {
   }
 }
 
+/** Webhooks whose client waits for "100 Continue" before sending the body (curl does for large
+ * ones): they are told to go on only once their body may be read, so a refused one is never sent. */
+const awaitingContinue = new WeakSet<IncomingMessage>();
+
+/** For a server's 'checkContinue' event: a webhook gets its 100 Continue from the receiver, once
+ * its headers passed; any other request at once. */
+export function continueHandler(receive: RequestListener, other: RequestListener): RequestListener {
+  return (req, res) => {
+    if (!isWebhookRequest(req)) {
+      res.writeContinue();
+      return other(req, res);
+    }
+    awaitingContinue.add(req);
+    receive(req, res);
+  };
+}
+
 /** POST /webhooks/tixstock, /webhooks/tixstock/ and any subpath, any letter case (as express
  * routed them before the receiver left it). */
 export function isWebhookRequest(req: IncomingMessage): boolean {
@@ -142,8 +162,8 @@ export function isWebhookRequest(req: IncomingMessage): boolean {
 }
 const WEBHOOK_PATH = /^\/webhooks\/tixstock(?:\/.*)?$/i;
 
-/** How long a refused upload's bytes are still read (and dropped) after the answer: closing a
- * socket with unread data resets the connection, and the client could lose the answer with it. */
+/** How long a refused upload's connection stays half-open after the answer: destroying a socket
+ * with unread data resets the connection, and the client could lose the answer with it. */
 const LINGER_MS = 1000;
 
 /** Answers without reading the rest of the body, then closes the connection. */
@@ -153,11 +173,12 @@ function refuseUnread(req: IncomingMessage, res: ServerResponse, status: number,
   if (req.complete) return;
   const socket = req.socket;
   const end = socket.end.bind(socket);
-  // Node destroys a Connection: close socket as soon as the answer is written; half-close it
-  // instead, drop what still arrives for LINGER_MS, then destroy it.
+  // Node destroys a Connection: close socket as soon as the answer is written (and would read
+  // the rest of the body until then): stop reading, half-close it so the client sees the answer
+  // and stops sending, and destroy it LINGER_MS later.
+  socket.pause();
   socket.destroySoon = () => {
     end();
-    req.resume();
     setTimeout(() => socket.destroy(), LINGER_MS).unref();
   };
 }
@@ -174,6 +195,8 @@ interface BodyRules {
   /** Bytes per second, on average, once UPLOAD_GRACE_MS has passed. */
   minRate: number;
   arrivedAt: number;
+  /** Called once the body may be read, before it is. */
+  ready: () => void;
 }
 
 /** Reads the raw body into one buffer. With Content-Length the budget is taken at once, before
@@ -186,6 +209,7 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
   const noMemory = { refused: { status: 503, message: 'too many webhook bodies in memory (WEBHOOK_MEMORY_LIMIT); retry later' } };
   if (declared !== undefined && declared > rules.limit) return Promise.resolve(tooLarge);
   if (declared !== undefined && !rules.share.take(declared)) return Promise.resolve(noMemory);
+  rules.ready();
   return new Promise((resolve) => {
     const buffer = declared === undefined ? undefined : Buffer.allocUnsafe(declared);
     const chunks: Buffer[] = [];
@@ -314,6 +338,7 @@ export function webhookReceiver(deps: { sql: Sql; config: Config; gate: WebhookG
     const read = await readBody(req, {
       limit: config.WEBHOOK_BODY_LIMIT, share, arrivedAt, minRate: config.WEBHOOK_MIN_UPLOAD_RATE,
       deadlineAt: (bytes) => arrivedAt + webhookDeadlineMs(config, bytes),
+      ready: () => awaitingContinue.has(req) && res.writeContinue(),
     }).finally(() => gate.uploading--);
     if ('body' in read) return read.body;
     if ('refused' in read) {
