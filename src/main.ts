@@ -45,7 +45,7 @@ export async function start(config: Config) {
     }
     shuttingDown = true;
     gate.closing = true;
-    log.info('shutting down', { signal, in_flight: gate.inFlight });
+    log.info('shutting down', { signal, in_flight: gate.inFlight, uploading: gate.uploading });
     server.close();
     server.closeIdleConnections();
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), SHUTDOWN_GRACE_MS).unref());

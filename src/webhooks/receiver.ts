@@ -19,7 +19,7 @@ const LOGGED_HEADERS = ['content-type', 'content-length', 'tixstock-version', 'u
 export const LARGE_BODY_BYTES = 4 * 1024 * 1024;
 
 /** Time an upload may take to get going before WEBHOOK_MIN_UPLOAD_RATE applies. */
-export const UPLOAD_GRACE_MS = 2000;
+const UPLOAD_GRACE_MS = 2000;
 
 /** Bytes of webhook bodies held in memory at once by this process (WEBHOOK_MEMORY_LIMIT). */
 export class ByteBudget {
