@@ -10,7 +10,7 @@ import { isDatabaseUnavailable } from '../db/transaction.js';
 import { sendError, sendJson } from '../http.js';
 import { log } from '../log.js';
 import { processDelivery, webhookDeadlineMs } from './process.js';
-import { parseSignatureHeader, verifySignature } from './signature.js';
+import { parseSignatureHeader, signatureVerifier } from './signature.js';
 
 /** Headers kept in the delivery log. Never the signature. */
 const LOGGED_HEADERS = ['content-type', 'content-length', 'tixstock-version', 'user-agent', 'x-original-url'];
@@ -197,6 +197,8 @@ interface BodyRules {
   arrivedAt: number;
   /** Called once the body may be read, before it is. */
   ready: () => void;
+  /** Each piece of the body as it arrives. */
+  onChunk: (chunk: Buffer) => void;
 }
 
 /** Reads the raw body into one buffer. With Content-Length the budget is taken at once, before
@@ -229,6 +231,7 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
         chunks.push(chunk);
       }
       received += chunk.length;
+      rules.onChunk(chunk);
     };
     const onEnd = () => {
       if (buffer && received !== buffer.length) return finish({ refused: { status: 400, message: 'body is shorter than its Content-Length' } });
@@ -287,11 +290,12 @@ export function webhookReceiver(deps: { sql: Sql; config: Config; gate: WebhookG
       return refuseUnread(req, res, 401, signatureHeader.reason);
     }
 
-    const raw = await readWithinBudget(req, res, arrivedAt, path);
+    const verifier = signatureVerifier(config.TIXSTOCK_BEARER_TOKEN);
+    const raw = await readWithinBudget(req, res, arrivedAt, path, verifier.update);
     if (!raw) return;
     const deadlineAt = arrivedAt + webhookDeadlineMs(config, raw.length);
 
-    const signature = verifySignature(raw, header('x-tixstock-signature'), config.TIXSTOCK_BEARER_TOKEN);
+    const signature = verifier.verify(signatureHeader.given);
     if (!signature.ok) {
       log.warn('webhook refused: signature', { path, reason: signature.reason, bytes: raw.length });
       return sendError(res, 401, signature.reason);
@@ -331,7 +335,9 @@ export function webhookReceiver(deps: { sql: Sql; config: Config; gate: WebhookG
 
   /** The body, counted in the byte budget until the webhook is answered, and as an unverified
    * upload while it is read; or undefined when the webhook was answered (or cut off) instead. */
-  async function readWithinBudget(req: IncomingMessage, res: ServerResponse, arrivedAt: number, path: string): Promise<Buffer | undefined> {
+  async function readWithinBudget(
+    req: IncomingMessage, res: ServerResponse, arrivedAt: number, path: string, onChunk: (chunk: Buffer) => void,
+  ): Promise<Buffer | undefined> {
     const share = gate.memory.share();
     res.on('close', () => share.release());
     gate.uploading++;
@@ -339,6 +345,7 @@ export function webhookReceiver(deps: { sql: Sql; config: Config; gate: WebhookG
       limit: config.WEBHOOK_BODY_LIMIT, share, arrivedAt, minRate: config.WEBHOOK_MIN_UPLOAD_RATE,
       deadlineAt: (bytes) => arrivedAt + webhookDeadlineMs(config, bytes),
       ready: () => awaitingContinue.has(req) && res.writeContinue(),
+      onChunk,
     }).finally(() => gate.uploading--);
     if ('body' in read) return read.body;
     if ('refused' in read) {
