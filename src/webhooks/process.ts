@@ -2,11 +2,11 @@
 // then record it in the delivery log and apply it in ONE transaction. Used by the receiver and
 // by replays. Errors that mean "database unavailable" are thrown: the caller answers 503 and
 // nothing was written.
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { COMMIT_CONFIRM_MS, CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, statementWithDeadline, transactionWithDeadline } from '../db/transaction.js';
+import { sha256InSteps } from '../digest.js';
 import { log } from '../log.js';
 import { LIFT_MIN, materializeStrings, parseJsonLifting } from '../json-bytes.js';
 import { redactSecrets } from './redact.js';
@@ -75,7 +75,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     path: d.path,
     headers: d.headers,
     body,
-    bodySha256: createHash('sha256').update(body).digest(),
+    bodySha256: await sha256InSteps(body),
     redacted,
     replayOf: d.replayOf ?? null,
   };
