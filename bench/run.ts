@@ -6,8 +6,8 @@
 //                         instead of a fresh embedded one under .data/bench-<pid>
 //   BENCH_SECONDS         length of each timed case (default 10)
 //   BENCH_STABILITY_SECONDS  length of the mix run whose RSS is watched (default 60)
-//   BENCH_ONLY            comma-separated subset: holds,mix,fulfilment,scale (or large: only
-//                         the 20 MB fulfilment one at a time), sales (bench/sales.ts: /api/holds
+//   BENCH_ONLY            comma-separated subset: holds,mix,fulfilment,scale,memory,uploads (or large:
+//                         only the 20 MB fulfilment one at a time), sales (bench/sales.ts: /api/holds
 //                         against the simulator; not in the default set)
 //   BENCH_NODE_OPTIONS    extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=.data/prof"
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -23,10 +23,11 @@ import { errorsOf, mb, ms, ratioOf, rps, table, targetsTable, type Case, type Cp
 import { cpuSecondsOf, cpuSecondsOfTree, postmasterPid } from './cpu.js';
 import { peakRssOf, resetPeakRss, rssOf, sampleRss } from './rss.js';
 import { salesBench } from './sales.js';
+import { upload, type UploadAnswer } from './uploads.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const STABILITY_SECONDS = Number(process.env.BENCH_STABILITY_SECONDS ?? 60);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'holds,mix,fulfilment,scale').split(',').map((s) => s.trim()));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'holds,mix,fulfilment,scale,memory,uploads').split(',').map((s) => s.trim()));
 const POOL = process.env.DATABASE_POOL_SIZE ?? '8';
 const TOKEN = 'bench-bearer-token';
 const LISTINGS = 50;
@@ -191,6 +192,61 @@ async function main() {
       }
     }
 
+    let memory: { alone: LoadResult; during: LoadResult; fulfilments: LoadResult; peakRss: number; baseRss: number; applied: number; deliveries: number } | undefined;
+    if (ONLY.has('memory')) {
+      // (d) WEBHOOK_MEMORY_LIMIT: 32 fulfilments of 20 MB at once, holds sent meanwhile, against
+      // the same holds alone just before. Each fulfilment is applied and answered 200, or answered
+      // 503 and not applied.
+      // The holds from a load generator of their own: the one sending 32 x 27 MB is busy copying them.
+      const holdsLoader = await startLoader();
+      const fulfilment = (over: Partial<LoadJob>) => job({ workload: 'fulfilment', connections: 1, amount: 1, pdfBytes: 20 * MB, timeoutSeconds: 120, urls: [service.url], ...over });
+      await loader.run(fulfilment({})); // the loader makes its PDF once, before anything is timed
+      await databaseIdle(sql);
+      const alone = await holdsLoader.run(job({ workload: 'holds', connections: 8, duration: SECONDS, urls: [service.url] }));
+      await databaseIdle(sql);
+      const [{ max: watermark }] = await sql<[{ max: string }]>`select coalesce(max(id), 0)::text as max from deliveries`;
+      const baseRss = rssOf(service.pid);
+      resetPeakRss(service.pid);
+      const [fulfilments, during] = await Promise.all([
+        loader.run(fulfilment({ connections: 32, amount: 32 })),
+        holdsLoader.run(job({ workload: 'holds', connections: 8, duration: SECONDS, urls: [service.url] })),
+      ]);
+      const peakRss = peakRssOf(service.pid);
+      await holdsLoader.stop();
+      const rows = await sql<{ outcome: string }[]>`
+        select outcome from deliveries where id > ${watermark} and type = 'order.eticket_fulfilment'`;
+      memory = { alone, during, fulfilments, peakRss, baseRss, applied: rows.filter((r) => r.outcome === 'applied').length, deliveries: rows.length };
+      say(`(d) 32 x 20 MB: ${JSON.stringify(fulfilments.status)}, ${memory.applied} applied, peak RSS ${mb(peakRss)} MB; holds p99 ${ms(alone.p99)} ms alone, ${ms(during.p99)} ms during`);
+    }
+
+    let uploads: { unsigned: UploadAnswer[]; baseRss: number; peakRss: number; alone: LoadResult; during: LoadResult; slow: UploadAnswer[] } | undefined;
+    if (ONLY.has('uploads')) {
+      // (e) 10 unsigned 45 MB uploads held open (RSS), then 136 uploads at 1 byte/s (more than
+      // concurrency 8 + backlog 128) with well-formed signatures that will not match, while holds
+      // are sent: the holds against the same holds alone.
+      await databaseIdle(sql);
+      const baseRss = rssOf(service.pid);
+      resetPeakRss(service.pid);
+      const held = Array.from({ length: 10 }, () => upload(service.url, { length: 45 * MB, send: 44 * MB, chunk: MB, everyMs: 20, headers: {} }));
+      const unsigned = await Promise.all(held.map((u) => u.answered));
+      await new Promise((r) => setTimeout(r, 2000)); // held open
+      const peakRss = peakRssOf(service.pid);
+      for (const u of held) u.close();
+      const alone = await loader.run(job({ workload: 'holds', connections: 8, duration: SECONDS, urls: [service.url] }));
+      // 136 open at any time: each one ended is replaced at once, as an attacker would.
+      const slow: UploadAnswer[] = [];
+      let stopped = false;
+      const slowUploads = Array.from({ length: 136 }, async () => {
+        while (!stopped) slow.push(await upload(service.url, { length: 1000, send: 1000, chunk: 1, everyMs: 1000, headers: { 'X-Tixstock-Signature': 'ab'.repeat(32) } }).answered);
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      const during = await loader.run(job({ workload: 'holds', connections: 8, duration: SECONDS, urls: [service.url] }));
+      stopped = true;
+      await Promise.all(slowUploads);
+      uploads = { unsigned, baseRss, peakRss, alone, during, slow };
+      say(`(e) unsigned: ${JSON.stringify(countBy(unsigned))}, RSS ${mb(baseRss)} -> peak ${mb(peakRss)} MB; slow: ${JSON.stringify(countBy(slow))}; holds p99 ${ms(alone.p99)} ms alone, ${ms(during.p99)} ms during, 503 ${during.status['503'] ?? 0}`);
+    }
+
     let scale: { one: LoadResult; two: LoadResult } | undefined;
     if (ONLY.has('scale')) {
       // Throughput with 1 and 2 service processes on the same database, same total connections.
@@ -241,6 +297,38 @@ async function main() {
       measured: stability ? `${mb(stability.base)} -> ${mb(stability.end)} MB (${(stability.growth * 100).toFixed(1)}%), max ${mb(stability.max)} MB` : '-',
     });
 
+    const fulfilled = memory ? memory.fulfilments.status['200'] ?? 0 : 0;
+    const refused = memory ? memory.fulfilments.status['503'] ?? 0 : 0;
+    targets.push({
+      name: '(d) 32 x 20 MB fulfilments at once: peak RSS < 400 MB',
+      pass: memory ? memory.peakRss < 400 * MB : undefined,
+      measured: memory ? `${mb(memory.peakRss)} MB (${mb(memory.baseRss)} before)` : '-',
+    });
+    targets.push({
+      name: '(d) each fulfilment applied + 200, or 503 + not applied',
+      pass: memory ? fulfilled + refused === 32 && memory.applied === fulfilled && memory.deliveries === fulfilled && memory.fulfilments.noAnswer === 0 : undefined,
+      measured: memory ? `200: ${fulfilled}, 503: ${refused}, applied: ${memory.applied} (deliveries ${memory.deliveries}), no answer: ${memory.fulfilments.noAnswer}` : '-',
+    });
+    targets.push({
+      name: '(d) holds meanwhile keep their p99 (<= 2x holds alone, same run), no errors',
+      pass: memory ? memory.during.p99 <= 2 * memory.alone.p99 && errorsOf(memory.during) === 0 : undefined,
+      measured: memory ? `${ms(memory.during.p99)} ms vs ${ms(memory.alone.p99)} ms alone (${rps(memory.during.rps)} vs ${rps(memory.alone.rps)} req/s), errors ${errorsOf(memory.during)}, 503 ${memory.during.status['503'] ?? 0}` : '-',
+    });
+
+    if (uploads) {
+      const slowest = Math.max(...uploads.slow.map((u) => u.seconds));
+      targets.push({
+        name: '(e) 10 unsigned 45 MB uploads held open: 401 before the body, RSS +< 50 MB',
+        pass: uploads.unsigned.every((u) => u.status === 401 && u.written < 44 * MB) && uploads.peakRss - uploads.baseRss < 50 * MB,
+        measured: `${JSON.stringify(countBy(uploads.unsigned))}, at most ${mb(Math.max(...uploads.unsigned.map((u) => u.written)))} MB written each; RSS ${mb(uploads.baseRss)} -> peak ${mb(uploads.peakRss)} MB`,
+      });
+      targets.push({
+        name: '(e) 136 uploads at 1 byte/s kept open: each ended (408), signed holds meanwhile get no 503 (p99 shown)',
+        pass: uploads.slow.every((u) => u.status === 408) && (uploads.during.status['503'] ?? 0) === 0 && errorsOf(uploads.during) === 0,
+        measured: `${JSON.stringify(countBy(uploads.slow))}, each ended within ${slowest.toFixed(1)} s; holds ${ms(uploads.during.p99)} ms vs ${ms(uploads.alone.p99)} ms alone, 503 ${uploads.during.status['503'] ?? 0}, errors ${errorsOf(uploads.during)}`,
+      });
+    }
+
     const report = [
       `Run ${started.toISOString()} on ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${mb(os.totalmem())} MB RAM, Node ${process.version},`,
       `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')};`,
@@ -264,6 +352,13 @@ async function main() {
     await sql.end({ timeout: 2 });
     await stopDb();
   }
+}
+
+/** How many of each status. */
+function countBy(answers: UploadAnswer[]): Record<string, number> {
+  const n: Record<string, number> = {};
+  for (const a of answers) n[a.status] = (n[a.status] ?? 0) + 1;
+  return n;
 }
 
 /** Several runs of one job as one: counts summed; p50 and p99 are the request-weighted means of

@@ -15,7 +15,7 @@ import { log } from './log.js';
 import { supportRouter } from './support/page.js';
 import { createTixstockClient } from './tixstock/client.js';
 import type { TixstockClient } from './tixstock/contract.js';
-import { isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
+import { continueHandler, isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
 
 export interface AppDeps {
   sql: Sql;
@@ -34,7 +34,7 @@ export type App = http.RequestListener & { listen(port: number, ...rest: unknown
 
 export function createApp(deps: AppDeps): App {
   const { sql, config } = deps;
-  const gate = deps.gate ?? new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY);
+  const gate = deps.gate ?? new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY, config.WEBHOOK_MEMORY_LIMIT);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -90,6 +90,7 @@ export function createApp(deps: AppDeps): App {
   const receive = webhookReceiver({ sql, config, gate });
   const handler: http.RequestListener = (req, res) => (isWebhookRequest(req) ? receive(req, res) : app(req, res));
   return Object.assign(handler, {
-    listen: (port: number, ...rest: unknown[]) => http.createServer(handler).listen(port, ...(rest as [])),
+    listen: (port: number, ...rest: unknown[]) =>
+      http.createServer(handler).on('checkContinue', continueHandler(receive, app)).listen(port, ...(rest as [])),
   });
 }

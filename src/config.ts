@@ -35,6 +35,9 @@ const duration = (fallback: string, minMs: number) => z.string().trim().default(
   return ms;
 });
 
+/** A size in bytes with a default: `50mb`, `1048576`, ... */
+const size = (fallback: string) => z.string().trim().default(fallback).pipe(sizeInBytes('50mb'));
+
 const configSchema = z.object({
   PORT: integer(3000, 0, 65535),
   DATABASE_URL: optionalText,
@@ -56,25 +59,22 @@ const configSchema = z.object({
     .regex(/^-?\d{1,6}(\.\d{1,6})?$/, 'must be a decimal number such as 12.5')
     .refine((s) => Number(s) > -100, 'must be above -100')
     .default('0'),
-  WEBHOOK_BODY_LIMIT: z
-    .string()
-    .trim()
-    .default('50mb')
-    .transform((s, ctx) => {
-      const n = bytes.parse(s);
-      if (n === null || !Number.isFinite(n) || n <= 0) {
-        ctx.addIssue({ code: 'custom', message: 'must be a size such as 50mb or 1048576' });
-        return z.NEVER;
-      }
-      return n;
-    }),
+  WEBHOOK_BODY_LIMIT: size('50mb'),
+  /** Bytes of webhook bodies held in memory at once (being read, waiting or applied); beyond it a
+   * new webhook is answered 503 before its body is read. The default leaves a 512 MB dyno room
+   * for the process itself (~150 MB) and the work on the large body being applied (~100 MB). */
+  WEBHOOK_MEMORY_LIMIT: size('128mb'),
+  /** Slowest upload accepted, in bytes per second once the first 2 s have passed; slower ones
+   * are answered 408 and closed. */
+  WEBHOOK_MIN_UPLOAD_RATE: size('100kb'),
   /** Webhooks one process applies at once; defaults to the pool size. */
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(500).optional(),
   /** Large webhooks (bodies of 4 MB and more: ticket PDFs) applied at once, apart from the rest. */
   WEBHOOK_LARGE_CONCURRENCY: integer(1, 1, 100),
   /** Webhooks allowed to wait for a slot; beyond it the receiver answers 503 at once. */
   WEBHOOK_BACKLOG: integer(128, 0, 100000),
-  /** A webhook not committed within this many ms is abandoned and answered 503. */
+  /** A webhook not committed within this many ms of its first byte (reading and waiting
+   * included) is abandoned and answered 503. */
   WEBHOOK_DEADLINE_MS: integer(5000, 100, 120000),
   /** Failed authentications a client may make per minute (API token and support password per IP
    * address, broker.authenticate per user name); beyond it they are refused until the minute ends. */
@@ -107,5 +107,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
+  if (c.WEBHOOK_MEMORY_LIMIT < c.WEBHOOK_BODY_LIMIT) {
+    throw new ConfigError('invalid configuration:\n  WEBHOOK_MEMORY_LIMIT: must be at least WEBHOOK_BODY_LIMIT, or the largest bodies could never be read');
+  }
   return { ...c, WEBHOOK_CONCURRENCY: c.WEBHOOK_CONCURRENCY ?? c.DATABASE_POOL_SIZE };
 }

@@ -26,7 +26,7 @@ export async function start(config: Config) {
     sql: db.sql, config, handlers: { ...jobHandlers, ...syncJobHandlers(tixstock) }, periodic: [...periodicTasks, salesSweep(db.sql, config)],
   });
   let shuttingDown = false;
-  const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY);
+  const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY, config.WEBHOOK_MEMORY_LIMIT);
   const app = createApp({ sql: db.sql, config, gate, tixstock, isShuttingDown: () => shuttingDown });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.PORT, () => resolve(s));
@@ -35,6 +35,9 @@ export async function start(config: Config) {
   // request can be sent on a socket we are closing.
   server.keepAliveTimeout = 95_000;
   server.headersTimeout = 96_000;
+  // An outer bound on receiving a whole request (Node's default is 300 s); a webhook's body is
+  // held to its own deadline and WEBHOOK_MIN_UPLOAD_RATE well before this (receiver.ts).
+  server.requestTimeout = 120_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   log.info('listening', { port, embedded_database: db.embedded, tokens: config.TIXSTOCK_BEARER_TOKEN.length });
@@ -50,7 +53,7 @@ export async function start(config: Config) {
     }
     shuttingDown = true;
     gate.closing = true;
-    log.info('shutting down', { signal, in_flight: gate.inFlight });
+    log.info('shutting down', { signal, in_flight: gate.inFlight, uploading: gate.uploading });
     server.close();
     server.closeIdleConnections();
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), SHUTDOWN_GRACE_MS).unref());

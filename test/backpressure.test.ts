@@ -59,6 +59,47 @@ describe('back-pressure and shutdown', () => {
     assert.equal((await request(app).get(`/api/listings/${id}`).set('Authorization', 'Bearer test-api-token')).body.quantity, 47);
   });
 
+  it('a webhook whose deadline passes while it waits for a slot is answered 503 and never attempted', async () => {
+    // Large lane, one at a time, deadlines counted from the first byte: A (8 MB, 2 s of allowance)
+    // holds the lane, stuck on a row lock; B (4 MB, 1 s) arrives just after and runs out first.
+    const config = testConfig({ WEBHOOK_DEADLINE_MS: '500' });
+    const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, 1);
+    const waiting = createApp({ sql: testSql(), config, gate });
+    const s: Server = await new Promise((resolve) => {
+      const l = waiting.listen(0, '127.0.0.1', () => resolve(l));
+    });
+    const base = `http://127.0.0.1:${(s.address() as { port: number }).port}`;
+    const MB = 1024 * 1024;
+    await postWebhook(base, webhook('event.update', { id: 'E-WAIT-A', name: 'A' }));
+    let releaseLock!: () => void;
+    await new Promise<void>((taken) => {
+      void testSql().begin(async (tx) => {
+        await tx`select 1 from events where id = 'E-WAIT-A' for update`;
+        taken();
+        await new Promise<void>((r) => (releaseLock = r));
+      });
+    });
+    const deliveries = async () => (await testSql()`select count(*)::int as n from deliveries`)[0]!.n;
+    const before = await deliveries();
+    const bodyA = webhook('event.update', { id: 'E-WAIT-A', name: 'A2', description: 'x'.repeat(8 * MB) });
+    const bodyB = webhook('event.update', { id: 'E-WAIT-B', name: 'B', description: 'x'.repeat(4 * MB) });
+    try {
+      const a = postWebhook(base, bodyA);
+      while (gate.largeQueue.pending === 0) await new Promise((r) => setTimeout(r, 5));
+      const b = await postWebhook(base, bodyB);
+      assert.equal(b.status, 503, b.text);
+      assert.match(String(b.body.message), /waited for a processing slot past its deadline; nothing was attempted/);
+      assert.ok(b.retryAfter);
+      assert.equal((await a).status, 503, 'A missed its own deadline on the lock');
+    } finally {
+      releaseLock();
+      s.close();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await deliveries(), before, 'neither was applied, then or later');
+    assert.equal((await testSql()`select 1 from events where id = 'E-WAIT-B'`).length, 0);
+  });
+
   it('a closing gate refuses new webhooks with 503, and /readyz reports the shutdown', async () => {
     const gate = new WebhookGate(1, 1);
     gate.closing = true;

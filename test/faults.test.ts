@@ -216,6 +216,70 @@ describe('faults', function () {
     });
   });
 
+  describe('answers in bounded time from the first byte: PostgreSQL stopped for 5 s', () => {
+    let pg: EmbeddedPostgres;
+    let sql: Sql;
+    let server: ServerProcess;
+    const dataDir = path.join(tmpdir(), `tixstock-test-bounded-${process.pid}`);
+    /** The sender's patience: Tixstock is taken to give up (and retry) after 10 s. */
+    const CLIENT_GIVES_UP_MS = 10_000;
+
+    before(async () => {
+      await rm(dataDir, { recursive: true, force: true });
+      pg = await startEmbeddedPostgres({ dataDir, port: await freePort() });
+      sql = postgres(pg.url, { max: 4, onnotice: () => {} });
+      await migrate(sql);
+      server = await startServer({ DATABASE_URL: pg.url }); // the defaults: their bound is the one promised
+    });
+    after(async () => {
+      await server?.stop();
+      await sql?.end();
+      await pg?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    });
+
+    it('a signed hold every 50 ms from a client that gives up at 10 s: none applied without its 200 reaching it', async () => {
+      const base = JSON.parse(fixture('ticket.add.json').toString()).data;
+      const added = await postWebhook(server.url, webhook('ticket.add', { ...base, ...withQuantity(5000), bounded_test: 1 }));
+      assert.equal(added.status, 200, added.text);
+      const id = String(added.body.listing_id);
+      // Open loop, as a sender that does not wait for one answer before sending the next.
+      const sent: Promise<{ probe: number; status: number }>[] = [];
+      let probe = 0;
+      const sender = setInterval(() => {
+        const n = ++probe;
+        const body = webhook('ticket.hold', { external_id: id, hold_quantity: 1, probe: n });
+        sent.push(fetch(`${server.url}/webhooks/tixstock`, {
+          method: 'POST', body: new Uint8Array(body), signal: AbortSignal.timeout(CLIENT_GIVES_UP_MS),
+          headers: { 'Content-Type': 'application/json', 'X-Tixstock-Signature': sign(body, TOKEN) },
+        }).then(async (r) => ({ probe: n, status: (await r.text(), r.status) }), () => ({ probe: n, status: 0 })));
+      }, 50);
+      try {
+        await sleep(1500);
+        await pg.stop(); // fast shutdown: clients disconnected, as in a restart or fail-over
+        await sleep(5000);
+        await pg.start();
+        await sleep(4000);
+      } finally {
+        clearInterval(sender);
+      }
+      const results = await Promise.all(sent);
+      assert.equal(server.proc.exitCode, null, `the server survived:\n${server.output().slice(-2000)}`);
+
+      const count = (status: number) => results.filter((r) => r.status === status).length;
+      const summary = JSON.stringify({ sent: results.length, ok: count(200), unavailable: count(503), gaveUp: count(0) });
+      assert.equal(count(0), 0, `every hold was answered before the client gave up: ${summary}`);
+      for (const r of results) assert.ok([200, 503].includes(r.status), `status ${r.status}: only 200 or 503`);
+      assert.ok(count(503) > 0 && count(200) > 0, summary);
+
+      const ok = new Set(results.filter((r) => r.status === 200).map((r) => r.probe));
+      assert.deepEqual(await appliedProbes(sql), ok, 'applied = answered 200 within the client\'s patience');
+      const [l] = await sql<{ quantity: number }[]>`select quantity from listings where id = ${id}`;
+      assert.equal(5000 - l!.quantity, ok.size, `the listing moved by the holds answered 200: ${summary}`);
+      await assertInventoryMatchesLog(sql, [id], 5000);
+    });
+  });
+
   describe('scale-out: an interleaved storm on two processes', () => {
     let servers: ServerProcess[] = [];
     let app: App;

@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import { DeadlineExceeded, transactionWithDeadline } from '../src/db/transaction.js';
+import { COMMIT_CONFIRM_MS, DeadlineExceeded, transactionWithDeadline } from '../src/db/transaction.js';
 import { deliveryCommitted, insertDelivery } from '../src/webhooks/deliveries.js';
 import { databaseUrl, resetDatabase, testSql } from './helpers.js';
 
@@ -146,6 +146,35 @@ describe('transactionWithDeadline: a connection lost during COMMIT', () => {
       }
     });
   }
+});
+
+describe('transactionWithDeadline: the confirmation of a lost COMMIT is bounded', () => {
+  before(async () => {
+    await testSql()`create table if not exists outcome_probe (id text primary key)`;
+  });
+  after(() => testSql()`drop table if exists outcome_probe`);
+
+  it('stops asking at confirmUntil and reports the outcome unknown (answered 503 by the receiver)', async () => {
+    const proxy = await commitCuttingProxy(new URL(databaseUrl()), 'after-commit');
+    const sql = postgres(proxy.url, { max: 1, prepare: false, onnotice: () => {} });
+    try {
+      const id = `bounded-${Date.now()}`;
+      let asked = 0;
+      const started = Date.now();
+      const outcome = await transactionWithDeadline(sql, 5000, async (tx) => {
+        await tx`insert into outcome_probe values (${id})`;
+        return id;
+      }, { wasCommitted: () => (asked++, new Promise<boolean>(() => {})), confirmUntil: Date.now() + 1000 })
+        .then(() => 'resolved', (e: Error) => e.constructor.name);
+      assert.equal(outcome, 'CommitOutcomeUnknown');
+      assert.ok(asked >= 1);
+      // Generous: the default confirmation alone would take COMMIT_CONFIRM_MS.
+      assert.ok(Date.now() - started < 1000 + COMMIT_CONFIRM_MS - 500, `answered after ${Date.now() - started} ms`);
+    } finally {
+      await sql.end({ timeout: 1 });
+      proxy.close();
+    }
+  });
 });
 
 describe('deliveryCommitted: the outcome of a transaction whose connection was cut', () => {

@@ -17,6 +17,8 @@ describe('units', () => {
       assert.equal(c.DISPLAY_PRICE_MARKUP_PERCENT, '0');
       assert.deepEqual(c.TIXSTOCK_BEARER_TOKEN, []);
       assert.equal(c.WEBHOOK_CONCURRENCY, c.DATABASE_POOL_SIZE);
+      assert.equal(c.WEBHOOK_MEMORY_LIMIT, 128 * 1024 * 1024);
+      assert.equal(c.WEBHOOK_MIN_UPLOAD_RATE, 100 * 1024);
     });
 
     it('splits rotated tokens', () => {
@@ -24,7 +26,8 @@ describe('units', () => {
     });
 
     it('names the variable of a wrong value', () => {
-      for (const [k, v] of [['PORT', 'eighty'], ['WEBHOOK_BODY_LIMIT', 'lots'], ['DISPLAY_PRICE_MARKUP_PERCENT', '10%'], ['DATABASE_POOL_SIZE', '0']]) {
+      for (const [k, v] of [['PORT', 'eighty'], ['WEBHOOK_BODY_LIMIT', 'lots'], ['DISPLAY_PRICE_MARKUP_PERCENT', '10%'], ['DATABASE_POOL_SIZE', '0'],
+        ['WEBHOOK_MEMORY_LIMIT', 'lots'], ['WEBHOOK_MEMORY_LIMIT', '10mb'], ['WEBHOOK_MIN_UPLOAD_RATE', '-1']]) {
         assert.throws(() => loadConfig({ [k!]: v }), (e: Error) => e instanceof ConfigError && e.message.includes(k!), k);
       }
     });

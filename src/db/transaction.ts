@@ -10,7 +10,7 @@ import { releasingOrigins, type Sql, type Tx } from './connect.js';
 
 export class DeadlineExceeded extends Error {
   constructor(ms: number) {
-    super(`database did not answer within ${ms} ms`);
+    super(ms > 0 ? `database did not answer within ${ms} ms` : 'the deadline had passed before the database was asked');
   }
 }
 
@@ -24,9 +24,11 @@ export class CommitOutcomeUnknown<T = unknown> extends Error {
   }
 }
 
-/** How long a webhook whose COMMIT lost its connection waits for the database to come back
- * and say whether it committed. Typical restarts and fail-overs take a few seconds. */
-export const COMMIT_CONFIRM_MS = 6000;
+/** How long past its deadline a webhook whose COMMIT lost its connection may wait for the
+ * database to come back and say whether it committed (typical restarts and fail-overs take a few
+ * seconds). A COMMIT is only sent before the deadline, so this is at least the time it gets; with
+ * the default deadline the answer still comes within 10 s of the webhook's first byte. */
+export const COMMIT_CONFIRM_MS = 4000;
 
 /** The connection under a transaction is gone, or the server is closing it (57P0x: shut down,
  * terminated): nothing more may be written to it, not even a ROLLBACK. */
@@ -83,6 +85,9 @@ export interface TransactionOptions<T> {
    * unknown: are the transaction's effects in the database? Answering 503 for a transaction
    * that did commit would make Tixstock's retry apply it twice. */
   wasCommitted?: (result: T) => Promise<boolean>;
+  /** Date.now() by which wasCommitted must have answered (the caller's own bound on its answer);
+   * default: COMMIT_CONFIRM_MS after the connection was lost. */
+  confirmUntil?: number;
 }
 
 export async function transactionWithDeadline<T>(
@@ -121,6 +126,7 @@ interface DeadlineGate<T> {
 /** The rules both kinds of transaction share: answer by the deadline unless COMMIT is on its
  * way, and when the connection is lost during COMMIT ask wasCommitted. */
 async function withDeadline<T>(deadlineMs: number, opts: TransactionOptions<T>, run: (gate: DeadlineGate<T>) => Promise<T>): Promise<T> {
+  if (deadlineMs <= 0) throw new DeadlineExceeded(0); // no time left: not even attempted
   let committing: { result: T } | undefined;
   const gate: DeadlineGate<T> = {
     abandoned: false,
@@ -142,7 +148,7 @@ async function withDeadline<T>(deadlineMs: number, opts: TransactionOptions<T>, 
     return await Promise.race([work, deadline]);
   } catch (err) {
     if (!committing || !opts.wasCommitted || !isConnectionLost(err)) throw err;
-    return await confirmCommit(committing.result, opts.wasCommitted, err);
+    return await confirmCommit(committing.result, opts.wasCommitted, err, opts.confirmUntil ?? Date.now() + COMMIT_CONFIRM_MS);
   } finally {
     clearTimeout(timer);
   }
@@ -197,17 +203,17 @@ export async function statementWithDeadline<T>(
   });
 }
 
-async function confirmCommit<T>(result: T, wasCommitted: (result: T) => Promise<boolean>, lost: unknown): Promise<T> {
-  const until = Date.now() + COMMIT_CONFIRM_MS;
+async function confirmCommit<T>(result: T, wasCommitted: (result: T) => Promise<boolean>, lost: unknown, until: number): Promise<T> {
   while (Date.now() < until) {
     let answer: boolean | undefined;
     try {
+      const wait = Math.min(1500, until - Date.now());
       answer = await Promise.race([
         wasCommitted(result),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer')), 1500).unref()),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer')), wait).unref()),
       ]);
     } catch {
-      await new Promise((r) => setTimeout(r, 250)); // still unreachable: ask again
+      await new Promise((r) => setTimeout(r, Math.max(0, Math.min(250, until - Date.now())))); // still unreachable: ask again
       continue;
     }
     if (answer) return result;

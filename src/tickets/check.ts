@@ -1,8 +1,8 @@
 // Proves a fulfilment's `file` is a ticket PDF before anything is stored: strict base64, then
 // pdf-lib must load it and find pages. Runs while the webhook is parsed, before its
 // transaction opens, so the transaction only inserts.
-import { createHash } from 'node:crypto';
 import { PDFDocument } from 'pdf-lib';
+import { sha256InSteps } from '../digest.js';
 import { JsonStringBytes } from '../json-bytes.js';
 
 export interface CheckedPdf {
@@ -20,13 +20,42 @@ export type FileCheck = ({ ok: true } & CheckedPdf) | { ok: false; fileError: st
  * the bytes of its JSON string (see json-bytes.ts) and is decoded from them in steps, without
  * ever making one string of it. Returns the bytes, or what is wrong. */
 export function decodeBase64Strict(file: string | JsonStringBytes): Buffer | string {
+  return runAtOnce(decoding(file));
+}
+
+/** decodeBase64Strict letting other work run every few steps: tens of MB take 100-200 ms,
+ * which in one piece would hold up every webhook of the process. */
+export function decodeBase64StrictYielding(file: string | JsonStringBytes): Promise<Buffer | string> {
+  return runYielding(decoding(file));
+}
+
+/** The decoding, paused (yield) after each step. */
+function* decoding(file: string | JsonStringBytes): Generator<void, Buffer | string> {
   if (file instanceof JsonStringBytes) {
     const src = file.bytes;
     const spaced = src[0] === 0x20 || src[src.length - 1] === 0x20;
-    const decoded = spaced ? undefined : decodeSteps(unescapedSteps(src), Math.ceil((src.length * 3) / 4));
-    return decoded ?? decodeBase64Strict(file.toString().trim()); // other escapes, or to name the problem
+    const decoded = spaced ? undefined : yield* decodeSteps(unescapedSteps(src), Math.ceil((src.length * 3) / 4));
+    return decoded ?? (yield* decoding(file.toString().trim())); // other escapes, or to name the problem
   }
-  return decodeSteps([file], Math.ceil((file.length * 3) / 4)) ?? whyNotBase64(file);
+  return (yield* decodeSteps([file], Math.ceil((file.length * 3) / 4))) ?? whyNotBase64(file);
+}
+
+function runAtOnce<T>(work: Generator<void, T>): T {
+  for (;;) {
+    const step = work.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** Steps run between two turns of the event loop (about 1 MB of base64). */
+const STEPS_PER_TURN = 16;
+
+async function runYielding<T>(work: Generator<void, T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    const step = work.next();
+    if (step.done) return step.value;
+    if (n % STEPS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /** Escaped bytes decoded per step: small enough that the step's strings stay in V8's young
@@ -51,7 +80,7 @@ function* unescapedSteps(src: Buffer): Generator<string | undefined> {
  * 27 MB costs ~200 ms): Node's decoder skips unknown characters and stops at '=', so any of
  * those, or a misplaced '=', leaves fewer bytes than the length promises; it also takes the URL
  * alphabet ('-', '_'), which is looked for apart. */
-function decodeSteps(steps: Iterable<string | undefined>, capacity: number): Buffer | undefined {
+function* decodeSteps(steps: Iterable<string | undefined>, capacity: number): Generator<void, Buffer | undefined> {
   const out = Buffer.allocUnsafe(capacity);
   let o = 0;
   let carry = '';
@@ -73,6 +102,7 @@ function decodeSteps(steps: Iterable<string | undefined>, capacity: number): Buf
     if (written !== (piece.length / 4) * 3 - padding) return undefined;
     o += written;
     last = piece;
+    yield;
   }
   const bytes = out.subarray(0, o);
   // Non-zero bits after the last full byte ("QR==" vs "QQ==") mean it was not produced by an
@@ -105,12 +135,12 @@ export async function countPdfPages(pdf: Uint8Array): Promise<number | string> {
 }
 
 export async function checkTicketFile(base64: string | JsonStringBytes): Promise<FileCheck> {
-  const decoded = decodeBase64Strict(base64);
+  const decoded = await decodeBase64StrictYielding(base64);
   if (typeof decoded === 'string') return { ok: false, fileError: `file is not valid base64: ${decoded}` };
   const pages = await countPdfPages(decoded);
   if (typeof pages === 'string') return { ok: false, fileError: `file is not a PDF: ${pages}` };
   return {
     ok: true, pdf: decoded, pages, bytes: decoded.length,
-    sha256: createHash('sha256').update(decoded).digest('hex'),
+    sha256: (await sha256InSteps(decoded)).toString('hex'),
   };
 }

@@ -2,11 +2,11 @@
 // then record it in the delivery log and apply it in ONE transaction. Used by the receiver and
 // by replays. Errors that mean "database unavailable" are thrown: the caller answers 503 and
 // nothing was written.
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, statementWithDeadline, transactionWithDeadline } from '../db/transaction.js';
+import { COMMIT_CONFIRM_MS, CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, statementWithDeadline, transactionWithDeadline } from '../db/transaction.js';
+import { sha256InSteps } from '../digest.js';
 import { findNul } from '../http.js';
 import { log } from '../log.js';
 import { InvalidJsonString, LIFT_MIN, materializeStrings, readJsonBody } from '../json-bytes.js';
@@ -27,6 +27,9 @@ export interface IncomingDelivery {
   /** Headers kept in the log (never the signature). */
   headers: Record<string, string>;
   replayOf?: string;
+  /** Date.now() by which it must have reached its COMMIT, counted by the receiver from the first
+   * byte (waiting included); default: webhookDeadlineMs from now (replays). */
+  deadlineAt?: number;
 }
 
 export interface ProcessedDelivery {
@@ -63,11 +66,20 @@ function charsetOf(ct: string): string | undefined {
   return m?.[1]?.toLowerCase();
 }
 
+/** A webhook's time from its first byte to its COMMIT. Writing a body of tens of MB takes seconds
+ * even when all is well: 1 s more per 4 MB. */
+export function webhookDeadlineMs(config: Config, bytes: number): number {
+  return config.WEBHOOK_DEADLINE_MS + Math.floor(bytes / (4 * 1024 * 1024)) * 1000;
+}
+
 export async function processDelivery(deps: { sql: Sql; config: Config }, d: IncomingDelivery): Promise<ProcessedDelivery> {
   const { sql, config } = deps;
   const version = normalizeVersion(d.versionHeader);
-  // Writing a body of tens of MB takes seconds even when all is well: 1 s more per 4 MB.
-  const deadlineMs = config.WEBHOOK_DEADLINE_MS + Math.floor(d.raw.length / (4 * 1024 * 1024)) * 1000;
+  const deadlineAt = d.deadlineAt ?? Date.now() + webhookDeadlineMs(config, d.raw.length);
+  const deadlineMs = () => deadlineAt - Date.now();
+  // A lost COMMIT is confirmed within a bound of its own after the deadline, so that the answer
+  // still comes in bounded time from the first byte.
+  const confirmUntil = deadlineAt + COMMIT_CONFIRM_MS;
   const json = readJsonBody(d.raw);
   const { body, redacted } = redactSecrets(d.raw, json);
   const base: Omit<NewDelivery, 'type' | 'outcome' | 'status' | 'reply'> = {
@@ -75,7 +87,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     path: d.path,
     headers: d.headers,
     body,
-    bodySha256: createHash('sha256').update(body).digest(),
+    bodySha256: await sha256InSteps(body),
     redacted,
     replayOf: d.replayOf ?? null,
   };
@@ -83,7 +95,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   // Not applied: recorded (so it can be inspected and replayed after a fix) and answered 4xx.
   const refuse = async (status: number, outcome: Outcome, type: string | null, message: string, errors?: string[]) => {
     const reply = errorReply(message, errors);
-    const deliveryId = await transactionWithDeadline(sql, deadlineMs, (tx) =>
+    const deliveryId = await transactionWithDeadline(sql, deadlineMs(), (tx) =>
       insertDelivery(tx, { ...base, type, outcome, status, reply, error: (errors ?? [message]).join('\n') }),
     );
     return { status, outcome, reply, deliveryId, version, type, refs: {} };
@@ -157,8 +169,8 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   if (def.statement) {
     const statement = def.statement;
     try {
-      const row = await statementWithDeadline(sql, deadlineMs, (db) => statement({ db, delivery: { ...base, type }, config }, data.data).then((rows) => rows[0]!),
-        { wasCommitted: (r) => deliveryCommitted(sql, r.id) });
+      const row = await statementWithDeadline(sql, deadlineMs(), (db) => statement({ db, delivery: { ...base, type }, config }, data.data).then((rows) => rows[0]!),
+        { wasCommitted: (r) => deliveryCommitted(sql, r.id), confirmUntil });
       return { status: 200, outcome: row.outcome, reply: row.reply, deliveryId: row.id, version, type, refs: { listing_id: row.listing_id } };
     } catch (err) {
       return failed(err, (r) => (r as { id: string }).id);
@@ -175,7 +187,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
 
   let finished: Promise<unknown> | undefined;
   try {
-    const processed = await transactionWithDeadline(sql, deadlineMs, async (tx) => {
+    const processed = await transactionWithDeadline(sql, deadlineMs(), async (tx) => {
       if (def.retriesAreDuplicates && !d.replayOf) {
         const prior = entity !== undefined
           ? await findRetryOfEntity(tx, entity, base.bodySha256, version)
@@ -195,7 +207,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
       finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs, entity ?? result.entity ?? null);
       return { status: 200, outcome: result.outcome, reply: result.reply, deliveryId, version, type, refs };
-    }, { wasCommitted: (r) => deliveryCommitted(sql, r.deliveryId!) });
+    }, { wasCommitted: (r) => deliveryCommitted(sql, r.deliveryId!), confirmUntil });
     // If the UPDATE failed, PostgreSQL turned the COMMIT behind it into a ROLLBACK: nothing was
     // applied, and this throws like any failure inside the transaction. (A lost connection is
     // not such a failure: the transaction was confirmed committed, so the UPDATE was too.)
