@@ -47,6 +47,25 @@ async function appliedProbes(sql: Sql): Promise<Set<number>> {
   return new Set(rows.map((r) => Number(r.probe)));
 }
 
+/** probe -> delivery id of each applied hold. */
+async function appliedProbeDeliveries(sql: Sql): Promise<Map<number, string>> {
+  const rows = await sql<{ id: string; probe: string }[]>`
+    select id, convert_from(body, 'UTF8')::json->'data'->>'probe' as probe
+      from deliveries where type = 'ticket.hold' and outcome = 'applied'`;
+  return new Map(rows.map((r) => [Number(r.probe), String(r.id)]));
+}
+
+/** The delivery ids a server logged as answered 503 with their commit's outcome unknown. */
+function unknownOutcomeDeliveries(output: string): Set<string> {
+  const ids = new Set<string>();
+  for (const line of output.split('\n')) {
+    if (!line.includes('commit outcome unknown')) continue;
+    const id = (JSON.parse(line) as { delivery_id?: unknown }).delivery_id;
+    if (id !== undefined && id !== null) ids.add(String(id));
+  }
+  return ids;
+}
+
 /** Each listing's quantity equals its start minus its applied holds, and its ledger is one
  * unbroken chain with one row per applied hold: nothing lost, nothing half-applied. */
 async function assertInventoryMatchesLog(sql: Sql, listingIds: string[], start: number) {
@@ -273,9 +292,18 @@ describe('faults', function () {
       assert.ok(count(503) > 0 && count(200) > 0, summary);
 
       const ok = new Set(results.filter((r) => r.status === 200).map((r) => r.probe));
-      assert.deepEqual(await appliedProbes(sql), ok, 'applied = answered 200 within the client\'s patience');
+      // A COMMIT cut off with PostgreSQL itself down cannot be confirmed within the bound: such a
+      // hold is answered 503 and logged as "commit outcome unknown" with its delivery id (the safe
+      // side: a retry takes one ticket too many, never one too few). Every other 503 is not applied,
+      // and every 200 is.
+      const unknown = unknownOutcomeDeliveries(server.output());
+      const applied = await appliedProbeDeliveries(sql);
+      for (const n of ok) assert.ok(applied.has(n), `hold ${n} was answered 200 but not applied: ${summary}`);
+      for (const [n, deliveryId] of applied) {
+        assert.ok(ok.has(n) || unknown.has(deliveryId), `hold ${n} (delivery ${deliveryId}) was applied but answered 503 without its outcome logged as unknown: ${summary}`);
+      }
       const [l] = await sql<{ quantity: number }[]>`select quantity from listings where id = ${id}`;
-      assert.equal(5000 - l!.quantity, ok.size, `the listing moved by the holds answered 200: ${summary}`);
+      assert.equal(5000 - l!.quantity, applied.size, `the listing moved by the holds applied: ${summary}`);
       await assertInventoryMatchesLog(sql, [id], 5000);
     });
   });
