@@ -3,6 +3,7 @@
 import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ordersRouter } from './api/orders.js';
+import { reconciliationsRouter } from './api/reconciliations.js';
 import { apiRouter } from './api/router.js';
 import type { Config } from './config.js';
 import type { Sql } from './db/connect.js';
@@ -10,12 +11,15 @@ import { isMigrated } from './db/migrate.js';
 import { sendError } from './http.js';
 import { log } from './log.js';
 import { supportRouter } from './support/page.js';
+import type { TixstockClient } from './tixstock/contract.js';
 import { isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
 
 export interface AppDeps {
   sql: Sql;
   config: Config;
   gate?: WebhookGate;
+  /** Tixstock's reseller API (the simulator in tests); without it reconciliations answer 503. */
+  tixstock?: TixstockClient;
   /** Set during shutdown: /readyz answers 503 so the router stops sending work here. */
   isShuttingDown?: () => boolean;
 }
@@ -50,6 +54,7 @@ export function createApp(deps: AppDeps): App {
 
   app.use(apiRouter({ sql, config }));
   app.use(ordersRouter({ sql, config }));
+  app.use(reconciliationsRouter({ sql, config, tixstock: deps.tixstock }));
   app.use(supportRouter({ sql, config }));
 
   app.use((req, res) => sendError(res, 404, `no route for ${req.method} ${req.path}`));

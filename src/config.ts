@@ -12,6 +12,23 @@ const optionalText = z
 const integer = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as 24h, 90m, 30s or 1.5d, in milliseconds; `0` alone means never. */
+const duration = (fallback: string) =>
+  z.string().trim().default(fallback).transform((s, ctx) => {
+    const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(s);
+    if (!m || (m[2] === undefined && Number(m[1]) !== 0)) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration such as 24h, 90m or 30s, or 0 for never' });
+      return z.NEVER;
+    }
+    return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
+  });
+
+const flag = (fallback: boolean) =>
+  z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).default(fallback ? 'true' : 'false')
+    .transform((s) => s === 'true' || s === '1' || s === 'yes');
+
 const configSchema = z.object({
   PORT: integer(3000, 0, 65535),
   DATABASE_URL: optionalText,
@@ -63,6 +80,10 @@ const configSchema = z.object({
   TIXSTOCK_HOLD_MINUTES: z.coerce.number().positive().max(24 * 60).default(30),
   /** The release call's path template: Tixstock's docs do not show it (DESIGN 2b). */
   TIXSTOCK_RELEASE_PATH: z.string().trim().min(1).default('tickets/release/{hold_id}/{release_quantity}'),
+  /** How often the job worker compares the inventory with Tixstock's tickets/get (0 = never). */
+  RECONCILE_INTERVAL: duration('24h'),
+  /** Whether the periodic reconciliation (and a run that does not say) corrects what differs. */
+  RECONCILE_REPAIR: flag(false),
 });
 
 export type Config = z.infer<typeof configSchema> & { WEBHOOK_CONCURRENCY: number };

@@ -1,0 +1,146 @@
+// What a reconciliation run reads and writes in the inventory: our rows for a page of Tixstock's
+// listings, and the repairs (Tixstock's values as absolute state), imports and tombstones.
+// Every write locks the listing and first checks that no transaction newer than the run's
+// snapshot (taken just before the page was requested) wrote it: a webhook or our own sale that
+// landed meanwhile is newer than the page, and wins. Quantity changes are ledger rows with
+// reason 'reconcile' and the run's id.
+import type { Sql, Tx } from '../db/connect.js';
+import type { EventResource } from '../webhooks/v1/schemas.js';
+import { isListingId, type ListingFields } from './listings.js';
+
+/** pg_current_snapshot() as text: which transactions had committed at that moment. */
+export async function currentSnapshot(sql: Sql): Promise<string> {
+  const [row] = await sql<{ snapshot: string }[]>`select pg_current_snapshot()::text as snapshot`;
+  return row!.snapshot;
+}
+
+export interface ComparedListing {
+  id: string;
+  status: 'published' | 'deleted';
+  quantity: number;
+  broker_id: string;
+  event_id: string;
+  first_seat: string | null;
+  tixstock_display_price: unknown;
+  proceed_price: unknown;
+  face_value: unknown;
+  seat_details: unknown;
+  /** Written by a transaction that had not committed when `snapshot` was taken. */
+  changed_after: boolean;
+}
+
+const COMPARED = (sql: Sql | Tx, snapshot: string) => sql`
+  id::text, status, quantity, broker_id, event_id, first_seat, tixstock_display_price, proceed_price, face_value,
+  seat_details, coalesce(not pg_visible_in_snapshot(changed_xid, ${snapshot}::pg_snapshot), false) as changed_after`;
+
+/** Our rows for the given listing ids (ids that are not ours are left out). */
+export async function listingsToCompare(sql: Sql, ids: string[], snapshot: string): Promise<ComparedListing[]> {
+  const own = ids.filter(isListingId);
+  if (own.length === 0) return [];
+  return sql<ComparedListing[]>`select ${COMPARED(sql, snapshot)} from listings where id = any(${own}::bigint[]) order by id`;
+}
+
+/** Published listings of ours, unchanged since `snapshot`, that `reconciliationId` has not seen in
+ * tickets/get: ids after `after`, in order, `limit` at a time. */
+export async function unseenListings(sql: Sql, reconciliationId: string, snapshot: string, after: string, limit: number): Promise<ComparedListing[]> {
+  return sql<ComparedListing[]>`
+    select ${COMPARED(sql, snapshot)} from listings l
+     where l.status = 'published' and l.id > ${after}::bigint
+       and (l.changed_xid is null or pg_visible_in_snapshot(l.changed_xid, ${snapshot}::pg_snapshot))
+       and not exists (select 1 from reconciliation_seen s where s.reconciliation_id = ${reconciliationId} and s.listing_id = l.id)
+     order by l.id
+     limit ${limit}`;
+}
+
+export type RepairOutcome = 'repaired' | 'changed_here' | 'not_found' | 'deleted_here';
+
+/** Locks the listing; 'changed_here' when a transaction newer than `snapshot` wrote it. */
+async function lockUnchanged(tx: Tx, id: string, snapshot: string): Promise<{ outcome: RepairOutcome; quantity?: number; status?: string }> {
+  const [row] = await tx<{ quantity: number; status: string; newer: boolean }[]>`
+    select quantity, status, coalesce(not pg_visible_in_snapshot(changed_xid, ${snapshot}::pg_snapshot), false) as newer
+      from listings where id = ${id}::bigint for update`;
+  if (!row) return { outcome: 'not_found' };
+  if (row.newer) return { outcome: 'changed_here' };
+  return { outcome: 'repaired', quantity: row.quantity, status: row.status };
+}
+
+const json = (tx: Tx, v: unknown) => (v === null || v === undefined ? null : tx.json(v as never));
+
+async function ledger(tx: Tx, id: string, reconciliationId: string, before: number | null, after: number): Promise<void> {
+  await tx`
+    insert into listing_quantity_changes (listing_id, reconciliation_id, reason, requested, before, after)
+    values (${id}::bigint, ${reconciliationId}, 'reconcile', ${after}, ${before}, ${after})`;
+}
+
+/** Sets every field of a published listing to Tixstock's (quantity and ceiling included). */
+export async function repairListing(tx: Tx, p: { id: string; fields: ListingFields; reconciliationId: string; snapshot: string }): Promise<RepairOutcome> {
+  const lock = await lockUnchanged(tx, p.id, p.snapshot);
+  if (lock.outcome !== 'repaired') return lock.outcome;
+  if (lock.status === 'deleted') return 'deleted_here';
+  const f = p.fields;
+  await tx`
+    update listings
+       set quantity = ${f.quantity}, quantity_ceiling = ${f.quantity}, event_id = ${f.eventId}, broker_id = ${f.brokerId},
+           first_seat = ${f.firstSeat}, display_price = ${json(tx, f.displayPrice)}, tixstock_display_price = ${json(tx, f.tixstockDisplayPrice)},
+           proceed_price = ${json(tx, f.proceedPrice)}, face_value = ${json(tx, f.faceValue)}, seat_details = ${json(tx, f.seatDetails)},
+           ticket = ${json(tx, f.ticket)}, data = ${json(tx, f.data)}, updated_at = now()
+     where id = ${p.id}::bigint`;
+  if (lock.quantity !== f.quantity) await ledger(tx, p.id, p.reconciliationId, lock.quantity!, f.quantity);
+  return 'repaired';
+}
+
+/** Tombstones a published listing that Tixstock has deleted or no longer has. */
+export async function tombstoneListing(tx: Tx, p: { id: string; reconciliationId: string; snapshot: string }): Promise<RepairOutcome> {
+  const lock = await lockUnchanged(tx, p.id, p.snapshot);
+  if (lock.outcome !== 'repaired') return lock.outcome;
+  if (lock.status === 'deleted') return 'deleted_here';
+  await tx`
+    update listings set status = 'deleted', quantity = 0, quantity_ceiling = 0, deleted_at = now(), updated_at = now()
+     where id = ${p.id}::bigint`;
+  if (lock.quantity !== 0) await ledger(tx, p.id, p.reconciliationId, lock.quantity!, 0);
+  return 'repaired';
+}
+
+/** Creates the events that `events` names and we do not have; ours are left as they are. */
+export async function addMissingEvents(tx: Tx, events: EventResource[]): Promise<void> {
+  for (const e of events) {
+    await tx`
+      insert into events (id, name, datetime, status, venue, data)
+      values (${e.id}, ${e.name}, ${e.datetime ?? null}, ${e.status ?? null}, ${json(tx, e.venue)}, ${tx.json(e as never)})
+      on conflict (id) do nothing`;
+  }
+}
+
+/**
+ * Creates listings we do not have under Tixstock's ids (which are ours: issued by an earlier
+ * install of this service). When an id is not below our sequence, the sequence is moved past
+ * it under a lock that waits for every transaction inserting listings (SHARE ROW EXCLUSIVE
+ * conflicts with their ROW EXCLUSIVE), so no ticket.add can be issued an id at the same time
+ * and collide later. Call it before any other write to listings in its transaction (the events
+ * of the listings must exist: addMissingEvents). Returns the ids created.
+ */
+export async function importListings(tx: Tx, reconciliationId: string, items: { id: string; fields: ListingFields }[]): Promise<string[]> {
+  const own = items.filter((i) => isListingId(i.id));
+  if (own.length === 0) return [];
+  const highest = own.map((i) => BigInt(i.id)).reduce((a, b) => (a > b ? a : b)).toString();
+  const [seq] = await tx<{ below: boolean }[]>`select ${highest}::bigint < last_value as below from listing_id_seq`;
+  if (!seq!.below) {
+    await tx`lock table listings in share row exclusive mode`;
+    await tx`select setval('listing_id_seq', ${highest}::bigint) where ${highest}::bigint >= (select last_value from listing_id_seq)`;
+  }
+  const created: string[] = [];
+  for (const { id, fields: f } of own) {
+    const [row] = await tx<{ id: string }[]>`
+      insert into listings (id, event_id, broker_id, quantity, quantity_ceiling, first_seat, display_price,
+                            tixstock_display_price, proceed_price, face_value, seat_details, ticket, data)
+      values (${id}::bigint, ${f.eventId}, ${f.brokerId}, ${f.quantity}, ${f.quantity}, ${f.firstSeat}, ${json(tx, f.displayPrice)},
+              ${json(tx, f.tixstockDisplayPrice)}, ${json(tx, f.proceedPrice)}, ${json(tx, f.faceValue)},
+              ${json(tx, f.seatDetails)}, ${json(tx, f.ticket)}, ${json(tx, f.data)})
+      on conflict (id) do nothing
+      returning id::text`;
+    if (!row) continue;
+    await ledger(tx, id, reconciliationId, null, f.quantity);
+    created.push(id);
+  }
+  return created;
+}

@@ -1,0 +1,289 @@
+// A reconciliation run: pages through Tixstock's tickets/get (50 a page, until links.next is
+// null or a page is short, at most pageCap pages), compares every listing with ours and, with
+// `repair`, sets Tixstock's values, imports what we lack and tombstones what Tixstock no longer
+// has (after a direct tickets/get?listing_id= says so: offset paging can skip rows while
+// listings change). Each page is one transaction of its repairs and its differences, so a run
+// that fails has changed exactly the pages it finished. No transaction is open while Tixstock
+// is asked; one page of listings is in memory at a time.
+import type { Sql } from '../db/connect.js';
+import { listingFields } from '../inventory/listing-fields.js';
+import { isListingId, type ListingFields } from '../inventory/listings.js';
+import {
+  addMissingEvents, currentSnapshot, importListings, listingsToCompare, repairListing, tombstoneListing, unseenListings,
+  type ComparedListing, type RepairOutcome,
+} from '../inventory/reconcile-writes.js';
+import { log } from '../log.js';
+import { TixstockError, type TicketsQuery, type TixstockClient, type TixstockListing, type TixstockReply } from '../tixstock/contract.js';
+import type { EventResource } from '../webhooks/v1/schemas.js';
+import { compareListing, readListing, type Difference } from './compare.js';
+import { createRun, finishRun, heartbeat, lockRunning, recordPage } from './runs.js';
+
+export const PER_PAGE = 50;
+
+export interface Progress {
+  id: string;
+  phase: 'pages' | 'missing';
+  pages: number;
+  listings: number;
+  withoutId: number;
+  imported: number;
+  differences: number;
+}
+
+export interface RunOptions {
+  repair: boolean;
+  requestedBy: 'api' | 'cli' | 'schedule';
+  /** DISPLAY_PRICE_MARKUP_PERCENT: our display price of a repaired or imported listing. */
+  markupPercent: string;
+  /** Pages read at most; a run that reaches it fails (what lies beyond was not compared). */
+  pageCap?: number;
+  /** After a 429 the same page is asked again after this pause, up to rateLimitTries times. */
+  rateLimitPauseMs?: number;
+  rateLimitTries?: number;
+  /** Tixstock unavailable (5xx, no answer): tries with doubling delays from retryDelayMs. */
+  unavailableTries?: number;
+  retryDelayMs?: number;
+  heartbeatMs?: number;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface RunOutcome {
+  id: string;
+  status: 'done' | 'failed';
+  differences: number;
+  error: string | null;
+}
+
+/** Why a run ended failed; its message is the run's `error`. */
+class RunFailure extends Error {}
+
+const NOTE_CHANGED = 'changed here after the page was read (a webhook or a sale of ours): that change wins; the next run compares again';
+const NOTE_TOMBSTONE = 'deleted here: a tombstone is never revived; if Tixstock is right, ask Tixstock to send ticket.add again';
+const NOTE_NOT_OURS = 'the id is not one this service issues: not imported';
+
+const running = new Map<string, { abort: AbortController; finished: Promise<RunOutcome> }>();
+
+/** Ends every run of this process as failed (at shutdown), and waits for them to stop. */
+export async function abortRuns(reason: string): Promise<void> {
+  const runs = [...running.values()];
+  for (const r of runs) r.abort.abort(new RunFailure(reason));
+  await Promise.all(runs.map((r) => r.finished));
+}
+
+/** Starts a run (RunInProgress when one is running anywhere); `finished` resolves when it ends,
+ * done or failed, and never rejects. */
+export async function startRun(sql: Sql, client: TixstockClient, opts: RunOptions): Promise<{ id: string; finished: Promise<RunOutcome> }> {
+  const id = await createRun(sql, { repair: opts.repair, requestedBy: opts.requestedBy });
+  const abort = new AbortController();
+  const finished = execute(sql, client, id, opts, abort).finally(() => running.delete(id));
+  running.set(id, { abort, finished });
+  return { id, finished };
+}
+
+async function execute(sql: Sql, client: TixstockClient, id: string, opts: RunOptions, abort: AbortController): Promise<RunOutcome> {
+  const { signal } = abort;
+  const totals: Progress = { id, phase: 'pages', pages: 0, listings: 0, withoutId: 0, imported: 0, differences: 0 };
+  const beat = setInterval(() => {
+    heartbeat(sql, id).then(
+      (alive) => alive || signal.aborted || abort.abort(new RunFailure('failed by another process: no heartbeat was seen')),
+      () => {}, // the database is away: the next page fails the run if it stays away
+    );
+  }, opts.heartbeatMs ?? 10_000);
+  beat.unref();
+  log.info('reconciliation started', { reconciliation_id: id, repair: opts.repair, requested_by: opts.requestedBy });
+  try {
+    const run = new Run(sql, client, id, opts, signal, totals);
+    await run.pages();
+    totals.phase = 'missing';
+    await run.missing();
+    await finishRun(sql, id, 'done');
+    log.info('reconciliation done', { reconciliation_id: id, pages: totals.pages, listings: totals.listings, differences: totals.differences, imported: totals.imported });
+    return { id, status: 'done', differences: totals.differences, error: null };
+  } catch (err) {
+    const reason = err instanceof RunFailure ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
+    log.error('reconciliation failed', { reconciliation_id: id, reason, pages: totals.pages });
+    await finishRun(sql, id, 'failed', reason).catch((e) => log.error('could not record the failed reconciliation; it is failed as stale later', { reconciliation_id: id, error: e }));
+    return { id, status: 'failed', differences: totals.differences, error: reason };
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+interface Repair {
+  id: string;
+  kind: 'update' | 'tombstone';
+  fields?: ListingFields;
+  differences: Difference[];
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+
+class Run {
+  constructor(
+    readonly sql: Sql,
+    readonly client: TixstockClient,
+    readonly id: string,
+    readonly opts: RunOptions,
+    readonly signal: AbortSignal,
+    readonly totals: Progress,
+  ) {}
+
+  private checkAborted(): void {
+    if (this.signal.aborted) throw this.signal.reason instanceof RunFailure ? this.signal.reason : new RunFailure('aborted');
+  }
+
+  /** tickets/get, asked again after a 429 (pausing) or while Tixstock is unavailable, within bounds. */
+  private async fetch(q: TicketsQuery): Promise<TixstockReply<TixstockListing[]>> {
+    const what = q.listingId ? `tickets/get?listing_id=${q.listingId}` : `tickets/get page ${q.page}`;
+    const rateTries = this.opts.rateLimitTries ?? 5;
+    const otherTries = this.opts.unavailableTries ?? 4;
+    let rateLimited = 0;
+    let unavailable = 0;
+    for (;;) {
+      this.checkAborted();
+      try {
+        const reply = await this.client.getTickets(q);
+        if (!Array.isArray(reply.data)) throw new RunFailure(`${what}: Tixstock's reply has no list of listings in data`);
+        return reply;
+      } catch (err) {
+        if (!(err instanceof TixstockError)) throw err;
+        if (err.kind === 'rate_limited' && ++rateLimited < rateTries) {
+          log.warn('reconciliation rate limited by Tixstock: pausing', { reconciliation_id: this.id, page: q.page, times: rateLimited });
+          await sleep(this.opts.rateLimitPauseMs ?? 60_000, this.signal);
+          continue;
+        }
+        if ((err.kind === 'unavailable' || err.kind === 'unknown_outcome') && ++unavailable < otherTries) {
+          await sleep((this.opts.retryDelayMs ?? 2000) * 2 ** (unavailable - 1), this.signal);
+          continue;
+        }
+        this.checkAborted();
+        const times = err.kind === 'rate_limited' ? rateLimited : err.kind === 'unavailable' || err.kind === 'unknown_outcome' ? unavailable : 1;
+        throw new RunFailure(`${what}: ${err.message}${times > 1 ? ` (${times} tries)` : ''}`);
+      }
+    }
+  }
+
+  /** Listings written after this (during the run) are not looked for as missing. */
+  private startSnapshot = '';
+
+  async pages(): Promise<void> {
+    this.startSnapshot = await currentSnapshot(this.sql);
+    const cap = this.opts.pageCap ?? 2000;
+    for (let page = 1; ; page++) {
+      if (page > cap) throw new RunFailure(`stopped at the page cap (${cap} pages of ${PER_PAGE}); Tixstock still had a next page`);
+      const snapshot = await currentSnapshot(this.sql);
+      const reply = await this.fetch({ page, perPage: PER_PAGE });
+      await this.apply(reply.data, snapshot, 1);
+      if (!reply.links?.next || reply.data.length < PER_PAGE) return;
+    }
+  }
+
+  /** Published listings of ours that no page returned: asked for one by one. */
+  async missing(): Promise<void> {
+    let after = '0';
+    for (;;) {
+      const batch = await unseenListings(this.sql, this.id, this.startSnapshot, after, PER_PAGE);
+      if (batch.length === 0) return;
+      for (const ours of batch) {
+        after = ours.id;
+        const snapshot = await currentSnapshot(this.sql);
+        const reply = await this.fetch({ page: 1, perPage: PER_PAGE, listingId: ours.id });
+        const found = reply.data.filter((l) => String(l.id ?? '').trim() === ours.id);
+        if (found.length) await this.apply(found, snapshot, 0);
+        else await this.gone(ours, snapshot);
+      }
+    }
+  }
+
+  private async gone(ours: ComparedListing, snapshot: string): Promise<void> {
+    const difference: Difference = {
+      listing_id: ours.id, field: 'listing', ours: { status: ours.status, quantity: ours.quantity }, tixstock: null,
+      action: 'reported', note: 'Tixstock does not return it, also when asked for it by id',
+    };
+    const repairs: Repair[] = this.opts.repair ? [{ id: ours.id, kind: 'tombstone', differences: [difference] }] : [];
+    await this.write({ seen: [], listings: 0, withoutId: 0, pages: 0, imports: [], repairs, reported: this.opts.repair ? [] : [difference], snapshot });
+  }
+
+  /** Compares one page (or one listing asked for by id) and writes its outcome in one transaction. */
+  private async apply(items: TixstockListing[], snapshot: string, pages: number): Promise<void> {
+    const read = items.map(readListing);
+    const withId = read.filter((r) => r.id !== null);
+    const ours = new Map((await listingsToCompare(this.sql, withId.map((r) => r.id!), snapshot)).map((o) => [o.id, o]));
+    const reported: Difference[] = [];
+    const repairs: Repair[] = [];
+    const imports: { id: string; fields: ListingFields; event: EventResource }[] = [];
+    for (const r of withId) {
+      const listingId = r.id!;
+      if (!r.ok) {
+        reported.push({ listing_id: listingId, field: 'resource', ours: null, tixstock: r.errors, action: 'reported', note: "Tixstock's listing could not be read" });
+        continue;
+      }
+      const o = ours.get(listingId);
+      if (!o) {
+        if (r.status === 'deleted') continue; // deleted there, unknown here: nothing to do
+        const summary = { quantity: r.listing.number_of_tickets_for_sale.quantity_available, event_id: r.listing.event.id, broker_id: r.listing.broker_id };
+        if (!isListingId(listingId)) reported.push({ listing_id: listingId, field: 'listing', ours: null, tixstock: summary, action: 'reported', note: NOTE_NOT_OURS });
+        else if (!this.opts.repair) reported.push({ listing_id: listingId, field: 'listing', ours: null, tixstock: summary, action: 'reported', note: 'not here' });
+        else imports.push({ id: listingId, fields: listingFields(r.listing, this.opts.markupPercent), event: r.listing.event });
+        continue;
+      }
+      const found = compareListing(o, r.listing, r.status).map((d): Difference => ({ listing_id: listingId, ...d, action: 'reported' }));
+      if (found.length === 0) continue;
+      if (o.changed_after) reported.push(...found.map((d) => ({ ...d, action: 'skipped' as const, note: NOTE_CHANGED })));
+      else if (!this.opts.repair) reported.push(...found);
+      else if (o.status === 'deleted') reported.push(...found.map((d) => ({ ...d, note: NOTE_TOMBSTONE })));
+      else if (r.status === 'deleted') repairs.push({ id: listingId, kind: 'tombstone', differences: found });
+      else repairs.push({ id: listingId, kind: 'update', fields: listingFields(r.listing, this.opts.markupPercent), differences: found });
+    }
+    await this.write({
+      seen: withId.map((r) => r.id!).filter(isListingId), listings: read.length, withoutId: read.length - withId.length,
+      pages, imports, repairs, reported, snapshot,
+    });
+  }
+
+  private async write(p: {
+    seen: string[]; listings: number; withoutId: number; pages: number; snapshot: string;
+    imports: { id: string; fields: ListingFields; event: EventResource }[]; repairs: Repair[]; reported: Difference[];
+  }): Promise<void> {
+    this.checkAborted();
+    const differences = [...p.reported];
+    let imported = 0;
+    await this.sql.begin(async (tx) => {
+      if (!(await lockRunning(tx, this.id))) throw new RunFailure('the run is no longer running (failed by another process: no heartbeat was seen)');
+      if (p.imports.length) {
+        await addMissingEvents(tx, p.imports.map((i) => i.event));
+        const created = new Set(await importListings(tx, this.id, p.imports));
+        imported = created.size;
+        for (const i of p.imports) {
+          differences.push({
+            listing_id: i.id, field: 'listing', ours: null,
+            tixstock: { quantity: i.fields.quantity, event_id: i.fields.eventId, broker_id: i.fields.brokerId },
+            action: created.has(i.id) ? 'imported' : 'skipped', note: created.has(i.id) ? null : 'created here while the page was read',
+          });
+        }
+      }
+      for (const r of p.repairs) {
+        const outcome: RepairOutcome = r.kind === 'tombstone'
+          ? await tombstoneListing(tx, { id: r.id, reconciliationId: this.id, snapshot: p.snapshot })
+          : await repairListing(tx, { id: r.id, fields: r.fields!, reconciliationId: this.id, snapshot: p.snapshot });
+        const note = outcome === 'repaired' ? null : outcome === 'deleted_here' ? NOTE_TOMBSTONE : outcome === 'changed_here' ? NOTE_CHANGED : 'no longer here';
+        differences.push(...r.differences.map((d) => ({ ...d, action: outcome === 'repaired' ? 'repaired' as const : 'skipped' as const, note })));
+      }
+      await recordPage(tx, this.id, { pages: p.pages, listings: p.listings, withoutId: p.withoutId, imported, seen: p.seen, differences });
+    });
+    const t = this.totals;
+    t.pages += p.pages;
+    t.listings += p.listings;
+    t.withoutId += p.withoutId;
+    t.imported += imported;
+    t.differences += differences.length;
+    this.opts.onProgress?.({ ...t });
+  }
+}
