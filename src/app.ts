@@ -11,6 +11,7 @@ import { isMigrated } from './db/migrate.js';
 import { sendError } from './http.js';
 import { log } from './log.js';
 import { supportRouter } from './support/page.js';
+import { createTixstockClient } from './tixstock/client.js';
 import type { TixstockClient } from './tixstock/contract.js';
 import { isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
 
@@ -18,7 +19,7 @@ export interface AppDeps {
   sql: Sql;
   config: Config;
   gate?: WebhookGate;
-  /** Tixstock's reseller API (the simulator in tests); without it reconciliations answer 503. */
+  /** Tixstock's reseller API (the simulator in tests); made from config when not given. */
   tixstock?: TixstockClient;
   /** Set during shutdown: /readyz answers 503 so the router stops sending work here. */
   isShuttingDown?: () => boolean;
@@ -54,7 +55,7 @@ export function createApp(deps: AppDeps): App {
 
   app.use(apiRouter({ sql, config }));
   app.use(ordersRouter({ sql, config }));
-  app.use(reconciliationsRouter({ sql, config, tixstock: deps.tixstock }));
+  app.use(reconciliationsRouter({ sql, config, tixstock: deps.tixstock ?? createTixstockClient(config) }));
   app.use(supportRouter({ sql, config }));
 
   app.use((req, res) => sendError(res, 404, `no route for ${req.method} ${req.path}`));

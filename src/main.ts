@@ -4,8 +4,12 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase, type Database } from './db/open.js';
+import { jobHandlers } from './jobs/handlers.js';
 import { startJobWorker } from './jobs/worker.js';
 import { log } from './log.js';
+import { abortRuns } from './reconcile/run.js';
+import { reconcileJobs, schedulePeriodicReconciliation } from './reconcile/schedule.js';
+import { createTixstockClient } from './tixstock/client.js';
 import { WebhookGate } from './webhooks/receiver.js';
 
 const SHUTDOWN_GRACE_MS = 25_000; // Heroku sends SIGKILL 30 s after SIGTERM
@@ -15,11 +19,14 @@ export async function start(config: Config) {
   const applied = await migrate(db.sql);
   if (applied.length) log.info('migrations applied', { applied });
 
-  // Mail and other side work queued by webhooks, done after their transactions commit.
-  const worker = startJobWorker({ sql: db.sql, config });
+  // Mail and other side work queued by webhooks, done after their transactions commit, and the
+  // periodic reconciliation with Tixstock.
+  const tixstock = createTixstockClient(config);
+  const worker = startJobWorker({ sql: db.sql, config, handlers: { ...jobHandlers, ...reconcileJobs(tixstock) } });
+  await schedulePeriodicReconciliation(db.sql, config).catch((err) => log.error('could not schedule the periodic reconciliation', { error: err }));
   let shuttingDown = false;
   const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY);
-  const app = createApp({ sql: db.sql, config, gate, isShuttingDown: () => shuttingDown });
+  const app = createApp({ sql: db.sql, config, gate, tixstock, isShuttingDown: () => shuttingDown });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.PORT, () => resolve(s));
   });
@@ -50,6 +57,7 @@ export async function start(config: Config) {
       log.error('webhooks still in flight at the end of the grace period', { in_flight: gate.inFlight });
     }
     server.closeAllConnections();
+    await abortRuns('the process was stopped (SIGTERM) during the run').catch((err) => log.error('stopping reconciliations failed', { error: err }));
     // A mail still sending after 3 s goes back to the queue (Heroku kills us 30 s after SIGTERM).
     await worker.stop(3_000).catch((err) => log.error('stopping the job worker failed', { error: err }));
     await db.close().catch((err) => log.error('closing the database failed', { error: err }));

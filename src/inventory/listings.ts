@@ -225,6 +225,6 @@ export async function listingsOfEvent(sql: Sql, eventId: string) {
 export async function quantityChanges(sql: Sql, listingId: string) {
   if (!isListingId(listingId)) return [];
   return sql`
-    select id, delivery_id, reason, requested, before, after, at
+    select id, delivery_id, reconciliation_id, reason, requested, before, after, at
       from listing_quantity_changes where listing_id = ${listingId} order by id`;
 }

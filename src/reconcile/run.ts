@@ -113,6 +113,8 @@ interface Repair {
   id: string;
   kind: 'update' | 'tombstone';
   fields?: ListingFields;
+  /** The listing's event, created here if we lack it (its event may have changed). */
+  event?: EventResource;
   differences: Difference[];
 }
 
@@ -240,7 +242,7 @@ class Run {
       else if (!this.opts.repair) reported.push(...found);
       else if (o.status === 'deleted') reported.push(...found.map((d) => ({ ...d, note: NOTE_TOMBSTONE })));
       else if (r.status === 'deleted') repairs.push({ id: listingId, kind: 'tombstone', differences: found });
-      else repairs.push({ id: listingId, kind: 'update', fields: listingFields(r.listing, this.opts.markupPercent), differences: found });
+      else repairs.push({ id: listingId, kind: 'update', fields: listingFields(r.listing, this.opts.markupPercent), event: r.listing.event, differences: found });
     }
     await this.write({
       seen: withId.map((r) => r.id!).filter(isListingId), listings: read.length, withoutId: read.length - withId.length,
@@ -257,8 +259,9 @@ class Run {
     let imported = 0;
     await this.sql.begin(async (tx) => {
       if (!(await lockRunning(tx, this.id))) throw new RunFailure('the run is no longer running (failed by another process: no heartbeat was seen)');
+      const events = [...p.imports.map((i) => i.event), ...p.repairs.flatMap((r) => (r.event ? [r.event] : []))];
+      if (events.length) await addMissingEvents(tx, events);
       if (p.imports.length) {
-        await addMissingEvents(tx, p.imports.map((i) => i.event));
         const created = new Set(await importListings(tx, this.id, p.imports));
         imported = created.size;
         for (const i of p.imports) {

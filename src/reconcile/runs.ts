@@ -81,7 +81,7 @@ export async function recordPage(tx: Tx, id: string, p: {
     await tx`
       insert into reconciliation_differences (reconciliation_id, listing_id, field, ours, tixstock, action, note)
       select ${id}, listing_id, field, ours, tixstock, action, note
-        from json_to_recordset(${JSON.stringify(rows)}::json)
+        from json_to_recordset(${JSON.stringify(rows)}::text::json)
           as d(listing_id text, field text, ours jsonb, tixstock jsonb, action text, note text)`;
   }
   await tx`
@@ -109,7 +109,7 @@ export async function getRun(sql: Sql, id: string) {
   const differences = await sql<Difference[]>`
     select listing_id, field, ours, tixstock, action, note from reconciliation_differences
      where reconciliation_id = ${id} order by id limit ${MAX_DIFFERENCES_SHOWN}`;
-  return { ...run, differences };
+  return { ...run, differences: [...differences] };
 }
 
 export async function listRuns(sql: Sql, f: { limit: number; before?: string }) {
