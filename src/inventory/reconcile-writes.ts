@@ -34,7 +34,7 @@ const COMPARED = (sql: Sql | Tx, snapshot: string) => sql`
   seat_details, coalesce(not pg_visible_in_snapshot(changed_xid, ${snapshot}::pg_snapshot), false) as changed_after`;
 
 /** Our rows for the given listing ids (ids that are not ours are left out). */
-export async function listingsToCompare(sql: Sql, ids: string[], snapshot: string): Promise<ComparedListing[]> {
+export async function listingsToCompare(sql: Sql | Tx, ids: string[], snapshot: string): Promise<ComparedListing[]> {
   const own = ids.filter(isListingId);
   if (own.length === 0) return [];
   return sql<ComparedListing[]>`select ${COMPARED(sql, snapshot)} from listings where id = any(${own}::bigint[]) order by id`;
@@ -72,21 +72,44 @@ async function ledger(tx: Tx, id: string, reconciliationId: string, before: numb
     values (${id}::bigint, ${reconciliationId}, 'reconcile', ${after}, ${before}, ${after})`;
 }
 
-/** Sets every field of a published listing to Tixstock's (quantity and ceiling included). */
-export async function repairListing(tx: Tx, p: { id: string; fields: ListingFields; reconciliationId: string; snapshot: string }): Promise<RepairOutcome> {
-  const lock = await lockUnchanged(tx, p.id, p.snapshot);
-  if (lock.outcome !== 'repaired') return lock.outcome;
-  if (lock.status === 'deleted') return 'deleted_here';
-  const f = p.fields;
-  await tx`
-    update listings
-       set quantity = ${f.quantity}, quantity_ceiling = ${f.quantity}, event_id = ${f.eventId}, broker_id = ${f.brokerId},
-           first_seat = ${f.firstSeat}, display_price = ${json(tx, f.displayPrice)}, tixstock_display_price = ${json(tx, f.tixstockDisplayPrice)},
-           proceed_price = ${json(tx, f.proceedPrice)}, face_value = ${json(tx, f.faceValue)}, seat_details = ${json(tx, f.seatDetails)},
-           ticket = ${json(tx, f.ticket)}, data = ${json(tx, f.data)}, updated_at = now()
-     where id = ${p.id}::bigint`;
-  if (lock.quantity !== f.quantity) await ledger(tx, p.id, p.reconciliationId, lock.quantity!, f.quantity);
-  return 'repaired';
+const FIELD_COLUMNS = `id bigint, quantity int, event_id text, broker_id text, first_seat text, display_price jsonb,
+  tixstock_display_price jsonb, proceed_price jsonb, face_value jsonb, seat_details jsonb, ticket jsonb, data jsonb`;
+
+const fieldRows = (items: { id: string; fields: ListingFields }[]) => JSON.stringify(items.map(({ id, fields: f }) => ({
+  id, quantity: f.quantity, event_id: f.eventId, broker_id: f.brokerId, first_seat: f.firstSeat, display_price: f.displayPrice,
+  tixstock_display_price: f.tixstockDisplayPrice, proceed_price: f.proceedPrice, face_value: f.faceValue, seat_details: f.seatDetails,
+  ticket: f.ticket, data: f.data,
+})));
+
+/**
+ * Sets every field of published listings to Tixstock's (quantity and ceiling included), in one
+ * statement: the rows are locked in id order, and one written by a transaction newer than
+ * `snapshot` is left alone ('changed_here'), as is a tombstone ('deleted_here').
+ */
+export async function repairListings(tx: Tx, p: { reconciliationId: string; snapshot: string; items: { id: string; fields: ListingFields }[] }): Promise<Map<string, RepairOutcome>> {
+  if (p.items.length === 0) return new Map();
+  const rows = await tx<{ id: string; outcome: RepairOutcome }[]>`
+    with input as (
+      select * from json_to_recordset(${fieldRows(p.items)}::text::json) as i(${tx.unsafe(FIELD_COLUMNS)})
+    ), old as (
+      select l.id, l.quantity, l.status, coalesce(not pg_visible_in_snapshot(l.changed_xid, ${p.snapshot}::pg_snapshot), false) as newer
+        from listings l where l.id in (select id from input) order by l.id for update
+    ), changed as (
+      update listings l
+         set quantity = i.quantity, quantity_ceiling = i.quantity, event_id = i.event_id, broker_id = i.broker_id, first_seat = i.first_seat,
+             display_price = i.display_price, tixstock_display_price = i.tixstock_display_price, proceed_price = i.proceed_price,
+             face_value = i.face_value, seat_details = i.seat_details, ticket = i.ticket, data = i.data, updated_at = now()
+        from input i join old o using (id)
+       where l.id = i.id and not o.newer and o.status = 'published'
+      returning l.id, o.quantity as before, i.quantity as after
+    ), ledger as (
+      insert into listing_quantity_changes (listing_id, reconciliation_id, reason, requested, before, after)
+      select id, ${p.reconciliationId}, 'reconcile', after, before, after from changed where before <> after order by id
+    )
+    select i.id::text,
+           case when o.id is null then 'not_found' when o.newer then 'changed_here' when o.status = 'deleted' then 'deleted_here' else 'repaired' end as outcome
+      from input i left join old o using (id)`;
+  return new Map(rows.map((r) => [r.id, r.outcome]));
 }
 
 /** Tombstones a published listing that Tixstock has deleted or no longer has. */
@@ -103,12 +126,14 @@ export async function tombstoneListing(tx: Tx, p: { id: string; reconciliationId
 
 /** Creates the events that `events` names and we do not have; ours are left as they are. */
 export async function addMissingEvents(tx: Tx, events: EventResource[]): Promise<void> {
-  for (const e of events) {
-    await tx`
-      insert into events (id, name, datetime, status, venue, data)
-      values (${e.id}, ${e.name}, ${e.datetime ?? null}, ${e.status ?? null}, ${json(tx, e.venue)}, ${tx.json(e as never)})
-      on conflict (id) do nothing`;
-  }
+  if (events.length === 0) return;
+  const rows = JSON.stringify(events.map((e) => ({ id: e.id, name: e.name, datetime: e.datetime ?? null, status: e.status ?? null, venue: e.venue ?? null, data: e })));
+  await tx`
+    insert into events (id, name, datetime, status, venue, data)
+    select distinct on (id) id, name, datetime, status, venue, data
+      from json_to_recordset(${rows}::text::json) as e(id text, name text, datetime text, status text, venue jsonb, data jsonb)
+     order by id
+    on conflict (id) do nothing`;
 }
 
 /**
@@ -128,19 +153,21 @@ export async function importListings(tx: Tx, reconciliationId: string, items: { 
     await tx`lock table listings in share row exclusive mode`;
     await tx`select setval('listing_id_seq', ${highest}::bigint) where ${highest}::bigint >= (select last_value from listing_id_seq)`;
   }
-  const created: string[] = [];
-  for (const { id, fields: f } of own) {
-    const [row] = await tx<{ id: string }[]>`
+  const rows = await tx<{ id: string }[]>`
+    with input as (
+      select * from json_to_recordset(${fieldRows(own)}::text::json) as i(${tx.unsafe(FIELD_COLUMNS)})
+    ), created as (
       insert into listings (id, event_id, broker_id, quantity, quantity_ceiling, first_seat, display_price,
                             tixstock_display_price, proceed_price, face_value, seat_details, ticket, data)
-      values (${id}::bigint, ${f.eventId}, ${f.brokerId}, ${f.quantity}, ${f.quantity}, ${f.firstSeat}, ${json(tx, f.displayPrice)},
-              ${json(tx, f.tixstockDisplayPrice)}, ${json(tx, f.proceedPrice)}, ${json(tx, f.faceValue)},
-              ${json(tx, f.seatDetails)}, ${json(tx, f.ticket)}, ${json(tx, f.data)})
+      select id, event_id, broker_id, quantity, quantity, first_seat, display_price, tixstock_display_price, proceed_price,
+             face_value, seat_details, ticket, data
+        from input order by id
       on conflict (id) do nothing
-      returning id::text`;
-    if (!row) continue;
-    await ledger(tx, id, reconciliationId, null, f.quantity);
-    created.push(id);
-  }
-  return created;
+      returning id, quantity
+    ), ledger as (
+      insert into listing_quantity_changes (listing_id, reconciliation_id, reason, requested, before, after)
+      select id, ${reconciliationId}, 'reconcile', quantity, null, quantity from created order by id
+    )
+    select id::text from created order by id`;
+  return rows.map((r) => r.id);
 }

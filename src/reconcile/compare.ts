@@ -20,10 +20,10 @@ export interface Difference {
 export type FieldDifference = Pick<Difference, 'field' | 'ours' | 'tixstock'>;
 
 export type ReadListing =
-  | { ok: true; id: string | null; listing: ListingResource; status: 'published' | 'deleted' }
-  | { ok: false; id: string | null; errors: string[] };
+  | { ok: true; listing: ListingResource }
+  | { ok: false; errors: string[] };
 
-const idOf = (raw: TixstockListing): string | null => {
+export const idOf = (raw: TixstockListing): string | null => {
   const id = raw.id === null || raw.id === undefined ? '' : String(raw.id).trim();
   return id === '' ? null : id;
 };
@@ -46,47 +46,82 @@ const tixstockListing = listingResource
   .extend({ event: eventResource.optional(), event_id: looseId.optional() })
   .refine((l) => l.event !== undefined || l.event_id !== undefined, { message: 'event (or event_id) is required', path: ['event'] });
 
+/** One of Tixstock's listings in full, as the webhooks' schema reads it. */
 export function readListing(raw: TixstockListing): ReadListing {
-  const id = idOf(raw);
   const parsed = tixstockListing.safeParse(raw);
-  if (!parsed.success) return { ok: false, id, errors: parsed.error.issues.map((i) => `${i.path.join('.') || 'listing'}: ${i.message}`) };
+  if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join('.') || 'listing'}: ${i.message}`) };
   const l = parsed.data;
   const eventId = l.event_id ?? l.event!.id;
   // An event known only by id is created with that id as its name until event.update tells more.
   const event = l.event && l.event.id === eventId ? l.event : { id: eventId, name: `event ${eventId}` };
-  return { ok: true, id, listing: { ...l, event }, status: statusOf(raw) };
+  return { ok: true, listing: { ...l, event } };
 }
 
 type MoneyLike = { currency?: unknown; amount?: unknown } | null | undefined;
 function money(m: unknown): { currency: string; amount: string } | null {
   const v = m as MoneyLike;
-  if (!v || v.amount === undefined || v.amount === null) return null;
-  const amount = String(v.amount);
-  return { currency: String(v.currency ?? '').toUpperCase(), amount: /^\d+(\.\d+)?$/.test(amount) ? normalizeAmount(amount) : amount };
+  if (!v || typeof v !== 'object' || v.amount === undefined || v.amount === null) return null;
+  const amount = String(v.amount).trim();
+  return { currency: String(v.currency ?? '').trim().toUpperCase(), amount: /^\d{1,12}(\.\d{1,6})?$/.test(amount) ? normalizeAmount(amount) : amount };
 }
 
 const text = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : String(v).trim());
 
 function seats(details: unknown, firstSeat: unknown) {
-  const d = (details ?? {}) as Record<string, unknown>;
+  const d = (details && typeof details === 'object' ? details : {}) as Record<string, unknown>;
   return { category: text(d.category), section: text(d.section), row: text(d.row), first_seat: text(firstSeat) };
+}
+
+function quantity(v: unknown): unknown {
+  const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : undefined;
+  return s !== undefined && /^\d{1,9}$/.test(s) ? Number(s) : (v ?? null);
+}
+
+/** The compared fields of one of Tixstock's listings, normalised as the webhook schemas would
+ * store them, without the full schema: most listings agree, and parsing every one with zod
+ * would cost more than fetching it. A listing that differs is read in full (readListing). */
+export interface TixstockView {
+  status: 'published' | 'deleted';
+  quantity: unknown;
+  broker_id: string | null;
+  event_id: string | null;
+  display_price: unknown;
+  proceed_price: unknown;
+  face_value: unknown;
+  seat_details: ReturnType<typeof seats>;
+}
+
+export function viewOf(raw: TixstockListing): TixstockView {
+  const tickets = (raw.number_of_tickets_for_sale ?? {}) as Record<string, unknown>;
+  const event = (raw.event ?? {}) as Record<string, unknown>;
+  const details = (raw.seat_details ?? {}) as Record<string, unknown>;
+  return {
+    status: statusOf(raw),
+    quantity: quantity(tickets.quantity_available),
+    broker_id: text(raw.broker_id),
+    event_id: text(raw.event_id ?? event.id),
+    display_price: money(raw.display_price),
+    proceed_price: money(raw.proceed_price),
+    face_value: money(raw.face_value),
+    seat_details: seats(details, details.first_seat),
+  };
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /** The fields in which ours differs from Tixstock's. A listing deleted on one side differs only
  * in `status`: the other fields of a tombstone do not matter. */
-export function compareListing(ours: ComparedListing, theirs: ListingResource, theirStatus: 'published' | 'deleted'): FieldDifference[] {
-  if (ours.status !== theirStatus) return [{ field: 'status', ours: ours.status, tixstock: theirStatus }];
+export function compareListing(ours: ComparedListing, theirs: TixstockView): FieldDifference[] {
+  if (ours.status !== theirs.status) return [{ field: 'status', ours: ours.status, tixstock: theirs.status }];
   if (ours.status === 'deleted') return [];
   const pairs: [string, unknown, unknown][] = [
-    ['quantity', ours.quantity, theirs.number_of_tickets_for_sale.quantity_available],
+    ['quantity', ours.quantity, theirs.quantity],
     ['broker_id', ours.broker_id, theirs.broker_id],
-    ['event_id', ours.event_id, theirs.event.id],
-    ['display_price', money(ours.tixstock_display_price), money(theirs.display_price)],
-    ['proceed_price', money(ours.proceed_price), money(theirs.proceed_price)],
-    ['face_value', money(ours.face_value), money(theirs.face_value)],
-    ['seat_details', seats(ours.seat_details, ours.first_seat), seats(theirs.seat_details, theirs.seat_details?.first_seat)],
+    ['event_id', ours.event_id, theirs.event_id],
+    ['display_price', money(ours.tixstock_display_price), theirs.display_price],
+    ['proceed_price', money(ours.proceed_price), theirs.proceed_price],
+    ['face_value', money(ours.face_value), theirs.face_value],
+    ['seat_details', seats(ours.seat_details, ours.first_seat), theirs.seat_details],
   ];
   return pairs.filter(([, a, b]) => !same(a, b)).map(([field, a, b]) => ({ field, ours: a, tixstock: b }));
 }

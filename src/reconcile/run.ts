@@ -9,13 +9,13 @@ import type { Sql } from '../db/connect.js';
 import { listingFields } from '../inventory/listing-fields.js';
 import { isListingId, type ListingFields } from '../inventory/listings.js';
 import {
-  addMissingEvents, currentSnapshot, importListings, listingsToCompare, repairListing, tombstoneListing, unseenListings,
-  type ComparedListing, type RepairOutcome,
+  addMissingEvents, currentSnapshot, importListings, listingsToCompare, repairListings, tombstoneListing, unseenListings,
+  type ComparedListing,
 } from '../inventory/reconcile-writes.js';
 import { log } from '../log.js';
 import { TixstockError, type TicketsQuery, type TixstockClient, type TixstockListing, type TixstockReply } from '../tixstock/contract.js';
 import type { EventResource } from '../webhooks/v1/schemas.js';
-import { compareListing, readListing, type Difference } from './compare.js';
+import { compareListing, idOf, readListing, viewOf, type Difference } from './compare.js';
 import { createRun, finishRun, heartbeat, lockRunning, recordPage } from './runs.js';
 
 export const PER_PAGE = 50;
@@ -109,15 +109,6 @@ async function execute(sql: Sql, client: TixstockClient, id: string, opts: RunOp
   }
 }
 
-interface Repair {
-  id: string;
-  kind: 'update' | 'tombstone';
-  fields?: ListingFields;
-  /** The listing's event, created here if we lack it (its event may have changed). */
-  event?: EventResource;
-  differences: Difference[];
-}
-
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -175,15 +166,29 @@ class Run {
   /** Listings written after this (during the run) are not looked for as missing. */
   private startSnapshot = '';
 
+  /** The snapshot, then the page: the snapshot says which of our changes the page may be older than. */
+  private request(q: TicketsQuery): Promise<{ snapshot: string; reply: TixstockReply<TixstockListing[]> }> {
+    const p = (async () => {
+      const snapshot = await currentSnapshot(this.sql);
+      return { snapshot, reply: await this.fetch(q) };
+    })();
+    p.catch(() => {}); // awaited by pages(); a rejection while the page before is written is not unhandled
+    return p;
+  }
+
+  /** Page N+1 is asked for while page N is written: no transaction waits for Tixstock, and
+   * the run takes about as long as the reading alone. */
   async pages(): Promise<void> {
     this.startSnapshot = await currentSnapshot(this.sql);
     const cap = this.opts.pageCap ?? 2000;
+    let next = this.request({ page: 1, perPage: PER_PAGE });
     for (let page = 1; ; page++) {
-      if (page > cap) throw new RunFailure(`stopped at the page cap (${cap} pages of ${PER_PAGE}); Tixstock still had a next page`);
-      const snapshot = await currentSnapshot(this.sql);
-      const reply = await this.fetch({ page, perPage: PER_PAGE });
+      const { snapshot, reply } = await next;
+      const more = Boolean(reply.links?.next) && reply.data.length >= PER_PAGE;
+      if (more && page < cap) next = this.request({ page: page + 1, perPage: PER_PAGE });
       await this.apply(reply.data, snapshot, 1);
-      if (!reply.links?.next || reply.data.length < PER_PAGE) return;
+      if (!more) return;
+      if (page >= cap) throw new RunFailure(`stopped at the page cap (${cap} pages of ${PER_PAGE}); Tixstock still had a next page`);
     }
   }
 
@@ -195,9 +200,8 @@ class Run {
       if (batch.length === 0) return;
       for (const ours of batch) {
         after = ours.id;
-        const snapshot = await currentSnapshot(this.sql);
-        const reply = await this.fetch({ page: 1, perPage: PER_PAGE, listingId: ours.id });
-        const found = reply.data.filter((l) => String(l.id ?? '').trim() === ours.id);
+        const { snapshot, reply } = await this.request({ page: 1, perPage: PER_PAGE, listingId: ours.id });
+        const found = reply.data.filter((l) => idOf(l) === ours.id);
         if (found.length) await this.apply(found, snapshot, 0);
         else await this.gone(ours, snapshot);
       }
@@ -209,62 +213,36 @@ class Run {
       listing_id: ours.id, field: 'listing', ours: { status: ours.status, quantity: ours.quantity }, tixstock: null,
       action: 'reported', note: 'Tixstock does not return it, also when asked for it by id',
     };
-    const repairs: Repair[] = this.opts.repair ? [{ id: ours.id, kind: 'tombstone', differences: [difference] }] : [];
-    await this.write({ seen: [], listings: 0, withoutId: 0, pages: 0, imports: [], repairs, reported: this.opts.repair ? [] : [difference], snapshot });
+    await this.write({ items: [], pages: 0, snapshot, gone: difference });
   }
 
   /** Compares one page (or one listing asked for by id) and writes its outcome in one transaction. */
-  private async apply(items: TixstockListing[], snapshot: string, pages: number): Promise<void> {
-    const read = items.map(readListing);
-    const withId = read.filter((r) => r.id !== null);
-    const ours = new Map((await listingsToCompare(this.sql, withId.map((r) => r.id!), snapshot)).map((o) => [o.id, o]));
-    const reported: Difference[] = [];
-    const repairs: Repair[] = [];
-    const imports: { id: string; fields: ListingFields; event: EventResource }[] = [];
-    for (const r of withId) {
-      const listingId = r.id!;
-      if (!r.ok) {
-        reported.push({ listing_id: listingId, field: 'resource', ours: null, tixstock: r.errors, action: 'reported', note: "Tixstock's listing could not be read" });
-        continue;
-      }
-      const o = ours.get(listingId);
-      if (!o) {
-        if (r.status === 'deleted') continue; // deleted there, unknown here: nothing to do
-        const summary = { quantity: r.listing.number_of_tickets_for_sale.quantity_available, event_id: r.listing.event.id, broker_id: r.listing.broker_id };
-        if (!isListingId(listingId)) reported.push({ listing_id: listingId, field: 'listing', ours: null, tixstock: summary, action: 'reported', note: NOTE_NOT_OURS });
-        else if (!this.opts.repair) reported.push({ listing_id: listingId, field: 'listing', ours: null, tixstock: summary, action: 'reported', note: 'not here' });
-        else imports.push({ id: listingId, fields: listingFields(r.listing, this.opts.markupPercent), event: r.listing.event });
-        continue;
-      }
-      const found = compareListing(o, r.listing, r.status).map((d): Difference => ({ listing_id: listingId, ...d, action: 'reported' }));
-      if (found.length === 0) continue;
-      if (o.changed_after) reported.push(...found.map((d) => ({ ...d, action: 'skipped' as const, note: NOTE_CHANGED })));
-      else if (!this.opts.repair) reported.push(...found);
-      else if (o.status === 'deleted') reported.push(...found.map((d) => ({ ...d, note: NOTE_TOMBSTONE })));
-      else if (r.status === 'deleted') repairs.push({ id: listingId, kind: 'tombstone', differences: found });
-      else repairs.push({ id: listingId, kind: 'update', fields: listingFields(r.listing, this.opts.markupPercent), event: r.listing.event, differences: found });
-    }
-    await this.write({
-      seen: withId.map((r) => r.id!).filter(isListingId), listings: read.length, withoutId: read.length - withId.length,
-      pages, imports, repairs, reported, snapshot,
-    });
+  private apply(items: TixstockListing[], snapshot: string, pages: number): Promise<void> {
+    return this.write({ items, pages, snapshot });
   }
 
-  private async write(p: {
-    seen: string[]; listings: number; withoutId: number; pages: number; snapshot: string;
-    imports: { id: string; fields: ListingFields; event: EventResource }[]; repairs: Repair[]; reported: Difference[];
-  }): Promise<void> {
+  private async write(p: { items: TixstockListing[]; pages: number; snapshot: string; gone?: Difference }): Promise<void> {
     this.checkAborted();
-    const differences = [...p.reported];
+    const withId = p.items.map((raw) => ({ raw, id: idOf(raw) })).filter((x): x is { raw: TixstockListing; id: string } => x.id !== null);
+    const differences: Difference[] = [];
     let imported = 0;
     await this.sql.begin(async (tx) => {
-      if (!(await lockRunning(tx, this.id))) throw new RunFailure('the run is no longer running (failed by another process: no heartbeat was seen)');
-      const events = [...p.imports.map((i) => i.event), ...p.repairs.flatMap((r) => (r.event ? [r.event] : []))];
+      const [alive, oursRows] = await Promise.all([
+        lockRunning(tx, this.id), listingsToCompare(tx, withId.map((x) => x.id), p.snapshot),
+      ]);
+      if (!alive) throw new RunFailure('the run is no longer running (failed by another process: no heartbeat was seen)');
+      const ours = new Map(oursRows.map((o) => [o.id, o]));
+      const plan = this.plan(withId, ours, differences);
+      if (p.gone) {
+        if (this.opts.repair) plan.tombstones.push({ id: p.gone.listing_id, differences: [p.gone] });
+        else differences.push(p.gone);
+      }
+      const events = [...plan.imports, ...plan.updates].map((i) => i.event);
       if (events.length) await addMissingEvents(tx, events);
-      if (p.imports.length) {
-        const created = new Set(await importListings(tx, this.id, p.imports));
+      if (plan.imports.length) {
+        const created = new Set(await importListings(tx, this.id, plan.imports));
         imported = created.size;
-        for (const i of p.imports) {
+        for (const i of plan.imports) {
           differences.push({
             listing_id: i.id, field: 'listing', ours: null,
             tixstock: { quantity: i.fields.quantity, event_id: i.fields.eventId, broker_id: i.fields.brokerId },
@@ -272,21 +250,69 @@ class Run {
           });
         }
       }
-      for (const r of p.repairs) {
-        const outcome: RepairOutcome = r.kind === 'tombstone'
-          ? await tombstoneListing(tx, { id: r.id, reconciliationId: this.id, snapshot: p.snapshot })
-          : await repairListing(tx, { id: r.id, fields: r.fields!, reconciliationId: this.id, snapshot: p.snapshot });
+      const outcomes = await repairListings(tx, { reconciliationId: this.id, snapshot: p.snapshot, items: plan.updates });
+      for (const t of plan.tombstones) outcomes.set(t.id, await tombstoneListing(tx, { id: t.id, reconciliationId: this.id, snapshot: p.snapshot }));
+      for (const r of [...plan.updates, ...plan.tombstones]) {
+        const outcome = outcomes.get(r.id) ?? 'not_found';
         const note = outcome === 'repaired' ? null : outcome === 'deleted_here' ? NOTE_TOMBSTONE : outcome === 'changed_here' ? NOTE_CHANGED : 'no longer here';
         differences.push(...r.differences.map((d) => ({ ...d, action: outcome === 'repaired' ? 'repaired' as const : 'skipped' as const, note })));
       }
-      await recordPage(tx, this.id, { pages: p.pages, listings: p.listings, withoutId: p.withoutId, imported, seen: p.seen, differences });
+      await recordPage(tx, this.id, {
+        pages: p.pages, listings: p.items.length, withoutId: p.items.length - withId.length, imported,
+        seen: withId.map((x) => x.id).filter(isListingId), differences,
+      });
     });
     const t = this.totals;
     t.pages += p.pages;
-    t.listings += p.listings;
-    t.withoutId += p.withoutId;
+    t.listings += p.items.length;
+    t.withoutId += p.items.length - withId.length;
     t.imported += imported;
     t.differences += differences.length;
     this.opts.onProgress?.({ ...t });
   }
+
+  /** What to do with each listing of a page; what is only reported goes to `reported`. */
+  private plan(items: { raw: TixstockListing; id: string }[], ours: Map<string, ComparedListing>, reported: Difference[]) {
+    const imports: Planned[] = [];
+    const updates: Planned[] = [];
+    const tombstones: { id: string; differences: Difference[] }[] = [];
+    const unreadable = (id: string, errors: string[]) =>
+      reported.push({ listing_id: id, field: 'resource', ours: null, tixstock: errors, action: 'reported', note: "Tixstock's listing could not be read" });
+    for (const { raw, id } of items) {
+      const o = ours.get(id);
+      const view = viewOf(raw);
+      if (!o) {
+        if (view.status === 'deleted') continue; // deleted there, unknown here: nothing to do
+        const read = readListing(raw);
+        if (!read.ok) {
+          unreadable(id, read.errors);
+          continue;
+        }
+        const summary = { quantity: view.quantity, event_id: view.event_id, broker_id: view.broker_id };
+        if (!isListingId(id)) reported.push({ listing_id: id, field: 'listing', ours: null, tixstock: summary, action: 'reported', note: NOTE_NOT_OURS });
+        else if (!this.opts.repair) reported.push({ listing_id: id, field: 'listing', ours: null, tixstock: summary, action: 'reported', note: 'not here' });
+        else imports.push({ id, fields: listingFields(read.listing, this.opts.markupPercent), event: read.listing.event, differences: [] });
+        continue;
+      }
+      const found = compareListing(o, view).map((d): Difference => ({ listing_id: id, ...d, action: 'reported' }));
+      if (found.length === 0) continue;
+      // Only a listing that differs is read in full (zod): a repair needs all of it, and a
+      // resource that fails the schema is reported as such rather than half-compared.
+      const read = readListing(raw);
+      if (!read.ok) unreadable(id, read.errors);
+      else if (o.changed_after) reported.push(...found.map((d) => ({ ...d, action: 'skipped' as const, note: NOTE_CHANGED })));
+      else if (!this.opts.repair) reported.push(...found);
+      else if (o.status === 'deleted') reported.push(...found.map((d) => ({ ...d, note: NOTE_TOMBSTONE })));
+      else if (view.status === 'deleted') tombstones.push({ id, differences: found });
+      else updates.push({ id, fields: listingFields(read.listing, this.opts.markupPercent), event: read.listing.event, differences: found });
+    }
+    return { imports, updates, tombstones };
+  }
+}
+
+interface Planned {
+  id: string;
+  fields: ListingFields;
+  event: EventResource;
+  differences: Difference[];
 }

@@ -65,30 +65,28 @@ export async function lockRunning(tx: Tx, id: string): Promise<boolean> {
   return rows.length === 1;
 }
 
-/** A page's counts, seen ids and differences, in the transaction of its repairs. */
+/** A page's counts, seen ids and differences, in the transaction of its repairs (sent together). */
 export async function recordPage(tx: Tx, id: string, p: {
   pages: number; listings: number; withoutId: number; imported: number; seen: string[]; differences: Difference[];
 }): Promise<void> {
-  if (p.seen.length) {
-    await tx`
+  const rows = p.differences.map((d) => ({
+    listing_id: d.listing_id, field: d.field, action: d.action, note: d.note ?? null, ours: d.ours ?? null, tixstock: d.tixstock ?? null,
+  }));
+  await Promise.all([
+    p.seen.length && tx`
       insert into reconciliation_seen (reconciliation_id, listing_id)
-      select ${id}, unnest(${p.seen}::bigint[]) on conflict do nothing`;
-  }
-  if (p.differences.length) {
-    const rows = p.differences.map((d) => ({
-      listing_id: d.listing_id, field: d.field, action: d.action, note: d.note ?? null, ours: d.ours ?? null, tixstock: d.tixstock ?? null,
-    }));
-    await tx`
+      select ${id}, unnest(${p.seen}::bigint[]) on conflict do nothing`,
+    rows.length && tx`
       insert into reconciliation_differences (reconciliation_id, listing_id, field, ours, tixstock, action, note)
       select ${id}, listing_id, field, ours, tixstock, action, note
         from json_to_recordset(${JSON.stringify(rows)}::text::json)
-          as d(listing_id text, field text, ours jsonb, tixstock jsonb, action text, note text)`;
-  }
-  await tx`
-    update reconciliations
-       set pages = pages + ${p.pages}, listings_checked = listings_checked + ${p.listings}, without_id = without_id + ${p.withoutId},
-           imported = imported + ${p.imported}, differences = differences + ${p.differences.length}, heartbeat_at = now()
-     where id = ${id}`;
+          as d(listing_id text, field text, ours jsonb, tixstock jsonb, action text, note text)`,
+    tx`
+      update reconciliations
+         set pages = pages + ${p.pages}, listings_checked = listings_checked + ${p.listings}, without_id = without_id + ${p.withoutId},
+             imported = imported + ${p.imported}, differences = differences + ${p.differences.length}, heartbeat_at = now()
+       where id = ${id}`,
+  ]);
 }
 
 export async function finishRun(sql: Sql, id: string, status: 'done' | 'failed', error: string | null = null): Promise<void> {
