@@ -305,6 +305,29 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     assert.equal(ticketsGets().length, 1);
   });
 
+  it('stops at the page cap: failed, with what it read', async () => {
+    for (let i = 0; i < 130; i++) await both(2);
+    const run = await reconcile(false, { pageCap: 2 });
+    assert.equal(run.status, 'failed');
+    assert.match(run.error!, /page cap \(2 pages of 50\)/);
+    assert.equal(run.pages, 2);
+  });
+
+  it('a run failed as stale by another process writes no more pages', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await both(5));
+    atTixstock(ids[0]!, () => {}, 1);
+    sim.fault({ call: 'tickets/get', kind: 'slow', ms: 600, times: 1 });
+    const { id, finished } = await startRun(sql, client, { ...FAST, repair: true, requestedBy: 'api', heartbeatMs: 60_000 });
+    while (ticketsGets().length === 0) await new Promise((r) => setTimeout(r, 10));
+    await sql`update reconciliations set status = 'failed', error = 'abandoned (test)', finished_at = now() where id = ${id}`;
+    const outcome = await finished;
+    assert.equal(outcome.status, 'failed');
+    assert.match(outcome.error!, /no longer running/);
+    assert.equal((await ours(ids[0]!))!.quantity, 5, 'its page was rolled back');
+    assert.equal((await getRun(sql, id))!.error, 'abandoned (test)');
+  });
+
   it('an import moves our id sequence past the imported ids: a later ticket.add does not collide', async () => {
     const [seq] = await sql<{ last_value: string }[]>`select last_value::text from listing_id_seq`;
     const first = BigInt(seq!.last_value) + 1n;

@@ -93,7 +93,7 @@ export async function repairListings(tx: Tx, p: { reconciliationId: string; snap
       select * from json_to_recordset(${fieldRows(p.items)}::text::json) as i(${tx.unsafe(FIELD_COLUMNS)})
     ), old as (
       select l.id, l.quantity, l.status, coalesce(not pg_visible_in_snapshot(l.changed_xid, ${p.snapshot}::pg_snapshot), false) as newer
-        from listings l where l.id in (select id from input) order by l.id for update
+        from listings l where l.id = any(${p.items.map((i) => i.id)}::bigint[]) order by l.id for update
     ), changed as (
       update listings l
          set quantity = i.quantity, quantity_ceiling = i.quantity, event_id = i.event_id, broker_id = i.broker_id, first_seat = i.first_seat,

@@ -16,9 +16,12 @@ import { log } from '../log.js';
 import { TixstockError, type TicketsQuery, type TixstockClient, type TixstockListing, type TixstockReply } from '../tixstock/contract.js';
 import type { EventResource } from '../webhooks/v1/schemas.js';
 import { compareListing, idOf, readListing, viewOf, type Difference } from './compare.js';
-import { createRun, finishRun, heartbeat, lockRunning, recordPage } from './runs.js';
+import { createRun, finishRun, heartbeat, recordPage } from './runs.js';
 
 export const PER_PAGE = 50;
+/** Page transactions at once: enough to hide their round trips behind the reading, few enough
+ * to leave the pool (DATABASE_POOL_SIZE) to the webhooks. */
+const WRITERS = 3;
 
 export interface Progress {
   id: string;
@@ -166,30 +169,53 @@ class Run {
   /** Listings written after this (during the run) are not looked for as missing. */
   private startSnapshot = '';
 
-  /** The snapshot, then the page: the snapshot says which of our changes the page may be older than. */
-  private request(q: TicketsQuery): Promise<{ snapshot: string; reply: TixstockReply<TixstockListing[]> }> {
+  /** The snapshot, then the page: the snapshot says which of our changes the page may be
+   * older than. An older snapshot only makes more listings count as changed, so the next
+   * page's snapshot is taken while this page is on its way, off the reading's critical path. */
+  private request(q: TicketsQuery, snapshot: Promise<string> = currentSnapshot(this.sql)): Promise<{ snapshot: string; reply: TixstockReply<TixstockListing[]> }> {
+    snapshot.catch(() => {});
     const p = (async () => {
-      const snapshot = await currentSnapshot(this.sql);
-      return { snapshot, reply: await this.fetch(q) };
+      const taken = await snapshot;
+      return { snapshot: taken, reply: await this.fetch(q) };
     })();
     p.catch(() => {}); // awaited by pages(); a rejection while the page before is written is not unhandled
     return p;
   }
 
-  /** Page N+1 is asked for while page N is written: no transaction waits for Tixstock, and
-   * the run takes about as long as the reading alone. */
+  /** Pages are read one after the other and written by up to WRITERS transactions at once
+   * (page N+1 is asked for while page N is written): no transaction waits for Tixstock, and the
+   * run takes about as long as the reading alone. A failure lets the writes in flight end
+   * (each page is all or nothing), then fails the run. */
   async pages(): Promise<void> {
     this.startSnapshot = await currentSnapshot(this.sql);
     const cap = this.opts.pageCap ?? 2000;
-    let next = this.request({ page: 1, perPage: PER_PAGE });
-    for (let page = 1; ; page++) {
-      const { snapshot, reply } = await next;
-      const more = Boolean(reply.links?.next) && reply.data.length >= PER_PAGE;
-      if (more && page < cap) next = this.request({ page: page + 1, perPage: PER_PAGE });
-      await this.apply(reply.data, snapshot, 1);
-      if (!more) return;
-      if (page >= cap) throw new RunFailure(`stopped at the page cap (${cap} pages of ${PER_PAGE}); Tixstock still had a next page`);
+    const writing = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    const write = (w: Promise<void>) => {
+      const tracked: Promise<void> = w.catch((error: unknown) => void (failure ??= { error })).finally(() => writing.delete(tracked));
+      writing.add(tracked);
+    };
+    let nextSnapshot: Promise<string> | undefined;
+    try {
+      let next = this.request({ page: 1, perPage: PER_PAGE });
+      nextSnapshot = currentSnapshot(this.sql);
+      for (let page = 1; !failure; page++) {
+        const { snapshot, reply } = await next;
+        const more = Boolean(reply.links?.next) && reply.data.length >= PER_PAGE;
+        if (more && page < cap) {
+          next = this.request({ page: page + 1, perPage: PER_PAGE }, nextSnapshot);
+          nextSnapshot = currentSnapshot(this.sql);
+        }
+        while (writing.size >= WRITERS) await Promise.race(writing);
+        write(this.apply(reply.data, snapshot, 1));
+        if (!more) break;
+        if (page >= cap) throw new RunFailure(`stopped at the page cap (${cap} pages of ${PER_PAGE}); Tixstock still had a next page`);
+      }
+    } finally {
+      nextSnapshot?.catch(() => {});
+      await Promise.all(writing);
     }
+    if (failure) throw failure.error;
   }
 
   /** Published listings of ours that no page returned: asked for one by one. */
@@ -227,17 +253,20 @@ class Run {
     const differences: Difference[] = [];
     let imported = 0;
     await this.sql.begin(async (tx) => {
-      const [alive, oursRows] = await Promise.all([
-        lockRunning(tx, this.id), listingsToCompare(tx, withId.map((x) => x.id), p.snapshot),
+      // Not waiting for the WAL flush halves a page's time. A crash may lose the last pages'
+      // commits, never partly and never out of order (later commits flush earlier ones): the run
+      // is then failed as abandoned and the next one compares those listings again.
+      const [, oursRows] = await Promise.all([
+        tx`set local synchronous_commit = off`, listingsToCompare(tx, withId.map((x) => x.id), p.snapshot),
       ]);
-      if (!alive) throw new RunFailure('the run is no longer running (failed by another process: no heartbeat was seen)');
       const ours = new Map(oursRows.map((o) => [o.id, o]));
       const plan = this.plan(withId, ours, differences);
       if (p.gone) {
         if (this.opts.repair) plan.tombstones.push({ id: p.gone.listing_id, differences: [p.gone] });
         else differences.push(p.gone);
       }
-      const events = [...plan.imports, ...plan.updates].map((i) => i.event);
+      // The events of imports, and of listings that moved to another event, may be new here.
+      const events = [...plan.imports, ...plan.updates.filter((u) => u.differences.some((d) => d.field === 'event_id'))].map((i) => i.event);
       if (events.length) await addMissingEvents(tx, events);
       if (plan.imports.length) {
         const created = new Set(await importListings(tx, this.id, plan.imports));
@@ -257,10 +286,11 @@ class Run {
         const note = outcome === 'repaired' ? null : outcome === 'deleted_here' ? NOTE_TOMBSTONE : outcome === 'changed_here' ? NOTE_CHANGED : 'no longer here';
         differences.push(...r.differences.map((d) => ({ ...d, action: outcome === 'repaired' ? 'repaired' as const : 'skipped' as const, note })));
       }
-      await recordPage(tx, this.id, {
+      const alive = await recordPage(tx, this.id, {
         pages: p.pages, listings: p.items.length, withoutId: p.items.length - withId.length, imported,
         seen: withId.map((x) => x.id).filter(isListingId), differences,
       });
+      if (!alive) throw new RunFailure('the run is no longer running (failed by another process: no heartbeat was seen)');
     });
     const t = this.totals;
     t.pages += p.pages;

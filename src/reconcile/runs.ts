@@ -59,34 +59,33 @@ export async function heartbeat(sql: Sql, id: string): Promise<boolean> {
   return rows.length === 1;
 }
 
-/** Locks the run's row for a page's writes; false when it is no longer running. */
-export async function lockRunning(tx: Tx, id: string): Promise<boolean> {
-  const rows = await tx`select id from reconciliations where id = ${id} and status = 'running' for update`;
-  return rows.length === 1;
-}
-
-/** A page's counts, seen ids and differences, in the transaction of its repairs (sent together). */
+/** A page's counts, seen ids and differences, in the transaction of its repairs (one statement).
+ * False when the run is no longer running (another process failed it as stale): the caller
+ * rolls the page back. The run's row is locked from here to the commit, so call it last. */
 export async function recordPage(tx: Tx, id: string, p: {
   pages: number; listings: number; withoutId: number; imported: number; seen: string[]; differences: Difference[];
-}): Promise<void> {
+}): Promise<boolean> {
   const rows = p.differences.map((d) => ({
     listing_id: d.listing_id, field: d.field, action: d.action, note: d.note ?? null, ours: d.ours ?? null, tixstock: d.tixstock ?? null,
   }));
-  await Promise.all([
-    p.seen.length && tx`
+  const [row] = await tx<{ alive: boolean }[]>`
+    with seen as (
       insert into reconciliation_seen (reconciliation_id, listing_id)
-      select ${id}, unnest(${p.seen}::bigint[]) on conflict do nothing`,
-    rows.length && tx`
+      select ${id}, unnest(${p.seen}::bigint[]) on conflict do nothing
+    ), differences as (
       insert into reconciliation_differences (reconciliation_id, listing_id, field, ours, tixstock, action, note)
       select ${id}, listing_id, field, ours, tixstock, action, note
         from json_to_recordset(${JSON.stringify(rows)}::text::json)
-          as d(listing_id text, field text, ours jsonb, tixstock jsonb, action text, note text)`,
-    tx`
+          as d(listing_id text, field text, ours jsonb, tixstock jsonb, action text, note text)
+    ), counted as (
       update reconciliations
          set pages = pages + ${p.pages}, listings_checked = listings_checked + ${p.listings}, without_id = without_id + ${p.withoutId},
              imported = imported + ${p.imported}, differences = differences + ${p.differences.length}, heartbeat_at = now()
-       where id = ${id}`,
-  ]);
+       where id = ${id} and status = 'running'
+      returning id
+    )
+    select count(*) = 1 as alive from counted`;
+  return row!.alive;
 }
 
 export async function finishRun(sql: Sql, id: string, status: 'done' | 'failed', error: string | null = null): Promise<void> {
