@@ -4,7 +4,7 @@
 // the service's RSS watched, and then holds/releases sent to the service during a third run to
 // compare their p99 with the same load without a run.
 import type postgres from 'postgres';
-import { listingResource } from '../src/tixstock/sim-webhooks.js';
+import { listingResource } from '../src/tixstock/sim-state.js';
 import { startSimulator, type Simulator } from '../src/tixstock/simulator.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { startService, type Loader, type Server } from './processes.js';

@@ -8,6 +8,7 @@ import { apiRouter } from './api/router.js';
 import type { Config } from './config.js';
 import type { Sql } from './db/connect.js';
 import { isMigrated } from './db/migrate.js';
+import { salesRouter } from './sales/routes.js';
 import { sendError } from './http.js';
 import { log } from './log.js';
 import { supportRouter } from './support/page.js';
@@ -19,7 +20,7 @@ export interface AppDeps {
   sql: Sql;
   config: Config;
   gate?: WebhookGate;
-  /** Tixstock's reseller API (the simulator in tests); made from config when not given. */
+  /** Tixstock's reseller API (sales calls, reconciliation); made from config when not given. */
   tixstock?: TixstockClient;
   /** Set during shutdown: /readyz answers 503 so the router stops sending work here. */
   isShuttingDown?: () => boolean;
@@ -54,8 +55,10 @@ export function createApp(deps: AppDeps): App {
   });
 
   app.use(apiRouter({ sql, config }));
+  const tixstock = deps.tixstock ?? createTixstockClient(config); // one client: one rate limit
+  app.use(salesRouter({ sql, config, tixstock }));
   app.use(ordersRouter({ sql, config }));
-  app.use(reconciliationsRouter({ sql, config, tixstock: deps.tixstock ?? createTixstockClient(config) }));
+  app.use(reconciliationsRouter({ sql, config, tixstock }));
   app.use(supportRouter({ sql, config }));
 
   app.use((req, res) => sendError(res, 404, `no route for ${req.method} ${req.path}`));

@@ -9,6 +9,8 @@ import { startJobWorker } from './jobs/worker.js';
 import { log } from './log.js';
 import { abortRuns } from './reconcile/run.js';
 import { reconcileJobs, schedulePeriodicReconciliation } from './reconcile/schedule.js';
+import { salesSweep } from './sales/sweep.js';
+import { syncJobHandlers } from './sales/sync.js';
 import { createTixstockClient } from './tixstock/client.js';
 import { WebhookGate } from './webhooks/receiver.js';
 
@@ -19,10 +21,13 @@ export async function start(config: Config) {
   const applied = await migrate(db.sql);
   if (applied.length) log.info('migrations applied', { applied });
 
-  // Mail and other side work queued by webhooks, done after their transactions commit, and the
-  // periodic reconciliation with Tixstock.
+  // Mail and other side work queued by webhooks, pushes to Tixstock queued by the sales calls,
+  // done after their transactions commit; the expiry of our holds; the periodic reconciliation.
   const tixstock = createTixstockClient(config);
-  const worker = startJobWorker({ sql: db.sql, config, handlers: { ...jobHandlers, ...reconcileJobs(tixstock) } });
+  const worker = startJobWorker({
+    sql: db.sql, config, handlers: { ...jobHandlers, ...syncJobHandlers(tixstock), ...reconcileJobs(tixstock) },
+    periodic: [salesSweep(db.sql, config)],
+  });
   await schedulePeriodicReconciliation(db.sql, config).catch((err) => log.error('could not schedule the periodic reconciliation', { error: err }));
   let shuttingDown = false;
   const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY);

@@ -12,7 +12,7 @@ import { getRun } from '../src/reconcile/runs.js';
 import { RECONCILE_JOB, reconcileJobs, schedulePeriodicReconciliation } from '../src/reconcile/schedule.js';
 import { createTixstockClient } from '../src/tixstock/client.js';
 import type { TixstockClient } from '../src/tixstock/contract.js';
-import { listingResource } from '../src/tixstock/sim-webhooks.js';
+import { listingResource } from '../src/tixstock/sim-state.js';
 import { startSimulator, type Simulator } from '../src/tixstock/simulator.js';
 import { api, databaseUrl, resetDatabase, sendWebhook, testConfig, testSql, TOKEN, webhook, type App } from './helpers.js';
 
@@ -116,8 +116,7 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     atTixstock(ids.seat_details!, (r) => (r.seat_details = { category: 'Stalls', section: 'A', row: 7, first_seat: 3 }));
     const b = sim.listing(ids.broker_id!)!;
     sim.putListing({ key: b.key, id: b.id, quantity: b.quantity, brokerId: '6600' });
-    const e = sim.listing(ids.event_id!)!;
-    sim.putListing({ key: e.key, id: e.id, quantity: e.quantity, eventId: '7009999' });
+    atTixstock(ids.event_id!, (r) => (r.event = { ...(r.event as object), id: '7009999', name: 'Moved Night' }));
     sim.state.listings.delete(sim.listing(ids.gone!)!.key);
     // At Tixstock only: a listing of an earlier install of ours (its event too).
     const [seq] = await sql<{ last_value: string }[]>`select last_value::text from listing_id_seq`;
@@ -131,7 +130,7 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     const deletedHere = await both(4);
     await sendWebhook(app, webhook('ticket.delete', { listing_id: deletedHere })).expect(200);
     const unreadable = await both(4);
-    atTixstock(unreadable, (r) => delete r.display_price);
+    atTixstock(unreadable, (r) => (r.display_price = { currency: 'GBP', amount: 'lots' }));
     const before = await allOurs();
     const ledger = await ledgerCount();
 
@@ -190,7 +189,7 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     const imported = (await ours(ids.not_here!))!;
     assert.deepEqual([imported.status, imported.quantity, imported.event_id], ['published', 5, '7007777']);
     assert.equal((await sql`select name from events where id = '7007777'`)[0]!.name, 'Imported Night');
-    assert.equal((await sql`select name from events where id = '7009999'`)[0]!.name, 'event 7009999', 'an event known by id only');
+    assert.equal((await sql`select name from events where id = '7009999'`)[0]!.name, 'Moved Night', 'the event it moved to');
 
     // Each quantity change is a ledger row of the run: 10 -> 6, the two tombstones, the import.
     const ledger = await sql<{ listing_id: string; before: number | null; after: number }[]>`
@@ -229,8 +228,10 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     await new Promise((r) => setTimeout(r, 100));
     atTixstock(held, () => {}, 8);
     assert.equal((await sendWebhook(app, webhook('ticket.hold', { external_id: held, hold_quantity: 2 }))).body.success, true);
-    atTixstock(sold, (r) => ((r.seat_details as Record<string, unknown>).first_seat = '24'), 7);
-    assert.equal((await sendWebhook(app, webhook('ticket.sold', { listing_id: sold, sold_quantity: 3, quantity: 7, first_seat: '24' }))).body.success, true);
+    // Our own sale: a basket hold through the sales API (here, then at the simulator).
+    const hold = await api(app).post('/api/holds').send({ listing_id: sold, quantity: 3 });
+    assert.equal(hold.status, 201, JSON.stringify(hold.body));
+    assert.equal(sim.listing(sold)!.quantity, 7);
     await (await running).finished;
     const run = (await getRun(sql, id))!;
     assert.equal(run.status, 'done', run.error ?? '');
@@ -243,6 +244,17 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     assert.deepEqual(run.differences.filter((d) => d.action === 'repaired').map((d) => d.listing_id), [other]);
     // The next run compares them again and finds them equal.
     assert.deepEqual((await reconcile(true)).differences, []);
+  });
+
+  it('a hold of ours whose answer from Tixstock is unknown (pending) is not repaired away', async () => {
+    const id = await both(10);
+    sim.fault({ call: 'hold', kind: 'no_answer', times: 1 });
+    const hold = await api(app).post('/api/holds').send({ listing_id: id, quantity: 2 });
+    assert.equal(hold.status, 503, JSON.stringify(hold.body));
+    assert.equal((await ours(id))!.quantity, 8, 'reserved here until the outcome is known');
+    const run = await reconcile(true);
+    assert.deepEqual(run.differences.map((d) => [d.field, d.ours, d.tixstock, d.action]), [['quantity', 8, 10, 'skipped']]);
+    assert.equal((await ours(id))!.quantity, 8);
   });
 
   it('a 429 in the middle pauses, then the run finishes', async () => {

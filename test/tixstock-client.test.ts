@@ -2,6 +2,8 @@
 // error kind from the simulator's faults and refusals, the 429 pause and the rate limit proven by
 // counting the calls the simulator received, and log lines without the token or customer data.
 import assert from 'node:assert/strict';
+import http, { type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../src/config.js';
 import { allTickets, createTixstockClient, retryAbsolute, type TixstockClientOptions } from '../src/tixstock/client.js';
 import { TixstockError, type AddOrderBody, type TixstockErrorKind } from '../src/tixstock/contract.js';
@@ -83,6 +85,7 @@ describe('Tixstock client', () => {
       assert.deepEqual([call.method, call.path, call.body, call.auth], ['POST', 'tickets/hold/L1', { quantity: 3 }, `Bearer ${TOKEN}`]);
       assert.equal(sim.listing('L1')!.quantity, 7);
       assert.equal(lines.length, 1);
+      assert.ok(!JSON.stringify(lines).includes(TOKEN), 'the token is never logged');
       assert.deepEqual(
         { ...lines[0]!.fields, ms: typeof lines[0]!.fields.ms },
         { method: 'POST', path: 'tickets/hold/{listing_id}', listing_id: 'L1', quantity: 3, status: 200, ms: 'number', request_id: r.requestId },
@@ -211,6 +214,35 @@ describe('Tixstock client', () => {
       assert.equal(sim.listing('L1')!.quantity, 10);
     });
 
+    it('the default logger: one JSON line per call on stdout/stderr, never the token', async () => {
+      const written: string[] = [];
+      const [out, err, level] = [process.stdout.write, process.stderr.write, process.env.LOG_LEVEL];
+      const grab = (chunk: string | Uint8Array) => (written.push(String(chunk)), true);
+      process.stdout.write = grab as typeof process.stdout.write;
+      process.stderr.write = grab as typeof process.stderr.write;
+      delete process.env.LOG_LEVEL;
+      try {
+        const config = loadConfig({ TIXSTOCK_BEARER_TOKEN: TOKEN, TIXSTOCK_API_URL: sim.url });
+        await createTixstockClient(config).hold('L1', 1);
+        await createTixstockClient(config, { token: 'wrong-secret-token' }).hold('L1', 1).catch(() => undefined);
+      } finally {
+        process.stdout.write = out;
+        process.stderr.write = err;
+        if (level === undefined) delete process.env.LOG_LEVEL;
+        else process.env.LOG_LEVEL = level;
+      }
+      const lines = written.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(lines.map((l) => [l.level, l.msg, l.status]), [['info', 'tixstock call', 200], ['error', 'tixstock call', 401]]);
+      assert.ok(!written.join('').includes(TOKEN) && !written.join('').includes('wrong-secret-token'));
+    });
+
+    it('config: without a token nothing is sent', async () => {
+      const { client, lines } = clientFor(sim, { TIXSTOCK_BEARER_TOKEN: '' });
+      await fails(client.hold('L1', 1), 'config');
+      assert.equal(sim.calls.length, 0);
+      assert.equal(lines[0]!.level, 'error');
+    });
+
     it('config: an answer in Production mode is refused when the client is told so', async () => {
       const prod = await simulator({ mode: 'Production' });
       prod.putListing({ id: 'L1', quantity: 5 });
@@ -229,6 +261,17 @@ describe('Tixstock client', () => {
       assert.equal(sim.listing('L1')!.quantity, 10);
       const closed = clientFor(`http://127.0.0.1:${await freePort()}/v1`).client;
       await fails(closed.hold('L1', 1), 'unavailable');
+    });
+
+    it('a proxy\'s 502 page is unavailable (nothing applied); its 504 is unknown_outcome (the gateway may have let it through)', async () => {
+      const { client } = clientFor(sim);
+      sim.fault({ call: 'hold', kind: '502', times: 1 });
+      const e = await fails(client.hold('L1', 1), 'unavailable');
+      assert.match(e.messages[0]!, /^HTTP 502: <html>/);
+      assert.equal(sim.listing('L1')!.quantity, 10);
+      sim.fault({ call: 'hold', kind: '504', times: 1 });
+      await fails(client.hold('L1', 1), 'unknown_outcome');
+      assert.equal(sim.listing('L1')!.quantity, 9);
     });
 
     for (const kind of ['reset', 'no_answer', 'applied_reset', 'applied_no_answer'] as const) {
@@ -258,6 +301,49 @@ describe('Tixstock client', () => {
       sim.fault({ call: 'broker/close', kind: 'slow', ms: 100, times: 1 });
       assert.deepEqual((await client.closeBroker('77')).data, { broker_id: '77' });
     });
+  });
+
+  describe('every answer classified (a canned server)', () => {
+    let canned: Server;
+    let next: { status: number; body: string };
+    let url: string;
+    before(async () => {
+      canned = http.createServer((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(next.status, { 'Content-Type': 'application/json' }).end(next.body));
+      });
+      await new Promise<void>((r) => canned.listen(0, '127.0.0.1', () => r()));
+      url = `http://127.0.0.1:${(canned.address() as AddressInfo).port}/v1`;
+    });
+    after(() => new Promise<void>((r) => canned.close(() => r())));
+
+    const cases: [number, unknown, TixstockErrorKind | 'ok', string[], string?][] = [
+      [200, { data: { quantity_available: 1 }, meta: { hold_id: 'h1' }, errors: [] }, 'ok', []],
+      [200, { data: { quantity_available: 1 }, meta: { hold_id: 'h1' }, errors: {} }, 'ok', []],
+      [200, { data: { quantity_available: 1 }, meta: {} }, 'unknown_outcome', ['Tixstock accepted the hold without meta.hold_id: it cannot be released or ordered']],
+      [200, 'not json', 'unknown_outcome', ['Tixstock answered 2xx without a JSON object: the call may have been applied']],
+      [200, { data: [], meta: {}, errors: { title: 'Invalid authorization.', code: '111' } }, 'config', ['Invalid authorization.'], '111'],
+      [400, { data: [], meta: {}, errors: { title: 'Invalid IP address.', code: '103' } }, 'config', ['Invalid IP address.'], '103'],
+      [403, { data: [], meta: {}, errors: { title: 'Sorry, the request is forbidden.', code: '403' } }, 'config', ['Sorry, the request is forbidden.'], '403'],
+      [422, { data: [], meta: {}, errors: ['The a field is required.', 'The b field is required.'] }, 'refused', ['The a field is required.', 'The b field is required.']],
+      [405, { data: [], meta: {}, errors: { title: 'Method not allowed.', code: '405' } }, 'refused', ['Method not allowed.'], '405'],
+      [400, { data: [], meta: {}, errors: { title: 'Sorry there was an error reducing the ticket quantity please try again.', code: '107' } }, 'refused', ['Sorry there was an error reducing the ticket quantity please try again.'], '107'],
+      [200, { data: [], meta: {}, errors: { title: 'Invalid quantity you must enter a whole number with a minimum value of 1.', code: '106' } }, 'conflict', ['Invalid quantity you must enter a whole number with a minimum value of 1.'], '106'],
+      [404, '', 'not_found', ['HTTP 404']],
+      [502, '<html>bad gateway</html>', 'unavailable', ['HTTP 502: <html>bad gateway</html>']],
+      [429, { data: [], meta: {}, errors: { title: 'Too many request made, subsequent requests will be blocked for the next minute.', code: '429' } }, 'rate_limited', ['Too many request made, subsequent requests will be blocked for the next minute.'], '429'],
+    ];
+    for (const [status, body, kind, messages, code] of cases) {
+      it(`${status} ${JSON.stringify(body).slice(0, 70)} -> ${kind}`, async () => {
+        next = { status, body: typeof body === 'string' ? body : JSON.stringify(body) };
+        const { client } = clientFor(url, {}, { pauseMs: 1 });
+        if (kind === 'ok') return assert.equal((await client.hold('L1', 1)).holdId, 'h1');
+        const e = await fails(client.hold('L1', 1), kind);
+        assert.deepEqual(e.messages, messages);
+        assert.equal(e.httpStatus, status);
+        assert.equal(e.code, code);
+      });
+    }
   });
 
   describe('429 and the rate limit', () => {

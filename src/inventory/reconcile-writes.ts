@@ -1,8 +1,9 @@
 // What a reconciliation run reads and writes in the inventory: our rows for a page of Tixstock's
 // listings, and the repairs (Tixstock's values as absolute state), imports and tombstones.
 // Every write locks the listing and first checks that no transaction newer than the run's
-// snapshot (taken just before the page was requested) wrote it: a webhook or our own sale that
-// landed meanwhile is newer than the page, and wins. Quantity changes are ledger rows with
+// snapshot (taken just before the page was requested) wrote it, and that no hold of ours on it
+// is still being settled with Tixstock: a webhook or our own sale that landed meanwhile is newer
+// than the page, and wins. Quantity changes are ledger rows with
 // reason 'reconcile' and the run's id.
 import type { Sql, Tx } from '../db/connect.js';
 import type { EventResource } from '../webhooks/v1/schemas.js';
@@ -29,15 +30,22 @@ export interface ComparedListing {
   changed_after: boolean;
 }
 
+/** True for a listing of `l` written after `snapshot`, or with a hold of ours that Tixstock has
+ * not settled yet (reserved here, its answer unknown; or a release or order being sent): its
+ * quantity here is ahead of (or behind) Tixstock's for a good reason. */
+const changedAfter = (sql: Sql | Tx, snapshot: string) => sql`(
+  coalesce(not pg_visible_in_snapshot(l.changed_xid, ${snapshot}::pg_snapshot), false)
+  or exists (select 1 from holds h where h.listing_id = l.id and (h.status = 'pending' or h.busy is not null)))`;
+
 const COMPARED = (sql: Sql | Tx, snapshot: string) => sql`
-  id::text, status, quantity, broker_id, event_id, first_seat, tixstock_display_price, proceed_price, face_value,
-  seat_details, coalesce(not pg_visible_in_snapshot(changed_xid, ${snapshot}::pg_snapshot), false) as changed_after`;
+  l.id::text, l.status, l.quantity, l.broker_id, l.event_id, l.first_seat, l.tixstock_display_price, l.proceed_price, l.face_value,
+  l.seat_details, ${changedAfter(sql, snapshot)} as changed_after`;
 
 /** Our rows for the given listing ids (ids that are not ours are left out). */
 export async function listingsToCompare(sql: Sql | Tx, ids: string[], snapshot: string): Promise<ComparedListing[]> {
   const own = ids.filter(isListingId);
   if (own.length === 0) return [];
-  return sql<ComparedListing[]>`select ${COMPARED(sql, snapshot)} from listings where id = any(${own}::bigint[]) order by id`;
+  return sql<ComparedListing[]>`select ${COMPARED(sql, snapshot)} from listings l where l.id = any(${own}::bigint[]) order by l.id`;
 }
 
 /** Published listings of ours, unchanged since `snapshot`, that `reconciliationId` has not seen in
@@ -57,8 +65,7 @@ export type RepairOutcome = 'repaired' | 'changed_here' | 'not_found' | 'deleted
 /** Locks the listing; 'changed_here' when a transaction newer than `snapshot` wrote it. */
 async function lockUnchanged(tx: Tx, id: string, snapshot: string): Promise<{ outcome: RepairOutcome; quantity?: number; status?: string }> {
   const [row] = await tx<{ quantity: number; status: string; newer: boolean }[]>`
-    select quantity, status, coalesce(not pg_visible_in_snapshot(changed_xid, ${snapshot}::pg_snapshot), false) as newer
-      from listings where id = ${id}::bigint for update`;
+    select l.quantity, l.status, ${changedAfter(tx, snapshot)} as newer from listings l where l.id = ${id}::bigint for update of l`;
   if (!row) return { outcome: 'not_found' };
   if (row.newer) return { outcome: 'changed_here' };
   return { outcome: 'repaired', quantity: row.quantity, status: row.status };
@@ -92,8 +99,8 @@ export async function repairListings(tx: Tx, p: { reconciliationId: string; snap
     with input as (
       select * from json_to_recordset(${fieldRows(p.items)}::text::json) as i(${tx.unsafe(FIELD_COLUMNS)})
     ), old as (
-      select l.id, l.quantity, l.status, coalesce(not pg_visible_in_snapshot(l.changed_xid, ${p.snapshot}::pg_snapshot), false) as newer
-        from listings l where l.id = any(${p.items.map((i) => i.id)}::bigint[]) order by l.id for update
+      select l.id, l.quantity, l.status, ${changedAfter(tx, p.snapshot)} as newer
+        from listings l where l.id = any(${p.items.map((i) => i.id)}::bigint[]) order by l.id for update of l
     ), changed as (
       update listings l
          set quantity = i.quantity, quantity_ceiling = i.quantity, event_id = i.event_id, broker_id = i.broker_id, first_seat = i.first_seat,

@@ -60,7 +60,7 @@ export interface RunOutcome {
 /** Why a run ended failed; its message is the run's `error`. */
 class RunFailure extends Error {}
 
-const NOTE_CHANGED = 'changed here after the page was read (a webhook or a sale of ours): that change wins; the next run compares again';
+const NOTE_CHANGED = 'changed here after the page was read (a webhook or a sale of ours), or a hold of ours on it is not settled with Tixstock yet: that wins; the next run compares again';
 const NOTE_TOMBSTONE = 'deleted here: a tombstone is never revived; if Tixstock is right, ask Tixstock to send ticket.add again';
 const NOTE_NOT_OURS = 'the id is not one this service issues: not imported';
 

@@ -137,7 +137,7 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
   }
 
   async function exchange<T>(call: Call, seen: (status: number, requestId?: string) => void): Promise<TixstockReply<T>> {
-    const headers: Record<string, string> = { Accept: 'application/json', Authorization: `Bearer ${token ?? ''}` };
+    const headers: Record<string, string> = { Accept: 'application/json', Authorization: `Bearer ${token}` };
     if (call.body !== undefined) headers['Content-Type'] = 'application/json';
     let res: Response;
     let text: string;
@@ -175,7 +175,7 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
     if (!ok || messages.length) {
       const kind = kindOf(res.status, code);
       if (kind === 'rate_limited') pause();
-      const shown = messages.length ? messages : [body ? `HTTP ${res.status}` : `HTTP ${res.status}: ${text.slice(0, 200)}`];
+      const shown = messages.length ? messages : [body || text === '' ? `HTTP ${res.status}` : `HTTP ${res.status}: ${text.slice(0, 200)}`];
       throw fail(kind, shown, res.status, code, requestId);
     }
     if (opts.refuseProduction && meta.mode === 'Production') {
@@ -194,6 +194,10 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
 
   /** Waits for the call's turn (429 pause, rate limit) within maxWaitMs, then sends it. */
   async function call<T>(c: Call): Promise<TixstockReply<T>> {
+    if (!token) {
+      log.error('tixstock call', { method: c.method, path: c.template, ...c.ids, kind: 'config', alert: 'TIXSTOCK_BEARER_TOKEN is unset' });
+      throw fail('config', ['TIXSTOCK_BEARER_TOKEN is unset: no call to Tixstock can be made']);
+    }
     const waitUntil = Date.now() + maxWaitMs;
     if (pausedUntil > waitUntil) {
       throw fail('rate_limited', [`Tixstock answered 429: calls are paused until ${new Date(pausedUntil).toISOString()}`]);
@@ -217,6 +221,7 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
     return sending;
   }
 
+  // NaN when Tixstock leaves data.quantity_available out: the call was applied all the same.
   const quantityAvailable = (r: TixstockReply<unknown>): TixstockReply<{ quantity_available: number }> => {
     const q = Number((r.data as { quantity_available?: unknown } | null)?.quantity_available);
     return { ...r, data: { quantity_available: Number.isFinite(q) ? q : NaN } };

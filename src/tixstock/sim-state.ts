@@ -41,6 +41,30 @@ export function ulid(now = Date.now()): string {
   return time + tail;
 }
 
+/** A listing resource like the ticket.add example (event 7004512, broker 5512, GBP). */
+export function listingResource(quantity: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: null,
+    broker_id: '5512',
+    ticket: { general_admission: 'false', type: 'Eticket', allow_last_minute_sales: 'true', split_type: 'No Preferences', eticket: [], upload_later: 'true' },
+    number_of_tickets_for_sale: { quantity_available: quantity, quantity_sold: 0, display_quantity: quantity, split_quantity: 0 },
+    seat_details: { category: 'Balcony', section: 'Balcony Left', row: 'F', first_seat: '21' },
+    face_value: { currency: 'GBP', amount: '45.00' },
+    display_price: { currency: 'GBP', amount: '59.00' },
+    proceed_price: { currency: 'GBP', amount: '52.00' },
+    restrictions_benefits: { options: [], other: '' },
+    delivery: { type: 'E-Ticket', hand_delivered: 'false', ready_shipped: 'false', shipped_date_or_date_in_hand: '2027-03-01' },
+    event: {
+      id: '7004512', name: 'Northern Lights Orchestra', currency: 'GBP', commission_percentage_fee: '12.50',
+      description: 'An evening at Leeds Town Hall', datetime: '2027-03-14T19:30:00+0000', status: 'Active',
+      venue: { name: 'Leeds Town Hall', address_line_1: 'The Headrow', address_line_2: '', city: 'Leeds', state: 'WYK', postcode: 'LS1 3AD', country_code: 'GB' },
+      use_tixstock_venue_details: 'false', venue_details: [], performers: [{ id: '88120', name: 'Northern Lights Orchestra' }],
+    },
+    published: 'true',
+    ...overrides,
+  };
+}
+
 export interface SimListing {
   /** Tixstock's own key for the listing (the simulator's), stable before we give it our id. */
   key: string;
@@ -97,6 +121,10 @@ export class SimState {
   readonly holds = new Map<string, SimHold>();
   readonly orders = new Map<string, SimOrder>();
   readonly closedBrokers: string[] = [];
+  /** Holds still held, so that expiry looks at those only (a long run keeps every hold). */
+  private readonly live = new Set<SimHold>();
+  /** Our listing id -> Tixstock's key. */
+  private readonly keyOfId = new Map<string, string>();
   private nextKey = 1;
 
   constructor(
@@ -107,6 +135,8 @@ export class SimState {
   reset(): void {
     this.listings.clear();
     this.holds.clear();
+    this.live.clear();
+    this.keyOfId.clear();
     this.orders.clear();
     this.closedBrokers.length = 0;
   }
@@ -123,21 +153,24 @@ export class SimState {
       sold: p.sold ?? existing?.sold ?? 0,
       resource: p.resource ?? existing?.resource ?? {},
     };
+    if (existing?.id && existing.id !== listing.id) this.keyOfId.delete(existing.id);
+    if (listing.id) this.keyOfId.set(listing.id, key);
     this.listings.set(key, listing);
     return listing;
   }
 
   byId(id: string): SimListing | undefined {
-    for (const l of this.listings.values()) if (l.id === id) return l;
-    return undefined;
+    const key = this.keyOfId.get(id);
+    return key === undefined ? undefined : this.listings.get(key);
   }
 
   /** Holds past their time go back to their listing, as Tixstock's automatic release does. */
   expire(): void {
     const now = this.now();
-    for (const h of this.holds.values()) {
-      if (h.state === 'held' && h.expiresAt <= now) {
+    for (const h of this.live) {
+      if (h.expiresAt <= now) {
         h.state = 'expired';
+        this.live.delete(h);
         const l = this.listings.get(h.listingKey);
         if (l) l.quantity += h.quantity;
       }
@@ -162,6 +195,7 @@ export class SimState {
     const hold: SimHold = { holdId: ulid(now), listingKey: listing.key, listingId, quantity, createdAt: now, expiresAt: now + this.holdMs, state: 'held' };
     listing.quantity -= quantity;
     this.holds.set(hold.holdId, hold);
+    this.live.add(hold);
     return { listing, hold };
   }
 
@@ -173,7 +207,10 @@ export class SimState {
     const listing = this.listings.get(hold.listingKey)!;
     hold.quantity -= quantity;
     listing.quantity += quantity;
-    if (hold.quantity === 0) hold.state = 'released';
+    if (hold.quantity === 0) {
+      hold.state = 'released';
+      this.live.delete(hold);
+    }
     return { listing, hold, released: quantity };
   }
 
@@ -197,6 +234,7 @@ export class SimState {
     listing.quantity += hold.quantity - sold;
     hold.quantity = sold;
     hold.state = 'ordered';
+    this.live.delete(hold);
     const order: SimOrder = { orderId, holdId, listingId: hold.listingId, quantity: sold, status: body.order_status as string, body, updates: [] };
     this.orders.set(orderId, order);
     return order;
@@ -219,15 +257,18 @@ export class SimState {
     if (!this.closedBrokers.includes(brokerId)) this.closedBrokers.push(brokerId);
   }
 
-  /** A listing as tickets/get shows it. */
+  /** A listing as tickets/get shows it: the whole listing resource (the example's fields where
+   * the listing was put without them), with its current quantities. */
   resourceOf(l: SimListing): Record<string, unknown> {
-    const r = l.resource;
+    const fallback = listingResource(l.quantity);
+    const r = { ...fallback, ...l.resource };
     const tickets = (r.number_of_tickets_for_sale ?? {}) as Record<string, unknown>;
+    const event = l.resource.event ? r.event : { ...(fallback.event as Record<string, unknown>), id: l.eventId };
     return {
       ...r,
       id: l.id,
       broker_id: l.brokerId,
-      event_id: l.eventId,
+      event,
       number_of_tickets_for_sale: { ...tickets, quantity_available: l.quantity, quantity_sold: l.sold, display_quantity: l.quantity },
     };
   }

@@ -3,7 +3,7 @@
 // signed over those exact bytes, changing the simulator's own state as Tixstock would.
 import { createHmac } from 'node:crypto';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
-import type { SimListing, SimState } from './sim-state.js';
+import { listingResource, type SimListing, type SimState } from './sim-state.js';
 
 /** JSON as PHP's json_encode writes it. */
 export function phpJson(value: unknown): Buffer {
@@ -39,30 +39,6 @@ export async function sendWebhook(serviceUrl: string, type: string, data: unknow
     // Not JSON: kept as text.
   }
   return { status: res.status, body: parsed };
-}
-
-/** A listing resource like the ticket.add example (event 7004512, broker 5512, GBP). */
-export function listingResource(quantity: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    id: null,
-    broker_id: '5512',
-    ticket: { general_admission: 'false', type: 'Eticket', allow_last_minute_sales: 'true', split_type: 'No Preferences', eticket: [], upload_later: 'true' },
-    number_of_tickets_for_sale: { quantity_available: quantity, quantity_sold: 0, display_quantity: quantity, split_quantity: 0 },
-    seat_details: { category: 'Balcony', section: 'Balcony Left', row: 'F', first_seat: '21' },
-    face_value: { currency: 'GBP', amount: '45.00' },
-    display_price: { currency: 'GBP', amount: '59.00' },
-    proceed_price: { currency: 'GBP', amount: '52.00' },
-    restrictions_benefits: { options: [], other: '' },
-    delivery: { type: 'E-Ticket', hand_delivered: 'false', ready_shipped: 'false', shipped_date_or_date_in_hand: '2027-03-01' },
-    event: {
-      id: '7004512', name: 'Northern Lights Orchestra', currency: 'GBP', commission_percentage_fee: '12.50',
-      description: 'An evening at Leeds Town Hall', datetime: '2027-03-14T19:30:00+0000', status: 'Active',
-      venue: { name: 'Leeds Town Hall', address_line_1: 'The Headrow', address_line_2: '', city: 'Leeds', state: 'WYK', postcode: 'LS1 3AD', country_code: 'GB' },
-      use_tixstock_venue_details: 'false', venue_details: [], performers: [{ id: '88120', name: 'Northern Lights Orchestra' }],
-    },
-    published: 'true',
-    ...overrides,
-  };
 }
 
 /** A real one-page ticket PDF (pdf-lib) naming the order and the seat. */

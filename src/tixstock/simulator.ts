@@ -5,15 +5,17 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { MESSAGES, SimError, SimState, ulid, type PutListing, type SimHold, type SimListing, type SimOrder } from './sim-state.js';
-import { WebhookPlayer } from './sim-webhooks.js';
+import { WebhookPlayer, type WebhookResult } from './sim-webhooks.js';
 
 export type SimCallName = 'hold' | 'release' | 'order/add' | 'order/update' | 'broker/close' | 'tickets/get';
 
 /** - 429/500/503: that error answer, nothing applied;
+ * - 502: a proxy's HTML page, nothing applied; 504: a proxy's HTML page after applying (a gateway
+ *   that gave up waiting for Tixstock);
  * - reset: the connection is cut before anything is applied; applied_reset: after applying;
  * - no_answer: never answered, nothing applied; applied_no_answer: applied, never answered;
  * - slow: applied and answered after `ms` (default 2000). */
-export type SimFaultKind = '429' | '500' | '503' | 'reset' | 'applied_reset' | 'no_answer' | 'applied_no_answer' | 'slow';
+export type SimFaultKind = '429' | '500' | '502' | '503' | '504' | 'reset' | 'applied_reset' | 'no_answer' | 'applied_no_answer' | 'slow';
 
 export interface SimFault {
   call: SimCallName | '*';
@@ -75,6 +77,8 @@ export interface Simulator {
   /** Moves the simulator's clock on (hold expiry without waiting). */
   advance(ms: number): void;
   webhooks: WebhookPlayer;
+  /** One signed webhook (PHP-style bytes, keyed by the token) to serviceUrl/webhooks/tixstock. */
+  sendWebhook(serviceUrl: string, type: string, data: unknown): Promise<WebhookResult>;
   close(): Promise<void>;
 }
 
@@ -87,6 +91,11 @@ const json = (res: http.ServerResponse, status: number, body: unknown) => {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
+};
+
+const proxyPage = (res: http.ServerResponse, status: number, text: string) => {
+  res.writeHead(status, { 'Content-Type': 'text/html' });
+  res.end(`<html><body><h1>${status} ${text}</h1></body></html>`);
 };
 
 const errorBody = (errors: SimError['errors']) => ({ data: [], meta: {}, errors });
@@ -159,7 +168,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         if (opts.echoOwnHolds) void player.send('ticket.release', { external_id: hold.listingId, release_quantity: released }).catch(() => {});
         return { status: 200, body: {
           data: { quantity_available: listing.quantity },
-          meta: meta({ type: 'ticket.release', hold_id: hold.holdId, quantity: released }),
+          // In the docs' order, which puts type before mode here.
+          meta: { type: 'ticket.release', mode, hold_id: hold.holdId, quantity: released, request_id: ulid(now()) },
           message: 'Ticket(s) successfully released.',
         } };
       });
@@ -239,6 +249,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     const f = typeof found === 'object' ? takeFault(found.name) : undefined;
     if (f) call.fault = f.kind;
     if (f?.kind === '429' || f?.kind === '500' || f?.kind === '503') return answer({ status: Number(f.kind), body: errorBody({ title: MESSAGES[f.kind], code: f.kind }) });
+    if (f?.kind === '502') return (call.status = 502), proxyPage(res, 502, 'Bad Gateway');
     if (f?.kind === 'reset') return void req.socket.destroy();
     if (f?.kind === 'no_answer') return;
     if (rateLimited()) return answer({ status: 429, body: errorBody({ title: MESSAGES['429'], code: '429' }) });
@@ -257,6 +268,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       if (!(err instanceof SimError)) throw err;
       return answer({ status: err.status, body: errorBody(err.errors) });
     }
+    if (f?.kind === '504') return (call.status = 504), proxyPage(res, 504, 'Gateway Time-out');
     if (f?.kind === 'applied_reset') return void req.socket.destroy();
     if (f?.kind === 'applied_no_answer') return;
     if (f?.kind === 'slow') await new Promise((r) => setTimeout(r, f.ms ?? 2000));
@@ -331,7 +343,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     };
   }
 
-  const FAULT_KINDS: SimFaultKind[] = ['429', '500', '503', 'reset', 'applied_reset', 'no_answer', 'applied_no_answer', 'slow'];
+  const FAULT_KINDS: SimFaultKind[] = ['429', '500', '502', '503', '504', 'reset', 'applied_reset', 'no_answer', 'applied_no_answer', 'slow'];
   const CALL_NAMES: (SimCallName | '*')[] = ['hold', 'release', 'order/add', 'order/update', 'broker/close', 'tickets/get', '*'];
 
   const sim: Simulator = {
@@ -350,6 +362,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     fault: (f) => {
       if (!CALL_NAMES.includes(f.call)) throw new Error(`call: one of ${CALL_NAMES.join(', ')}`);
       if (!FAULT_KINDS.includes(f.kind)) throw new Error(`kind: one of ${FAULT_KINDS.join(', ')}`);
+      if (f.times !== undefined && (!Number.isInteger(f.times) || f.times < 1)) throw new Error('times: a whole number of at least 1');
+      if (f.ms !== undefined && (typeof f.ms !== 'number' || !(f.ms >= 0))) throw new Error('ms: a number of milliseconds');
       faults.push({ ...f, left: f.times ?? Infinity });
     },
     clearFaults: () => void (faults.length = 0),
@@ -360,6 +374,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     },
     advance: (ms) => void (offset += ms),
     webhooks: player,
+    sendWebhook: (serviceUrl, type, data) => player.send(type, data, serviceUrl),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
