@@ -32,14 +32,6 @@ create table reconciliation_differences (
 );
 create index reconciliation_differences_run_idx on reconciliation_differences (reconciliation_id, id);
 
--- The listing ids a run has seen in tickets/get, so that what Tixstock no longer returns is found
--- in SQL rather than in memory. Emptied when the run ends.
-create table reconciliation_seen (
-  reconciliation_id  bigint not null references reconciliations (id),
-  listing_id         bigint not null,
-  primary key (reconciliation_id, listing_id)
-);
-
 alter table listing_quantity_changes add column reconciliation_id bigint references reconciliations (id);
 
 -- The transaction that last wrote each listing. A run compares a page with our rows only where

@@ -48,16 +48,15 @@ export async function listingsToCompare(sql: Sql | Tx, ids: string[], snapshot: 
   return sql<ComparedListing[]>`select ${COMPARED(sql, snapshot)} from listings l where l.id = any(${own}::bigint[]) order by l.id`;
 }
 
-/** Published listings of ours, unchanged since `snapshot`, that `reconciliationId` has not seen in
- * tickets/get: ids after `after`, in order, `limit` at a time. */
-export async function unseenListings(sql: Sql, reconciliationId: string, snapshot: string, after: string, limit: number): Promise<ComparedListing[]> {
-  return sql<ComparedListing[]>`
-    select ${COMPARED(sql, snapshot)} from listings l
+/** Ids of published listings of ours, unchanged since `snapshot`, after `after`, in order. */
+export async function publishedIdsUnchangedSince(sql: Sql, snapshot: string, after: string, limit: number): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    select l.id::text from listings l
      where l.status = 'published' and l.id > ${after}::bigint
        and (l.changed_xid is null or pg_visible_in_snapshot(l.changed_xid, ${snapshot}::pg_snapshot))
-       and not exists (select 1 from reconciliation_seen s where s.reconciliation_id = ${reconciliationId} and s.listing_id = l.id)
      order by l.id
      limit ${limit}`;
+  return rows.map((r) => r.id);
 }
 
 export type RepairOutcome = 'repaired' | 'changed_here' | 'not_found' | 'deleted_here';

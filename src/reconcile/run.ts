@@ -4,12 +4,12 @@
 // has (after a direct tickets/get?listing_id= says so: offset paging can skip rows while
 // listings change). Each page is one transaction of its repairs and its differences, so a run
 // that fails has changed exactly the pages it finished. No transaction is open while Tixstock
-// is asked; one page of listings is in memory at a time.
+// is asked; a few pages of listings are in memory at a time (the ids seen are kept).
 import type { Sql } from '../db/connect.js';
 import { listingFields } from '../inventory/listing-fields.js';
 import { isListingId, type ListingFields } from '../inventory/listings.js';
 import {
-  addMissingEvents, currentSnapshot, importListings, listingsToCompare, repairListings, tombstoneListing, unseenListings,
+  addMissingEvents, currentSnapshot, importListings, listingsToCompare, publishedIdsUnchangedSince, repairListings, tombstoneListing,
   type ComparedListing,
 } from '../inventory/reconcile-writes.js';
 import { log } from '../log.js';
@@ -218,18 +218,25 @@ class Run {
     if (failure) throw failure.error;
   }
 
-  /** Published listings of ours that no page returned: asked for one by one. */
+  /** The ids the pages returned: only ids, so that what no page returned can be found (a
+   * Set of 10,000 ids is about half a megabyte; the listings themselves are never kept). */
+  private readonly seen = new Set<string>();
+
+  /** Published listings of ours that no page returned, unchanged since the run started: asked for one by one. */
   async missing(): Promise<void> {
     let after = '0';
     for (;;) {
-      const batch = await unseenListings(this.sql, this.id, this.startSnapshot, after, PER_PAGE);
-      if (batch.length === 0) return;
-      for (const ours of batch) {
-        after = ours.id;
-        const { snapshot, reply } = await this.request({ page: 1, perPage: PER_PAGE, listingId: ours.id });
-        const found = reply.data.filter((l) => idOf(l) === ours.id);
+      const ids = await publishedIdsUnchangedSince(this.sql, this.startSnapshot, after, 1000);
+      if (ids.length === 0) return;
+      after = ids[ids.length - 1]!;
+      for (const id of ids.filter((i) => !this.seen.has(i))) {
+        const { snapshot, reply } = await this.request({ page: 1, perPage: PER_PAGE, listingId: id });
+        const found = reply.data.filter((l) => idOf(l) === id);
         if (found.length) await this.apply(found, snapshot, 0);
-        else await this.gone(ours, snapshot);
+        else {
+          const [ours] = await listingsToCompare(this.sql, [id], snapshot);
+          if (ours && ours.status === 'published') await this.gone(ours, snapshot);
+        }
       }
     }
   }
@@ -287,11 +294,11 @@ class Run {
         differences.push(...r.differences.map((d) => ({ ...d, action: outcome === 'repaired' ? 'repaired' as const : 'skipped' as const, note })));
       }
       const alive = await recordPage(tx, this.id, {
-        pages: p.pages, listings: p.items.length, withoutId: p.items.length - withId.length, imported,
-        seen: withId.map((x) => x.id).filter(isListingId), differences,
+        pages: p.pages, listings: p.items.length, withoutId: p.items.length - withId.length, imported, differences,
       });
       if (!alive) throw new RunFailure('the run is no longer running (failed by another process: no heartbeat was seen)');
     });
+    for (const x of withId) this.seen.add(x.id);
     const t = this.totals;
     t.pages += p.pages;
     t.listings += p.items.length;

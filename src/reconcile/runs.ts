@@ -1,5 +1,4 @@
-// Reconciliation runs as rows (reconciliations, reconciliation_differences, reconciliation_seen;
-// sql/0010). Only this module writes them. One run at a time across all processes: the partial
+// Reconciliation runs as rows (reconciliations, reconciliation_differences; sql/0010). Only this module writes them. One run at a time across all processes: the partial
 // unique index on status = 'running' refuses a second one, and a run that has not heartbeat for
 // STALE_AFTER_MS (its process died) is failed by the next one that starts.
 import type { Sql, Tx } from '../db/connect.js';
@@ -41,7 +40,6 @@ export async function createRun(sql: Sql, p: { repair: boolean; requestedBy: str
            set status = 'failed', finished_at = now(),
                error = 'abandoned: no progress since ' || to_char(heartbeat_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC (its process stopped)'
          where status = 'running' and heartbeat_at < now() - ${staleMs} * interval '1 millisecond'`;
-      await tx`delete from reconciliation_seen s using reconciliations r where r.id = s.reconciliation_id and r.status <> 'running'`;
       const [row] = await tx<{ id: string }[]>`
         insert into reconciliations (repair, requested_by) values (${p.repair}, ${p.requestedBy}) returning id::text`;
       return row!.id;
@@ -59,20 +57,17 @@ export async function heartbeat(sql: Sql, id: string): Promise<boolean> {
   return rows.length === 1;
 }
 
-/** A page's counts, seen ids and differences, in the transaction of its repairs (one statement).
+/** A page's counts and differences, in the transaction of its repairs (one statement).
  * False when the run is no longer running (another process failed it as stale): the caller
  * rolls the page back. The run's row is locked from here to the commit, so call it last. */
 export async function recordPage(tx: Tx, id: string, p: {
-  pages: number; listings: number; withoutId: number; imported: number; seen: string[]; differences: Difference[];
+  pages: number; listings: number; withoutId: number; imported: number; differences: Difference[];
 }): Promise<boolean> {
   const rows = p.differences.map((d) => ({
     listing_id: d.listing_id, field: d.field, action: d.action, note: d.note ?? null, ours: d.ours ?? null, tixstock: d.tixstock ?? null,
   }));
   const [row] = await tx<{ alive: boolean }[]>`
-    with seen as (
-      insert into reconciliation_seen (reconciliation_id, listing_id)
-      select ${id}, unnest(${p.seen}::bigint[]) on conflict do nothing
-    ), differences as (
+    with differences as (
       insert into reconciliation_differences (reconciliation_id, listing_id, field, ours, tixstock, action, note)
       select ${id}, listing_id, field, ours, tixstock, action, note
         from json_to_recordset(${JSON.stringify(rows)}::text::json)
@@ -89,12 +84,9 @@ export async function recordPage(tx: Tx, id: string, p: {
 }
 
 export async function finishRun(sql: Sql, id: string, status: 'done' | 'failed', error: string | null = null): Promise<void> {
-  await sql.begin(async (tx) => {
-    await tx`
-      update reconciliations set status = ${status}, error = ${error}, finished_at = now()
-       where id = ${id} and status = 'running'`;
-    await tx`delete from reconciliation_seen where reconciliation_id = ${id}`;
-  });
+  await sql`
+    update reconciliations set status = ${status}, error = ${error}, finished_at = now()
+     where id = ${id} and status = 'running'`;
 }
 
 export const MAX_DIFFERENCES_SHOWN = 5000;

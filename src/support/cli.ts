@@ -130,7 +130,7 @@ async function reconcile(repairFlag: boolean | undefined): Promise<void> {
     try {
       started = await startRun(db.sql, createTixstockClient(config), {
         repair, requestedBy: 'cli', markupPercent: config.DISPLAY_PRICE_MARKUP_PERCENT,
-        onProgress: (p) => out(`${p.phase === 'pages' ? `page ${p.pages}` : 'missing here at Tixstock?'}: ${p.listings} listing(s) checked, ${p.withoutId} without id, ${p.differences} difference(s), ${p.imported} imported`),
+        onProgress: (p) => out(`${p.phase === 'pages' ? `${p.pages} page(s) read` : 'asked by id'}: ${p.listings} listing(s) checked, ${p.withoutId} without id, ${p.differences} difference(s), ${p.imported} imported`),
       });
     } catch (err) {
       if (err instanceof RunInProgress) throw new Failure(`${err.message}: see GET /api/reconciliations/${err.runningId}`, 3);
