@@ -9,6 +9,7 @@ import { startSimulator, type Simulator } from '../src/tixstock/simulator.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { startService, type Loader, type Server } from './processes.js';
 import { mb, ms } from './report.js';
+import { cpuSecondsOf, cpuSecondsOfTree } from './cpu.js';
 import { peakRssOf, resetPeakRss, rssOf, sampleRss } from './rss.js';
 
 export const RECONCILE_LISTINGS = Number(process.env.BENCH_RECONCILE_LISTINGS ?? 10_000);
@@ -27,12 +28,15 @@ export interface ReconcileBench {
   holdsAlone: LoadResult;
   holdsDuringRun: LoadResult;
   runUnderLoadSeconds: number;
+  /** CPU seconds of the service and of PostgreSQL during the timed run. */
+  cpu: { service: number; postgres: number };
 }
 
 interface RunView { id: string; status: string; error: string | null; started_at: string; finished_at: string; listings_checked: number; difference_count: number; pages: number; imported: number }
 
 export async function reconcileCase(p: {
   env: Record<string, string>; sql: postgres.Sql; loader: Loader; servers: Server[]; job: (j: Partial<LoadJob>) => LoadJob; say: (s: string) => void;
+  pgPid?: number;
 }): Promise<ReconcileBench> {
   const { sql, say } = p;
   const sim = await startSimulator({ token: p.env.TIXSTOCK_BEARER_TOKEN!, rateLimitPerMinute: null });
@@ -72,12 +76,14 @@ export async function reconcileCase(p: {
     const rssBase = rssOf(service.pid);
     resetPeakRss(service.pid);
     const sampler = sampleRss(service.pid, 100);
+    const cpuBefore = { service: cpuSecondsOf(service.pid), postgres: p.pgPid ? cpuSecondsOfTree(p.pgPid) : NaN };
     const run = await finished(service.url, await start());
+    const cpu = { service: cpuSecondsOf(service.pid) - cpuBefore.service, postgres: (p.pgPid ? cpuSecondsOfTree(p.pgPid) : NaN) - cpuBefore.postgres };
     const samples = sampler.stop();
     const rssPeak = Math.max(peakRssOf(service.pid), ...samples.map((s) => s.rss));
     if (run.status !== 'done') throw new Error(`timed run: ${JSON.stringify(run)}`);
     const runSeconds = seconds(run);
-    say(`reconcile: ${run.listings_checked} listings, ${run.difference_count} differences in ${runSeconds.toFixed(2)} s; the same pages alone ${fetchSeconds.toFixed(2)} s; RSS ${mb(rssBase)} -> peak ${mb(rssPeak)} MB`);
+    say(`reconcile: ${run.listings_checked} listings, ${run.difference_count} differences in ${runSeconds.toFixed(2)} s; the same pages alone ${fetchSeconds.toFixed(2)} s; RSS ${mb(rssBase)} -> peak ${mb(rssPeak)} MB; CPU s service ${cpu.service.toFixed(2)}, PostgreSQL ${cpu.postgres.toFixed(2)}`);
 
     // Holds/releases on 50 of the listings, alone and during a run, for as long as a run takes.
     const duration = Math.max(5, Math.ceil(runSeconds * 1.5));
@@ -95,7 +101,7 @@ export async function reconcileCase(p: {
     p.servers.splice(p.servers.indexOf(service), 1);
     return {
       listings: RECONCILE_LISTINGS, pages: run.pages, importSeconds, fetchSeconds, runSeconds, differences: run.difference_count,
-      rssBase, rssGrowth: Math.max(0, rssPeak - rssBase), holdsAlone, holdsDuringRun, runUnderLoadSeconds: seconds(underLoad),
+      rssBase, rssGrowth: Math.max(0, rssPeak - rssBase), holdsAlone, holdsDuringRun, runUnderLoadSeconds: seconds(underLoad), cpu,
     };
   } finally {
     await sim.close();

@@ -202,7 +202,7 @@ async function main() {
     let reconciliation: ReconcileBench | undefined;
     if (ONLY.has('reconcile')) {
       await databaseIdle(sql);
-      reconciliation = await reconcileCase({ env, sql, loader, servers, job: (j) => job({ workload: 'holds', connections: 8, ...j }), say });
+      reconciliation = await reconcileCase({ env, sql, loader, servers, job: (j) => job({ workload: 'holds', connections: 8, ...j }), say, pgPid });
     }
 
     // Targets of ISSUE 5.
@@ -265,7 +265,8 @@ async function main() {
       scale ? `Scale, (a) at 64 connections: 1 process ${rps(scale.one.rps)} req/s (p99 ${ms(scale.one.p99)} ms), ` +
         `2 processes ${rps(scale.two.rps)} req/s (p99 ${ms(scale.two.p99)} ms), x${(scale.two.rps / scale.one.rps).toFixed(2)}; ` +
         `errors ${errorsOf(scale.one) + errorsOf(scale.two)}.\n` : '',
-      r ? `Reconciliation: ${r.listings} listings imported by a first repair run in ${r.importSeconds.toFixed(2)} s.\n` : '',
+      r ? `Reconciliation: ${r.listings} listings imported by a first repair run in ${r.importSeconds.toFixed(2)} s; the timed run used ` +
+        `${r.cpu.service.toFixed(2)} CPU s in the service and ${r.cpu.postgres.toFixed(2)} in PostgreSQL.\n` : '',
       targetsTable(targets),
     ].join('\n');
     process.stdout.write(`\n${report}\n`);
