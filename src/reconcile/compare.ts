@@ -3,7 +3,7 @@
 import type { ComparedListing } from '../inventory/reconcile-writes.js';
 import { normalizeAmount } from '../money.js';
 import type { TixstockListing } from '../tixstock/contract.js';
-import { eventResource, listingResource, looseBoolean, looseId, type ListingResource } from '../webhooks/v1/schemas.js';
+import { eventResource, listingResource, looseId, type ListingResource } from '../webhooks/v1/schemas.js';
 
 export type Action = 'reported' | 'repaired' | 'imported' | 'skipped';
 
@@ -28,9 +28,12 @@ export const idOf = (raw: TixstockListing): string | null => {
   return id === '' ? null : id;
 };
 
+/** Tixstock's loose booleans ("true"/"false", 1/0, true/false), read as looseBoolean does
+ * (without zod: this runs for every listing of every page). */
 const truthy = (v: unknown): boolean | undefined => {
-  const r = looseBoolean.safeParse(v);
-  return r.success ? r.data : undefined;
+  if (typeof v === 'boolean' || v === undefined || v === null) return v ?? undefined;
+  const s = String(v).trim().toLowerCase();
+  return s === 'true' || s === '1' || s === 'yes' ? true : s === 'false' || s === '0' || s === 'no' || s === '' ? false : undefined;
 };
 
 /** Tickets/get returns listings whatever their published state: a listing is deleted there when
@@ -77,9 +80,10 @@ function quantity(v: unknown): unknown {
   return s !== undefined && /^\d{1,9}$/.test(s) ? Number(s) : (v ?? null);
 }
 
-/** The compared fields of one of Tixstock's listings, normalised as the webhook schemas would
- * store them, without the full schema: most listings agree, and parsing every one with zod
- * would cost more than fetching it. A listing that differs is read in full (readListing). */
+/** The compared fields of one of Tixstock's listings, read without the full schema: most
+ * listings agree, and parsing every one with zod would cost more than fetching it. Money and
+ * seats are normalised (as the webhook schemas store them) only where the plain values differ.
+ * A listing that differs is read in full (readListing). */
 export interface TixstockView {
   status: 'published' | 'deleted';
   quantity: unknown;
@@ -88,40 +92,60 @@ export interface TixstockView {
   display_price: unknown;
   proceed_price: unknown;
   face_value: unknown;
-  seat_details: ReturnType<typeof seats>;
+  seat_details: Record<string, unknown>;
 }
 
 export function viewOf(raw: TixstockListing): TixstockView {
   const tickets = (raw.number_of_tickets_for_sale ?? {}) as Record<string, unknown>;
   const event = (raw.event ?? {}) as Record<string, unknown>;
-  const details = (raw.seat_details ?? {}) as Record<string, unknown>;
+  const details = raw.seat_details;
   return {
     status: statusOf(raw),
     quantity: quantity(tickets.quantity_available),
     broker_id: text(raw.broker_id),
     event_id: text(raw.event_id ?? event.id),
-    display_price: money(raw.display_price),
-    proceed_price: money(raw.proceed_price),
-    face_value: money(raw.face_value),
-    seat_details: seats(details, details.first_seat),
+    display_price: raw.display_price,
+    proceed_price: raw.proceed_price,
+    face_value: raw.face_value,
+    seat_details: (details && typeof details === 'object' ? details : {}) as Record<string, unknown>,
   };
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** Equal money: the same strings (the usual case), or the same once normalised. */
+function sameMoney(a: unknown, b: unknown): boolean {
+  const x = a as MoneyLike;
+  const y = b as MoneyLike;
+  if (x && y && typeof x === 'object' && typeof y === 'object' && x.amount === y.amount && x.currency === y.currency && typeof x.amount === 'string') return true;
+  const m = money(a);
+  const n = money(b);
+  return m === null || n === null ? m === n : m.amount === n.amount && m.currency === n.currency;
+}
+
+const SEAT_KEYS = ['category', 'section', 'row'] as const;
+
+function sameSeats(ours: unknown, firstSeat: unknown, theirs: Record<string, unknown>): boolean {
+  const o = (ours && typeof ours === 'object' ? ours : {}) as Record<string, unknown>;
+  return text(firstSeat) === text(theirs.first_seat) && SEAT_KEYS.every((k) => text(o[k]) === text(theirs[k]));
+}
 
 /** The fields in which ours differs from Tixstock's. A listing deleted on one side differs only
  * in `status`: the other fields of a tombstone do not matter. */
 export function compareListing(ours: ComparedListing, theirs: TixstockView): FieldDifference[] {
   if (ours.status !== theirs.status) return [{ field: 'status', ours: ours.status, tixstock: theirs.status }];
   if (ours.status === 'deleted') return [];
-  const pairs: [string, unknown, unknown][] = [
-    ['quantity', ours.quantity, theirs.quantity],
-    ['broker_id', ours.broker_id, theirs.broker_id],
-    ['event_id', ours.event_id, theirs.event_id],
-    ['display_price', money(ours.tixstock_display_price), theirs.display_price],
-    ['proceed_price', money(ours.proceed_price), theirs.proceed_price],
-    ['face_value', money(ours.face_value), theirs.face_value],
-    ['seat_details', seats(ours.seat_details, ours.first_seat), theirs.seat_details],
-  ];
-  return pairs.filter(([, a, b]) => !same(a, b)).map(([field, a, b]) => ({ field, ours: a, tixstock: b }));
+  const found: FieldDifference[] = [];
+  if (ours.quantity !== theirs.quantity) found.push({ field: 'quantity', ours: ours.quantity, tixstock: theirs.quantity });
+  if (ours.broker_id !== theirs.broker_id) found.push({ field: 'broker_id', ours: ours.broker_id, tixstock: theirs.broker_id });
+  if (ours.event_id !== theirs.event_id) found.push({ field: 'event_id', ours: ours.event_id, tixstock: theirs.event_id });
+  for (const [field, a, b] of [
+    ['display_price', ours.tixstock_display_price, theirs.display_price],
+    ['proceed_price', ours.proceed_price, theirs.proceed_price],
+    ['face_value', ours.face_value, theirs.face_value],
+  ] as const) {
+    if (!sameMoney(a, b)) found.push({ field, ours: money(a), tixstock: money(b) });
+  }
+  if (!sameSeats(ours.seat_details, ours.first_seat, theirs.seat_details)) {
+    found.push({ field: 'seat_details', ours: seats(ours.seat_details, ours.first_seat), tixstock: seats(theirs.seat_details, theirs.seat_details.first_seat) });
+  }
+  return found;
 }
