@@ -317,6 +317,15 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     assert.equal(ticketsGets().length, 1);
   });
 
+  it('paces its calls below the rate limit it is given', async () => {
+    for (let i = 0; i < 110; i++) await both(1);
+    const run = await reconcile(false, { callsPerMinute: 120 }); // at most one call per 500 ms
+    assert.equal(run.status, 'done');
+    const at = ticketsGets().map((c) => c.at);
+    assert.equal(at.length, 3);
+    for (let i = 1; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! >= 480, `call ${i} came ${at[i]! - at[i - 1]!} ms after the one before`);
+  });
+
   it('stops at the page cap: failed, with what it read', async () => {
     for (let i = 0; i < 130; i++) await both(2);
     const run = await reconcile(false, { pageCap: 2 });

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
-import { startRun } from '../reconcile/run.js';
+import { runOptionsFrom, startRun } from '../reconcile/run.js';
 import { getRun, listRuns, RunInProgress } from '../reconcile/runs.js';
 import type { TixstockClient } from '../tixstock/contract.js';
 import { requireApiToken } from './auth.js';
@@ -26,9 +26,7 @@ export function reconciliationsRouter(deps: { sql: Sql; config: Config; tixstock
     const body = parseInput(startBody, req.body ?? {}, 'body');
     if (!deps.tixstock) return sendError(res, 503, 'no Tixstock client is configured in this process');
     try {
-      const { id } = await startRun(sql, deps.tixstock, {
-        repair: body.repair ?? config.RECONCILE_REPAIR, requestedBy: 'api', markupPercent: config.DISPLAY_PRICE_MARKUP_PERCENT,
-      });
+      const { id } = await startRun(sql, deps.tixstock, { ...runOptionsFrom(config), repair: body.repair ?? config.RECONCILE_REPAIR, requestedBy: 'api' });
       res.status(202).location(`/api/reconciliations/${id}`).json(await getRun(sql, id));
     } catch (err) {
       if (err instanceof RunInProgress) return sendError(res, 409, err.message, [err.message, `running: /api/reconciliations/${err.runningId}`]);

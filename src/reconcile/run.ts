@@ -5,6 +5,7 @@
 // listings change). Each page is one transaction of its repairs and its differences, so a run
 // that fails has changed exactly the pages it finished. No transaction is open while Tixstock
 // is asked; a few pages of listings are in memory at a time (the ids seen are kept).
+import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { listingFields } from '../inventory/listing-fields.js';
 import { isListingId, type ListingFields } from '../inventory/listings.js';
@@ -38,6 +39,8 @@ export interface RunOptions {
   requestedBy: 'api' | 'cli' | 'schedule';
   /** DISPLAY_PRICE_MARKUP_PERCENT: our display price of a repaired or imported listing. */
   markupPercent: string;
+  /** The run's own pace: calls to Tixstock per minute at most (see runOptionsFrom). */
+  callsPerMinute?: number;
   /** Pages read at most; a run that reaches it fails (what lies beyond was not compared). */
   pageCap?: number;
   /** After a 429 the same page is asked again after this pause, up to rateLimitTries times. */
@@ -63,6 +66,13 @@ class RunFailure extends Error {}
 const NOTE_CHANGED = 'changed here after the page was read (a webhook or a sale of ours), or a hold of ours on it is not settled with Tixstock yet: that wins; the next run compares again';
 const NOTE_TOMBSTONE = 'deleted here: a tombstone is never revived; if Tixstock is right, ask Tixstock to send ticket.add again';
 const NOTE_NOT_OURS = 'the id is not one this service issues: not imported';
+
+/** The options a run takes from the configuration. It calls Tixstock at most at half the
+ * client's rate limit (TIXSTOCK_API_RATE_PER_MINUTE, shared by every call of the process), so
+ * that the holds and orders of our customers keep finding a turn while a run reads every page. */
+export function runOptionsFrom(config: Pick<Config, 'DISPLAY_PRICE_MARKUP_PERCENT' | 'TIXSTOCK_API_RATE_PER_MINUTE'>) {
+  return { markupPercent: config.DISPLAY_PRICE_MARKUP_PERCENT, callsPerMinute: config.TIXSTOCK_API_RATE_PER_MINUTE / 2 };
+}
 
 const running = new Map<string, { abort: AbortController; finished: Promise<RunOutcome> }>();
 
@@ -135,7 +145,10 @@ class Run {
     if (this.signal.aborted) throw this.signal.reason instanceof RunFailure ? this.signal.reason : new RunFailure('aborted');
   }
 
-  /** tickets/get, asked again after a 429 (pausing) or while Tixstock is unavailable, within bounds. */
+  private nextCallAt = 0;
+
+  /** tickets/get at the run's pace, asked again after a 429 (pausing) or while Tixstock is
+   * unavailable, within bounds. */
   private async fetch(q: TicketsQuery): Promise<TixstockReply<TixstockListing[]>> {
     const what = q.listingId ? `tickets/get?listing_id=${q.listingId}` : `tickets/get page ${q.page}`;
     const rateTries = this.opts.rateLimitTries ?? 5;
@@ -144,6 +157,10 @@ class Run {
     let unavailable = 0;
     for (;;) {
       this.checkAborted();
+      const wait = this.nextCallAt - Date.now();
+      if (wait > 0) await sleep(wait, this.signal);
+      this.checkAborted();
+      if (this.opts.callsPerMinute) this.nextCallAt = Date.now() + 60_000 / this.opts.callsPerMinute;
       try {
         const reply = await this.client.getTickets(q);
         if (!Array.isArray(reply.data)) throw new RunFailure(`${what}: Tixstock's reply has no list of listings in data`);

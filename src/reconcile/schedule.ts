@@ -6,7 +6,7 @@ import { enqueueJob, hasOpenJob } from '../jobs/queue.js';
 import type { JobHandler } from '../jobs/worker.js';
 import { log } from '../log.js';
 import type { TixstockClient } from '../tixstock/contract.js';
-import { startRun } from './run.js';
+import { runOptionsFrom, startRun } from './run.js';
 import { RunInProgress } from './runs.js';
 
 export const RECONCILE_JOB = 'reconcile.periodic';
@@ -32,9 +32,7 @@ export function reconcileJobs(tixstock: TixstockClient): Record<string, JobHandl
   const handler: JobHandler = async (job, { sql, config }) => {
     if (config.RECONCILE_INTERVAL <= 0) return;
     try {
-      const { finished } = await startRun(sql, tixstock, {
-        repair: config.RECONCILE_REPAIR, requestedBy: 'schedule', markupPercent: config.DISPLAY_PRICE_MARKUP_PERCENT,
-      });
+      const { finished } = await startRun(sql, tixstock, { ...runOptionsFrom(config), repair: config.RECONCILE_REPAIR, requestedBy: 'schedule' });
       await finished; // a failed run is recorded as such; the schedule goes on
     } catch (err) {
       if (!(err instanceof RunInProgress)) throw err;

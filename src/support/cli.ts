@@ -11,7 +11,7 @@ import { migrate } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
 import { getJob } from '../jobs/queue.js';
 import { startJobWorker } from '../jobs/worker.js';
-import { abortRuns, startRun } from '../reconcile/run.js';
+import { abortRuns, runOptionsFrom, startRun } from '../reconcile/run.js';
 import { getRun, RunInProgress } from '../reconcile/runs.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { createTixstockClient } from '../tixstock/client.js';
@@ -129,7 +129,7 @@ async function reconcile(repairFlag: boolean | undefined): Promise<void> {
     let started;
     try {
       started = await startRun(db.sql, createTixstockClient(config), {
-        repair, requestedBy: 'cli', markupPercent: config.DISPLAY_PRICE_MARKUP_PERCENT,
+        ...runOptionsFrom(config), repair, requestedBy: 'cli',
         onProgress: (p) => out(`${p.phase === 'pages' ? `${p.pages} page(s) read` : 'asked by id'}: ${p.listings} listing(s) checked, ${p.withoutId} without id, ${p.differences} difference(s), ${p.imported} imported`),
       });
     } catch (err) {
