@@ -5,6 +5,7 @@
 //   node --import tsx bench/sales.ts   (after npm run build)
 import { fork } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { freePort, killAll, ROOT, startService, type Server } from './processes.js';
@@ -60,6 +61,8 @@ async function run(connections: number, seconds: number, listingIds: string[],
 }
 
 export async function salesBench(say: (line: string) => void, seconds: number, rounds: number): Promise<string> {
+  const started = new Date();
+  const loadBefore = os.loadavg();
   const dataDir = path.join(ROOT, `.data/bench-sales-${process.pid}`);
   let url = process.env.DATABASE_URL;
   let stopDb = async () => {};
@@ -141,7 +144,11 @@ export async function salesBench(say: (line: string) => void, seconds: number, r
       }
       targets.push({ name: `sales: no errors at ${connections} connections`, pass: sErr === 0, measured: `${sErr} errors in ${sCalls} calls` });
     }
+    const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
     return [
+      `Run ${started.toISOString()} on ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, load average before ${load(loadBefore)}, after ${load(os.loadavg())};`,
+      `${seconds} s per case in ${rounds} alternating rounds, DATABASE_POOL_SIZE=${process.env.DATABASE_POOL_SIZE ?? '8'}, ${LISTINGS} listings, ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}.`,
+      '',
       '| case | conns | calls/s | p50 ms | p99 ms | direct p50 ms | direct p99 ms | added p50 ms | added p99 ms | service CPU ms/call | calls | errors | direct errors |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows, '', targetsTable(targets),

@@ -255,6 +255,11 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     const run = await reconcile(true);
     assert.deepEqual(run.differences.map((d) => [d.field, d.ours, d.tixstock, d.action]), [['quantity', 8, 10, 'skipped']]);
     assert.equal((await ours(id))!.quantity, 8);
+    // An order/add whose answer was lost keeps its busy mark for good: once its time is over,
+    // Tixstock's quantity is the one to trust.
+    await sql`update holds set status = 'active', busy = 'order', busy_until = now() - interval '1 second' where listing_id = ${id}`;
+    const later = await reconcile(true);
+    assert.deepEqual(later.differences.map((d) => [d.field, d.ours, d.tixstock, d.action]), [['quantity', 8, 10, 'repaired']]);
   });
 
   it('a 429 in the middle pauses, then the run finishes', async () => {

@@ -1,7 +1,9 @@
 // POST/GET /api/holds, release and order, over real HTTP against the Tixstock simulator with its
 // faults: every status code, nothing half-done, Idempotency-Key.
 import assert from 'node:assert/strict';
+import { createApp } from '../src/app.js';
 import { expireDueHolds } from '../src/inventory/holds.js';
+import { createTixstockClient } from '../src/tixstock/client.js';
 import type { SimFaultKind } from '../src/tixstock/simulator.js';
 import { resetDatabase, sendWebhook, testSql, webhook } from './helpers.js';
 import { callsOf, ledgerOf, quantityOf, salesApi, salesWorld, type SalesWorld } from './sales-helpers.js';
@@ -106,7 +108,17 @@ describe('sales: holds, releases and orders', function () {
       assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
     });
 
-    for (const kind of ['500', '503', '429'] as SimFaultKind[]) {
+    it('Tixstock refusing our token (a configuration error): 503, undone, nothing held', async () => {
+      const id = await w.listing(5);
+      const wrong = createApp({ sql: testSql(), config: w.config, tixstock: createTixstockClient(w.config, { token: 'not-the-token' }) });
+      const res = await salesApi(wrong).post('/api/holds', { listing_id: id, quantity: 2 }).expect(503);
+      assert.ok(res.headers['retry-after']);
+      assert.match(res.body.message, /configuration/);
+      assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
+      assert.equal(w.sim.listing(id)!.quantity, 5);
+    });
+
+    for (const kind of ['500', '502', '503', '429'] as SimFaultKind[]) {
       it(`fault ${kind} on hold: 503 + Retry-After, nothing held here or at Tixstock`, async () => {
         const id = await w.listing(5);
         w.sim.fault({ call: 'hold', kind, times: 1 });
@@ -119,7 +131,7 @@ describe('sales: holds, releases and orders', function () {
     }
 
     // A reset after the request was sent cannot tell whether Tixstock applied it: unknown too.
-    for (const kind of ['applied_no_answer', 'applied_reset', 'no_answer', 'reset'] as SimFaultKind[]) {
+    for (const kind of ['applied_no_answer', 'applied_reset', 'no_answer', 'reset', '504'] as SimFaultKind[]) {
       it(`fault ${kind} on hold: 503, the tickets stay held here until the hold would have expired`, async () => {
         const id = await w.listing(5);
         w.sim.fault({ call: 'hold', kind, times: 1 });
@@ -230,7 +242,7 @@ describe('sales: holds, releases and orders', function () {
       assert.deepEqual(await quantityOf(id), { quantity: 6, ceiling: 6 });
     });
 
-    for (const kind of ['500', '503', '429', 'reset'] as SimFaultKind[]) {
+    for (const kind of ['500', '502', '503', '429', 'reset', 'no_answer'] as SimFaultKind[]) {
       it(`fault ${kind} on release: 503, nothing changed, the hold usable again`, async () => {
         const id = await w.listing(5);
         const h = (await hold(id, 2).expect(201)).body;
@@ -327,7 +339,7 @@ describe('sales: holds, releases and orders', function () {
       assert.equal(w.sim.calls.length, from);
     });
 
-    for (const kind of ['500', '503', '429'] as SimFaultKind[]) {
+    for (const kind of ['500', '502', '503', '429'] as SimFaultKind[]) {
       it(`fault ${kind} on order/add: 503, no order here or at Tixstock, the hold usable again`, async () => {
         const id = await w.listing(5);
         const h = (await hold(id, 2).expect(201)).body;
@@ -343,6 +355,18 @@ describe('sales: holds, releases and orders', function () {
       });
     }
 
+    it('order/add refused by Tixstock with a validation error (its order id taken there): 502 with its messages, nothing sold, the hold usable', async () => {
+      const id = await w.listing(5);
+      const h = (await hold(id, 2).expect(201)).body;
+      const orderId = nextOrderId();
+      w.sim.state.orders.set(orderId, { orderId, holdId: 'other', listingId: id, quantity: 1, status: 'Approved', body: {}, updates: [] });
+      const res = await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2)).expect(502);
+      assert.deepEqual(res.body.errors, ['The order id has already been taken.']);
+      await api.get(`/api/orders/${orderId}`).expect(404);
+      assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 5 });
+      await api.post(`/api/holds/${h.id}/order`, orderBody(nextOrderId(), 2)).expect(201);
+    });
+
     it('order/add refused by Tixstock (hold expired there): 409, nothing sold here', async () => {
       const id = await w.listing(5);
       const h = (await hold(id, 2).expect(201)).body;
@@ -356,7 +380,7 @@ describe('sales: holds, releases and orders', function () {
       }
     });
 
-    for (const kind of ['applied_no_answer', 'reset'] as SimFaultKind[]) it(`fault ${kind} on order/add: 503, the tickets stay off, the hold is not ordered twice, and they stay off after expiry`, async () => {
+    for (const kind of ['applied_no_answer', 'reset', 'no_answer', '504'] as SimFaultKind[]) it(`fault ${kind} on order/add: 503, the tickets stay off, the hold is not ordered twice, and they stay off after expiry`, async () => {
       const id = await w.listing(5);
       const h = (await hold(id, 2).expect(201)).body;
       const orderId = nextOrderId();
@@ -370,6 +394,11 @@ describe('sales: holds, releases and orders', function () {
       await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2)).expect(409);
       assert.equal(callsOf(w.sim, 'order/add', from).length, 0);
       assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 5 });
+      // Nor released or ordered after the call's window: it may be sold.
+      await testSql()`update holds set busy_until = now() - interval '1 second' where id = ${h.id}`;
+      await api.post(`/api/holds/${h.id}/release`).expect(409);
+      await api.post(`/api/holds/${h.id}/order`, orderBody(nextOrderId(), 2)).expect(409);
+      assert.equal(callsOf(w.sim, 'release', from).length + callsOf(w.sim, 'order/add', from).length, 0);
       await testSql()`update holds set expires_at = now() - interval '1 second', busy_until = now() - interval '1 second' where id = ${h.id}`;
       await expireDueHolds(testSql());
       assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 5 }, 'possibly sold: never offered again before a reconciliation');

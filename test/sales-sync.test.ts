@@ -7,7 +7,9 @@ import { startJobWorker, type JobWorker } from '../src/jobs/worker.js';
 import { salesSweep } from '../src/sales/sweep.js';
 import { syncJobHandlers } from '../src/sales/sync.js';
 import { jobHandlers } from '../src/jobs/handlers.js';
-import { resetDatabase, sendWebhook, testSql, webhook } from './helpers.js';
+import { createApp } from '../src/app.js';
+import { startSimulator } from '../src/tixstock/simulator.js';
+import { resetDatabase, sendWebhook, testConfig, testSql, TOKEN, webhook } from './helpers.js';
 import { callsOf, ledgerOf, quantityOf, salesApi, salesWorld, type SalesWorld } from './sales-helpers.js';
 
 const customer = { id: 'C-7', first_name: 'Grace', last_name: 'Hopper', email_address: 'grace@example.org' };
@@ -117,6 +119,28 @@ describe('sales: sync jobs, expiry, the life of an order', function () {
     assert.equal(last.after, 6);
     assert.equal(last.possible_echo_of_hold, h.id);
     assert.equal(ledger.at(-2).possible_echo_of_hold, null);
+  });
+
+  it('a simulator that also sends us ticket.hold for our own hold: counted twice, and the ledger says which hold it may echo', async () => {
+    const server: Server = await new Promise((resolve) => {
+      const s = (w.app as unknown as { listen: (p: number, h: string, cb: () => void) => Server }).listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const echoing = await startSimulator({ token: TOKEN, serviceUrl: url, echoOwnHolds: true });
+    try {
+      const config = testConfig({ TIXSTOCK_API_URL: echoing.url, TIXSTOCK_API_RATE_PER_MINUTE: '100000' });
+      const app = createApp({ sql: testSql(), config });
+      const id = await w.listing(10);
+      echoing.putListing({ id, quantity: 10 });
+      const h = (await salesApi(app).post('/api/holds', { listing_id: id, quantity: 3 }).expect(201)).body;
+      await until('the echo', async () => (await ledgerOf(id)).some((r) => r.reason === 'ticket.hold'));
+      assert.deepEqual(await quantityOf(id), { quantity: 4, ceiling: 10 }, 'the double count is there, not hidden');
+      const echo = (await api.get(`/api/listings/${id}/ledger`).expect(200)).body.items.find((r: { reason: string }) => r.reason === 'ticket.hold');
+      assert.equal(echo.possible_echo_of_hold, h.id);
+    } finally {
+      await echoing.close();
+      server.close();
+    }
   });
 
   it('the whole life of an order: our sale, then Tixstock\'s order.update and a fulfilment PDF for it', async () => {

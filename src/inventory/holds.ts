@@ -106,12 +106,13 @@ export type Claim = { kind: 'claimed'; hold: HoldRow } | { kind: 'not_found' } |
 
 /** Takes the hold for one release or order/add at Tixstock until `forMs` from now, if it is
  * active, unexpired, not busy and holds at least `n` (one statement; the busy mark, not a row
- * lock, keeps other calls and the sweep off it while Tixstock answers). */
+ * lock, keeps other calls and the sweep off it while Tixstock answers). An order/add whose answer
+ * never came leaves its mark for good: the hold may be sold, so nothing may use it again. */
 export async function claimHold(db: Sql | Tx, holdId: string, op: 'release' | 'order', n: number | undefined, forMs: number): Promise<Claim> {
   if (!isHoldId(holdId)) return { kind: 'not_found' };
   const [claimed] = await db<HoldRow[]>`
     update holds set busy = ${op}, busy_until = now() + ${ms(forMs)} * interval '1 millisecond', updated_at = now()
-     where id = ${holdId} and status = 'active' and expires_at > now() and (busy_until is null or busy_until <= now())
+     where id = ${holdId} and status = 'active' and expires_at > now() and (busy is null or (busy = 'release' and busy_until <= now()))
        and quantity >= ${n ?? 1}::int
     returning ${db(HOLD_COLUMNS)}`;
   if (claimed) return { kind: 'claimed', hold: claimed };
@@ -122,6 +123,9 @@ export async function claimHold(db: Sql | Tx, holdId: string, op: 'release' | 'o
   if (h.status !== 'active') return refused(`hold ${h.id} is ${h.status}`);
   if (h.expires_at.getTime() <= Date.now()) return refused(`hold ${h.id} has expired`);
   if (h.busy && h.busy_until && h.busy_until.getTime() > Date.now()) return refused(`hold ${h.id} has a ${h.busy} in progress`);
+  if (h.busy === 'order') {
+    return refused(`hold ${h.id}: Tixstock's answer to order ${h.order_id ?? ''} was lost; it may be sold, so it can be neither released nor ordered again`);
+  }
   return refused(`hold ${h.id} holds ${h.quantity}, not ${n}`);
 }
 

@@ -32,10 +32,11 @@ export interface ComparedListing {
 
 /** True for a listing of `l` written after `snapshot`, or with a hold of ours that Tixstock has
  * not settled yet (reserved here, its answer unknown; or a release or order being sent): its
- * quantity here is ahead of (or behind) Tixstock's for a good reason. */
+ * quantity here is ahead of (or behind) Tixstock's for a good reason. An order/add whose answer
+ * was lost keeps its busy mark for good, past busy_until: that one Tixstock's quantity corrects. */
 const changedAfter = (sql: Sql | Tx, snapshot: string) => sql`(
   coalesce(not pg_visible_in_snapshot(l.changed_xid, ${snapshot}::pg_snapshot), false)
-  or exists (select 1 from holds h where h.listing_id = l.id and (h.status = 'pending' or h.busy is not null)))`;
+  or exists (select 1 from holds h where h.listing_id = l.id and (h.status = 'pending' or (h.busy is not null and h.busy_until > now()))))`;
 
 const COMPARED = (sql: Sql | Tx, snapshot: string) => sql`
   l.id::text, l.status, l.quantity, l.broker_id, l.event_id, l.first_seat, l.tixstock_display_price, l.proceed_price, l.face_value,

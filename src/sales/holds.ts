@@ -51,7 +51,8 @@ function refusalAnswer(err: TixstockError, what: string, notFoundStatus: number,
     conflict: () => failure(409, `Tixstock refused the ${what}: ${messages.join('; ')}`, messages, extra),
     not_found: () => failure(notFoundStatus, `Tixstock does not know the ${what}'s ${notFoundStatus === 404 ? 'listing' : 'hold'}`, messages, extra),
     refused: () => failure(502, `Tixstock refused the ${what}`, messages, extra),
-    config: () => failure(503, `Tixstock rejected our credentials or address (configuration); the ${what} was not made`, ['tixstock: configuration error'], extra, 60),
+    config: () => failure(503, `Tixstock rejected our credentials or address (configuration); the ${what} was not made`,
+      ['tixstock: configuration error'], extra, 60),
     rate_limited: () => failure(503, `Tixstock's rate limit: the ${what} was not sent; retry in a minute`, messages, extra, 60),
     unavailable: () => failure(503, `Tixstock is unreachable; the ${what} was not made`, messages, extra, 5),
   };
@@ -83,7 +84,8 @@ async function keyAnswer(tx: Tx, key: IdempotencyKey, settled: (h: HoldRow) => A
   switch (state.kind) {
     case 'new': return undefined;
     case 'answered': return state.answer;
-    case 'other_request': return failure(400, 'bad request: this Idempotency-Key was used for another request', ['headers.idempotency-key: used for another request']);
+    case 'other_request':
+      return failure(400, 'bad request: this Idempotency-Key was used for another request', ['headers.idempotency-key: used for another request']);
     case 'in_progress': {
       const h = state.holdId ? await getHold(tx, state.holdId) : undefined;
       const answer = h ? settled(h) : undefined;
@@ -125,7 +127,8 @@ export async function createHold(deps: SalesDeps, listingId: string, quantity: n
     if (r.kind === 'not_found') throw new LocalAnswer(failure(404, `listing ${listingId} not found`, [`body.listing_id: listing ${listingId} not found`]));
     if (r.kind === 'deleted') throw new LocalAnswer(failure(409, `listing ${listingId} is deleted`));
     if (r.kind === 'not_enough') {
-      throw new LocalAnswer(failure(409, `listing ${listingId} has ${r.available} ticket(s) left here, not ${quantity}`, undefined, { quantity_available: r.available }));
+      throw new LocalAnswer(failure(409, `listing ${listingId} has ${r.available} ticket(s) left here, not ${quantity}`, undefined,
+        { quantity_available: r.available }));
     }
     return r.hold;
   };
@@ -258,5 +261,6 @@ export async function orderHold(deps: SalesDeps, holdId: string, input: OrderInp
     if (!recorded) log.error('order id taken by another hold while Tixstock took our order', { hold_id: hold.id, order_id: input.order_id });
     return h;
   });
-  return remember(deps, key, { status: 201, body: { ...holdView(sold), order: { id: input.order_id, order_status: input.order_status, quantity: input.quantity } } }, false);
+  const order = { id: input.order_id, order_status: input.order_status, quantity: input.quantity };
+  return remember(deps, key, { status: 201, body: { ...holdView(sold), order } }, false);
 }

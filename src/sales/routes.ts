@@ -45,7 +45,8 @@ function send(res: Response, a: Answer): void {
 function keyOf(req: Request, res: Response, scope: string, input: unknown) {
   const k = idempotencyKey(req.get('idempotency-key'), scope, input);
   if (k === 'invalid') {
-    sendError(res, 400, 'bad request: Idempotency-Key must be 1 to 200 printable ASCII characters', ['headers.idempotency-key: 1 to 200 printable ASCII characters']);
+    sendError(res, 400, 'bad request: Idempotency-Key must be 1 to 200 printable ASCII characters',
+      ['headers.idempotency-key: 1 to 200 printable ASCII characters']);
     return 'answered' as const;
   }
   return k;
