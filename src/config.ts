@@ -12,18 +12,19 @@ const optionalText = z
 const integer = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION_UNITS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
-/** A duration such as 24h, 90m, 30s or 1.5d, in milliseconds; `0` alone means never. */
-const duration = (fallback: string) =>
-  z.string().trim().default(fallback).transform((s, ctx) => {
-    const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(s);
-    if (!m || (m[2] === undefined && Number(m[1]) !== 0)) {
-      ctx.addIssue({ code: 'custom', message: 'must be a duration such as 24h, 90m or 30s, or 0 for never' });
-      return z.NEVER;
-    }
-    return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
-  });
+/** `30d`, `24h`, `90m`, `3600s` -> milliseconds; `0` -> 0 (never). */
+const duration = (fallback: string, minMs: number) => z.string().trim().default(fallback).transform((s, ctx) => {
+  if (s === '0') return 0;
+  const m = /^(\d+(?:\.\d+)?)\s*([smhd])$/i.exec(s);
+  const ms = m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase() as keyof typeof DURATION_UNITS]) : NaN;
+  if (!(ms >= minMs)) {
+    ctx.addIssue({ code: 'custom', message: `must be a duration such as 30d, 24h or 90m (at least ${minMs / 60_000} min), or 0 for never` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const flag = (fallback: boolean) =>
   z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).default(fallback ? 'true' : 'false')
@@ -81,7 +82,7 @@ const configSchema = z.object({
   /** The release call's path template: Tixstock's docs do not show it (DESIGN 2b). */
   TIXSTOCK_RELEASE_PATH: z.string().trim().min(1).default('tickets/release/{hold_id}/{release_quantity}'),
   /** How often the job worker compares the inventory with Tixstock's tickets/get (0 = never). */
-  RECONCILE_INTERVAL: duration('24h'),
+  RECONCILE_INTERVAL: duration('24h', 60_000),
   /** Whether the periodic reconciliation (and a run that does not say) corrects what differs. */
   RECONCILE_REPAIR: flag(false),
 });
