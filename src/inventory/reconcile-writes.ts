@@ -71,8 +71,6 @@ async function lockUnchanged(tx: Tx, id: string, snapshot: string): Promise<{ ou
   return { outcome: 'repaired', quantity: row.quantity, status: row.status };
 }
 
-const json = (tx: Tx, v: unknown) => (v === null || v === undefined ? null : tx.json(v as never));
-
 async function ledger(tx: Tx, id: string, reconciliationId: string, before: number | null, after: number): Promise<void> {
   await tx`
     insert into listing_quantity_changes (listing_id, reconciliation_id, reason, requested, before, after)

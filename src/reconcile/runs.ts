@@ -1,6 +1,7 @@
-// Reconciliation runs as rows (reconciliations, reconciliation_differences; sql/0010). Only this module writes them. One run at a time across all processes: the partial
-// unique index on status = 'running' refuses a second one, and a run that has not heartbeat for
-// STALE_AFTER_MS (its process died) is failed by the next one that starts.
+// Reconciliation runs as rows (reconciliations, reconciliation_differences; sql/0010). Only this
+// module writes them. One run at a time across all processes: the partial unique index on
+// status = 'running' refuses a second one, and a run that has not heartbeat for STALE_AFTER_MS
+// (its process died) is failed by the next one that starts.
 import type { Sql, Tx } from '../db/connect.js';
 import type { Difference } from './compare.js';
 
