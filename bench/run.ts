@@ -6,9 +6,10 @@
 //                         instead of a fresh embedded one under .data/bench-<pid>
 //   BENCH_SECONDS         length of each timed case (default 10)
 //   BENCH_STABILITY_SECONDS  length of the mix run whose RSS is watched (default 60)
-//   BENCH_ONLY            comma-separated subset: holds,mix,fulfilment,scale,memory,uploads (or large:
+//   BENCH_ONLY            comma-separated subset: holds,mix,fulfilment,scale,memory,uploads,reconcile (or large:
 //                         only the 20 MB fulfilment one at a time), sales (bench/sales.ts: /api/holds
 //                         against the simulator; not in the default set)
+//   BENCH_RECONCILE_LISTINGS  listings of the reconciliation case (default 10000)
 //   BENCH_NODE_OPTIONS    extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=.data/prof"
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -21,13 +22,14 @@ import type { LoadJob, LoadResult } from './load.js';
 import { freePort, killAll, ROOT, startCeiling, startLoader, startService, type Server } from './processes.js';
 import { errorsOf, mb, ms, ratioOf, rps, table, targetsTable, type Case, type CpuUse, type Target } from './report.js';
 import { cpuSecondsOf, cpuSecondsOfTree, postmasterPid } from './cpu.js';
+import { reconcileCase, type ReconcileBench } from './reconcile.js';
 import { peakRssOf, resetPeakRss, rssOf, sampleRss } from './rss.js';
 import { salesBench } from './sales.js';
 import { upload, type UploadAnswer } from './uploads.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const STABILITY_SECONDS = Number(process.env.BENCH_STABILITY_SECONDS ?? 60);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'holds,mix,fulfilment,scale,memory,uploads').split(',').map((s) => s.trim()));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'holds,mix,fulfilment,scale,memory,uploads,reconcile').split(',').map((s) => s.trim()));
 const POOL = process.env.DATABASE_POOL_SIZE ?? '8';
 const TOKEN = 'bench-bearer-token';
 const LISTINGS = 50;
@@ -259,6 +261,12 @@ async function main() {
       say(`scale (a) x64: 1 process ${rps(one.rps)} req/s, 2 processes ${rps(two.rps)} req/s`);
     }
 
+    let reconciliation: ReconcileBench | undefined;
+    if (ONLY.has('reconcile')) {
+      await databaseIdle(sql);
+      reconciliation = await reconcileCase({ env, sql, loader, servers, job: (j) => job({ workload: 'holds', connections: 8, ...j }), say, pgPid });
+    }
+
     // Targets of ISSUE 5.
     const holds8 = cases.find((c) => c.workload.startsWith('(a)') && c.connections === 8);
     const holdsRatio = holds8 && ratioOf(holds8);
@@ -329,6 +337,23 @@ async function main() {
       });
     }
 
+    const r = reconciliation;
+    targets.push({
+      name: `reconciliation of ${r?.listings ?? 10_000} listings (5% different, repaired): <= 1.2x the time to fetch the same pages alone`,
+      pass: r ? r.runSeconds <= 1.2 * r.fetchSeconds : undefined,
+      measured: r ? `${r.runSeconds.toFixed(2)} s / ${r.fetchSeconds.toFixed(2)} s = ${(r.runSeconds / r.fetchSeconds).toFixed(2)}x (${r.pages} pages, ${r.differences} differences)` : '-',
+    });
+    targets.push({
+      name: 'reconciliation: service RSS growth < 50 MB',
+      pass: r ? r.rssGrowth < 50 * MB : undefined,
+      measured: r ? `+${mb(r.rssGrowth)} MB (from ${mb(r.rssBase)} MB)` : '-',
+    });
+    targets.push({
+      name: 'reconciliation: holds/releases at 8 connections during a run keep p99 <= 50 ms',
+      pass: r ? r.holdsDuringRun.p99 <= 50 && errorsOf(r.holdsDuringRun) === 0 : undefined,
+      measured: r ? `${ms(r.holdsDuringRun.p99)} ms during (${rps(r.holdsDuringRun.rps)} req/s), ${ms(r.holdsAlone.p99)} ms alone (${rps(r.holdsAlone.rps)} req/s); the run took ${r.runUnderLoadSeconds.toFixed(2)} s under that load` : '-',
+    });
+
     const report = [
       `Run ${started.toISOString()} on ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${mb(os.totalmem())} MB RAM, Node ${process.version},`,
       `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')};`,
@@ -339,6 +364,8 @@ async function main() {
       scale ? `Scale, (a) at 64 connections: 1 process ${rps(scale.one.rps)} req/s (p99 ${ms(scale.one.p99)} ms), ` +
         `2 processes ${rps(scale.two.rps)} req/s (p99 ${ms(scale.two.p99)} ms), x${(scale.two.rps / scale.one.rps).toFixed(2)}; ` +
         `errors ${errorsOf(scale.one) + errorsOf(scale.two)}.\n` : '',
+      r ? `Reconciliation: ${r.listings} listings imported by a first repair run in ${r.importSeconds.toFixed(2)} s; the timed run used ` +
+        `${r.cpu.service.toFixed(2)} CPU s in the service and ${r.cpu.postgres.toFixed(2)} in PostgreSQL.\n` : '',
       targetsTable(targets),
     ].join('\n');
     process.stdout.write(`\n${report}\n`);

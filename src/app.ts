@@ -4,6 +4,7 @@ import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ordersRouter } from './api/orders.js';
 import { FailedAuthThrottle } from './auth-throttle.js';
+import { reconciliationsRouter } from './api/reconciliations.js';
 import { apiRouter } from './api/router.js';
 import type { Config } from './config.js';
 import type { Sql } from './db/connect.js';
@@ -21,7 +22,7 @@ export interface AppDeps {
   sql: Sql;
   config: Config;
   gate?: WebhookGate;
-  /** Tixstock's reseller API (the sales calls); made from config when not given. */
+  /** Tixstock's reseller API (sales calls, reconciliation); made from config when not given. */
   tixstock?: TixstockClient;
   /** Set during shutdown: /readyz answers 503 so the router stops sending work here. */
   isShuttingDown?: () => boolean;
@@ -69,9 +70,11 @@ export function createApp(deps: AppDeps): App {
   // Heroku's router is the one proxy in front: req.ip is the address it saw (X-Forwarded-For).
   app.set('trust proxy', 1);
   const authFailures = new FailedAuthThrottle(config.AUTH_FAILURE_LIMIT);
+  const tixstock = deps.tixstock ?? createTixstockClient(config); // one client: one rate limit
   app.use(apiRouter({ sql, config, authFailures }));
-  app.use(salesRouter({ sql, config, authFailures, tixstock: deps.tixstock ?? createTixstockClient(config) }));
+  app.use(salesRouter({ sql, config, authFailures, tixstock }));
   app.use(ordersRouter({ sql, config, authFailures }));
+  app.use(reconciliationsRouter({ sql, config, authFailures, tixstock }));
   app.use(supportRouter({ sql, config, authFailures }));
 
   app.use((req, res) => sendError(res, 404, `no route for ${req.method} ${req.path}`));

@@ -37,6 +37,9 @@ const duration = (fallback: string, minMs: number) => z.string().trim().default(
 
 /** A size in bytes with a default: `50mb`, `1048576`, ... */
 const size = (fallback: string) => z.string().trim().default(fallback).pipe(sizeInBytes('50mb'));
+const flag = (fallback: boolean) =>
+  z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).default(fallback ? 'true' : 'false')
+    .transform((s) => s === 'true' || s === '1' || s === 'yes');
 
 const configSchema = z.object({
   PORT: integer(3000, 0, 65535),
@@ -94,6 +97,10 @@ const configSchema = z.object({
   TIXSTOCK_HOLD_MINUTES: z.coerce.number().positive().max(24 * 60).default(30),
   /** The release call's path template: Tixstock's docs do not show it (DESIGN 2b). */
   TIXSTOCK_RELEASE_PATH: z.string().trim().min(1).default('tickets/release/{hold_id}/{release_quantity}'),
+  /** How often the job worker compares the inventory with Tixstock's tickets/get (0 = never). */
+  RECONCILE_INTERVAL: duration('24h', 60_000),
+  /** Whether the periodic reconciliation (and a run that does not say) corrects what differs. */
+  RECONCILE_REPAIR: flag(false),
 });
 
 export type Config = z.infer<typeof configSchema> & { WEBHOOK_CONCURRENCY: number };

@@ -7,6 +7,8 @@ import { openDatabase, type Database } from './db/open.js';
 import { jobHandlers, periodicTasks } from './jobs/handlers.js';
 import { startJobWorker } from './jobs/worker.js';
 import { log } from './log.js';
+import { abortRuns } from './reconcile/run.js';
+import { reconcileJobs, schedulePeriodicReconciliation } from './reconcile/schedule.js';
 import { salesSweep } from './sales/sweep.js';
 import { syncJobHandlers } from './sales/sync.js';
 import { createTixstockClient } from './tixstock/client.js';
@@ -20,11 +22,13 @@ export async function start(config: Config) {
   if (applied.length) log.info('migrations applied', { applied });
 
   // Mail and other side work queued by webhooks, pushes to Tixstock queued by the sales calls,
-  // done after their transactions commit; and the expiry of our holds.
+  // done after their transactions commit; the expiry of our holds; the periodic reconciliation.
   const tixstock = createTixstockClient(config);
   const worker = startJobWorker({
-    sql: db.sql, config, handlers: { ...jobHandlers, ...syncJobHandlers(tixstock) }, periodic: [...periodicTasks, salesSweep(db.sql, config)],
+    sql: db.sql, config, handlers: { ...jobHandlers, ...syncJobHandlers(tixstock), ...reconcileJobs(tixstock) },
+    periodic: [...periodicTasks, salesSweep(db.sql, config)],
   });
+  await schedulePeriodicReconciliation(db.sql, config).catch((err) => log.error('could not schedule the periodic reconciliation', { error: err }));
   let shuttingDown = false;
   const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY, config.WEBHOOK_MEMORY_LIMIT);
   const app = createApp({ sql: db.sql, config, gate, tixstock, isShuttingDown: () => shuttingDown });
@@ -61,6 +65,7 @@ export async function start(config: Config) {
       log.error('webhooks still in flight at the end of the grace period', { in_flight: gate.inFlight });
     }
     server.closeAllConnections();
+    await abortRuns('the process was stopped (SIGTERM) during the run').catch((err) => log.error('stopping reconciliations failed', { error: err }));
     // A mail still sending after 3 s goes back to the queue (Heroku kills us 30 s after SIGTERM).
     await worker.stop(3_000).catch((err) => log.error('stopping the job worker failed', { error: err }));
     await db.close().catch((err) => log.error('closing the database failed', { error: err }));

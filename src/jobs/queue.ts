@@ -14,11 +14,11 @@ export interface Job {
 }
 
 export async function enqueueJob(db: Sql | Tx, j: {
-  kind: string; payload: Record<string, unknown>; orderId?: string | null; maxAttempts?: number;
+  kind: string; payload: Record<string, unknown>; orderId?: string | null; maxAttempts?: number; runAt?: Date;
 }): Promise<string> {
   const [row] = await db<{ id: string }[]>`
-    insert into jobs (kind, payload, order_id, max_attempts)
-    values (${j.kind}, ${db.json(j.payload as never)}, ${j.orderId ?? null}, ${j.maxAttempts ?? 8})
+    insert into jobs (kind, payload, order_id, max_attempts, run_at)
+    values (${j.kind}, ${db.json(j.payload as never)}, ${j.orderId ?? null}, ${j.maxAttempts ?? 8}, coalesce(${j.runAt ?? null}::timestamptz, now()))
     returning id`;
   return row!.id;
 }
@@ -62,6 +62,12 @@ export async function failJob(sql: Sql, job: Job, workerId: string, error: strin
 }
 
 /** Returns a stopping worker's unfinished jobs to the queue at once (not after the lease). */
+/** Whether a job of `kind` is waiting or running. */
+export async function hasOpenJob(db: Sql | Tx, kind: string): Promise<boolean> {
+  const rows = await db`select 1 from jobs where kind = ${kind} and status in ('pending', 'running') limit 1`;
+  return rows.length > 0;
+}
+
 export async function releaseJobs(sql: Sql, workerId: string): Promise<number> {
   const rows = await sql`
     update jobs set status = 'pending', attempts = greatest(attempts - 1, 0), locked_by = null, locked_until = null,

@@ -2,6 +2,7 @@
 //   npm run support -- order <order id> [--json]
 //   npm run support -- pdf <order id> [--out file.pdf]
 //   npm run support -- email <order id> <address> [--queue-only]
+//   npm run support -- reconcile [--repair|--report]
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
@@ -10,7 +11,10 @@ import { migrate } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
 import { getJob } from '../jobs/queue.js';
 import { startJobWorker } from '../jobs/worker.js';
+import { abortRuns, runOptionsFrom, startRun } from '../reconcile/run.js';
+import { getRun, RunInProgress } from '../reconcile/runs.js';
 import { pdfFileName } from '../tickets/merge.js';
+import { createTixstockClient } from '../tixstock/client.js';
 import { emailAddress } from './mail.js';
 import { queueOrderTickets } from './notices.js';
 import { mergedTickets, orderView, type OrderView } from './order-view.js';
@@ -19,7 +23,11 @@ const USAGE = `usage:
   npm run support -- order <order id> [--json]          show an order and its tickets
   npm run support -- pdf <order id> [--out file.pdf]     write all its tickets as one PDF
   npm run support -- email <order id> <address> [--queue-only]
-                                                         e-mail its ticket PDFs (waits until sent)`;
+                                                         e-mail its ticket PDFs (waits until sent)
+  npm run support -- reconcile [--repair|--report]      compare the inventory with Tixstock's tickets/get
+                                                         (--repair: correct it and import what is missing;
+                                                         default RECONCILE_REPAIR). Exit 0: nothing differed,
+                                                         1: differences, 3: the run failed or another runs`;
 
 class Failure extends Error {
   constructor(message: string, readonly code = 1) {
@@ -64,11 +72,18 @@ async function waitForJob(sql: Sql, config: Config, jobId: string): Promise<void
 async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
-    options: { json: { type: 'boolean' }, out: { type: 'string' }, 'queue-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      json: { type: 'boolean' }, out: { type: 'string' }, 'queue-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      repair: { type: 'boolean' }, report: { type: 'boolean' },
+    },
   });
   const [command, orderId, address] = positionals;
   if (values.help || !command) throw new Failure(USAGE, values.help ? 0 : 2);
-  if (!['order', 'pdf', 'email'].includes(command)) throw new Failure(`unknown command ${JSON.stringify(command)}\n${USAGE}`, 2);
+  if (!['order', 'pdf', 'email', 'reconcile'].includes(command)) throw new Failure(`unknown command ${JSON.stringify(command)}\n${USAGE}`, 2);
+  if (command === 'reconcile') {
+    if (values.repair && values.report) throw new Failure(`reconcile: --repair or --report, not both\n${USAGE}`, 2);
+    return reconcile(values.repair ? true : values.report ? false : undefined);
+  }
   if (!orderId) throw new Failure(`${command}: an order id is required\n${USAGE}`, 2);
   const to = command === 'email' ? emailAddress.safeParse(address ?? '') : undefined;
   if (to && !to.success) throw new Failure(`email: the address ${to.error.issues[0]?.message ?? 'is not valid'}\n${USAGE}`, 2);
@@ -99,6 +114,40 @@ async function run(argv: string[]): Promise<void> {
         ? `job ${jobId}: recorded to the log, not sent (SMTP_URL is unset)`
         : `job ${jobId}: sent ${order.tickets.length} PDF(s) to ${to!.data} (message id ${mail?.message_id ?? '-'})`);
     }
+  } finally {
+    await db.close();
+  }
+}
+
+/** One reconciliation run, with a line of progress per page and the differences at the end. */
+async function reconcile(repairFlag: boolean | undefined): Promise<void> {
+  const config = loadConfig();
+  const repair = repairFlag ?? config.RECONCILE_REPAIR;
+  const db = await openDatabase(config, 'tixstock-support-cli');
+  try {
+    await migrate(db.sql);
+    let started;
+    try {
+      started = await startRun(db.sql, createTixstockClient(config), {
+        ...runOptionsFrom(config), repair, requestedBy: 'cli',
+        onProgress: (p) => out(`${p.phase === 'pages' ? `${p.pages} page(s) read` : 'asked by id'}: ${p.listings} listing(s) checked, ${p.withoutId} without id, ${p.differences} difference(s), ${p.imported} imported`),
+      });
+    } catch (err) {
+      if (err instanceof RunInProgress) throw new Failure(`${err.message}: see GET /api/reconciliations/${err.runningId}`, 3);
+      throw err;
+    }
+    out(`reconciliation ${started.id} (${repair ? 'repair' : 'report only'}) against ${config.TIXSTOCK_API_URL}`);
+    process.once('SIGINT', () => void abortRuns('interrupted (SIGINT) at the command line'));
+    const outcome = await started.finished;
+    const run = (await getRun(db.sql, started.id))!;
+    for (const d of run.differences) {
+      out(`  ${d.listing_id}  ${d.field}  ours ${JSON.stringify(d.ours)}  tixstock ${JSON.stringify(d.tixstock)}  ${d.action}${d.note ? `  (${d.note})` : ''}`);
+    }
+    if (run.difference_count > run.differences.length) out(`  ... and ${run.difference_count - run.differences.length} more (GET /api/reconciliations/${run.id})`);
+    const summary = `${run.pages} page(s), ${run.listings_checked} listing(s) checked, ${run.without_id} without id, ${run.difference_count} difference(s), ${run.imported} imported`;
+    if (outcome.status === 'failed') throw new Failure(`reconciliation ${run.id} failed: ${outcome.error}\n  before that: ${summary}`, 3);
+    out(`reconciliation ${run.id} done: ${summary}`);
+    process.exitCode = run.difference_count > 0 ? 1 : 0;
   } finally {
     await db.close();
   }

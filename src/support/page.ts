@@ -14,12 +14,14 @@ import { log } from '../log.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { recentTickets, ticketPdf } from '../tickets/store.js';
 import { sendPdf } from '../api/orders.js';
+import { lastRun } from '../reconcile/runs.js';
 import { refusedFulfilments } from './activity.js';
 import { formToken, isOwnForm, requireSupportLogin } from './auth.js';
 import type { Html } from './html.js';
 import { emailAddress } from './mail.js';
 import { mailsOfOrder, queueOrderTickets } from './notices.js';
 import { isOrderId, mergedTickets, orderView } from './order-view.js';
+import { lastReconciliation } from './reconciliation-view.js';
 import { homePage, messagePage, orderHref, orderPage } from './views.js';
 
 function sendPage(res: Response, status: number, page: Html): void {
@@ -58,11 +60,11 @@ export function supportRouter(deps: { sql: Sql; config: Config; authFailures: Fa
 
   router.get('/support', route(async (req, res) => {
     const q = first(req.query.q).trim().slice(0, 200);
-    const [orders, recent, refused, failedMail, storage] = await Promise.all([
-      searchOrders(sql, q), recentTickets(sql), refusedFulfilments(sql), troubledJobs(sql), storageStats(sql, config),
+    const [orders, recent, refused, failedMail, storage, run] = await Promise.all([
+      searchOrders(sql, q), recentTickets(sql), refusedFulfilments(sql), troubledJobs(sql), storageStats(sql, config), lastRun(sql),
     ]);
     const flash = req.query.retried ? `Mail job ${first(req.query.retried)} is queued again.` : undefined;
-    sendPage(res, 200, homePage({ q, orders, recent, refused, failedMail, storage, csrf: csrf(), flash }));
+    sendPage(res, 200, homePage({ q, orders, recent, refused, failedMail, storage, csrf: csrf(), flash, reconciliation: lastReconciliation(run) }));
   }));
 
   router.get('/support/order', route(async (req, res) => {

@@ -95,13 +95,13 @@ ${s.tables.map((t) => html`<tr><td class="mono">${t.name}</td><td>${kb(t.total_b
 }
 
 export function homePage(p: { q: string; orders: OrderSummary[]; recent: TicketInfo[]; refused: RefusedFulfilment[];
-  failedMail: JobView[]; storage: StorageStats; csrf: string; flash?: string }): Html {
+  failedMail: JobView[]; storage: StorageStats; csrf: string; flash?: string; reconciliation?: Html }): Html {
   return layout(p.q ? `Search: ${p.q}` : 'Orders', html`
 ${p.flash ? html`<section class="notice" role="status">${p.flash}</section>` : ''}
 ${searchForm(p.q)}${results(p.q, p.orders)}${recentFulfilments(p.recent)}
 <section id="failed-mail"><h2>Failed deliveries (mail)</h2>${p.failedMail.length === 0
     ? html`<p class="muted">No mail is failing.</p>` : jobRows(p.failedMail, p.csrf)}</section>
-${refused(p.refused)}${storage(p.storage)}`);
+${refused(p.refused)}${p.reconciliation ?? ''}${storage(p.storage)}`);
 }
 
 const kb = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : n === 0 ? '0 KB' : `${Math.max(1, Math.round(n / 1024))} KB`);

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import type { Fragment } from '../../db/connect.js';
 import { isBrokerClosed } from '../../inventory/brokers.js';
 import { upsertEvent } from '../../inventory/events.js';
+import { listingFields } from '../../inventory/listing-fields.js';
 import * as listings from '../../inventory/listings.js';
 import type { ListingFields, QuantityChange } from '../../inventory/listings.js';
 import { upsertOrder } from '../../inventory/orders.js';
-import { applyMarkup } from '../../money.js';
 import { deliveryInsertSelect, nextDeliveryId, type RecordedDelivery } from '../deliveries.js';
 import { applied, defineWebhook, entityKey, rejected, type HandlerContext, type HandlerResult, type StatementContext } from '../registry.js';
 
@@ -14,20 +14,7 @@ import { orderResource } from './orders.js';
 import { count, listingResource, looseId, seat, type ListingResource } from './schemas.js';
 
 function fieldsOf(ctx: HandlerContext, l: ListingResource): ListingFields {
-  const { currency, amount } = l.display_price;
-  return {
-    brokerId: l.broker_id,
-    eventId: l.event.id,
-    quantity: l.number_of_tickets_for_sale.quantity_available,
-    firstSeat: l.seat_details?.first_seat ?? null,
-    displayPrice: { currency, amount: applyMarkup(amount, ctx.config.DISPLAY_PRICE_MARKUP_PERCENT) },
-    tixstockDisplayPrice: { currency, amount },
-    proceedPrice: l.proceed_price ?? null,
-    faceValue: l.face_value ?? null,
-    seatDetails: l.seat_details ?? null,
-    ticket: l.ticket ?? null,
-    data: l,
-  };
+  return listingFields(l, ctx.config.DISPLAY_PRICE_MARKUP_PERCENT);
 }
 
 /** The reply for a change to an existing listing, shared by update/delete/hold/release/sold. */

@@ -1,0 +1,52 @@
+// /api/reconciliations: start a reconciliation with Tixstock's tickets/get (it runs on after the
+// answer: a run takes minutes at Tixstock's rate limit), list runs, one run with its differences.
+import express from 'express';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import type { Sql } from '../db/connect.js';
+import type { FailedAuthThrottle } from '../auth-throttle.js';
+import { asyncRoute, parseInput, refuseNul, sendError, type AsyncHandler } from '../http.js';
+import { runOptionsFrom, startRun } from '../reconcile/run.js';
+import { getRun, listRuns, RunInProgress } from '../reconcile/runs.js';
+import type { TixstockClient } from '../tixstock/contract.js';
+import { requireApiToken } from './auth.js';
+
+const startBody = z.object({ repair: z.boolean().optional() }).strict();
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  after: z.string().regex(/^\d{1,18}$/, 'must be a numeric id').optional(),
+});
+
+export function reconciliationsRouter(deps: { sql: Sql; config: Config; tixstock?: TixstockClient; authFailures: FailedAuthThrottle }): express.Router {
+  const { sql, config } = deps;
+  const router = express.Router();
+  router.use('/api/reconciliations', requireApiToken(config.API_TOKEN, deps.authFailures), express.json({ limit: '10kb' }), refuseNul());
+  const route = (h: AsyncHandler) => asyncRoute(h);
+
+  router.post('/api/reconciliations', route(async (req, res) => {
+    const body = parseInput(startBody, req.body ?? {}, 'body');
+    if (!deps.tixstock) return sendError(res, 503, 'no Tixstock client is configured in this process');
+    try {
+      const { id } = await startRun(sql, deps.tixstock, { ...runOptionsFrom(config), repair: body.repair ?? config.RECONCILE_REPAIR, requestedBy: 'api' });
+      res.status(202).location(`/api/reconciliations/${id}`).json(await getRun(sql, id));
+    } catch (err) {
+      if (err instanceof RunInProgress) return sendError(res, 409, err.message, [err.message, `running: /api/reconciliations/${err.runningId}`]);
+      throw err;
+    }
+  }));
+
+  // Newest first; `after` is the last id of the previous page.
+  router.get('/api/reconciliations', route(async (req, res) => {
+    const q = parseInput(listQuery, req.query, 'query');
+    const items = await listRuns(sql, { limit: q.limit, before: q.after });
+    res.json({ items, next: items.length === q.limit ? items[items.length - 1]!.id : null });
+  }));
+
+  router.get('/api/reconciliations/:id', route(async (req, res) => {
+    const run = await getRun(sql, String(req.params.id));
+    if (!run) return sendError(res, 404, `reconciliation ${String(req.params.id)} not found`);
+    res.json(run);
+  }));
+
+  return router;
+}
