@@ -10,7 +10,7 @@ import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataEx
 import { log } from '../log.js';
 import { LIFT_MIN, materializeStrings, parseJsonLifting } from '../json-bytes.js';
 import { redactSecrets } from './redact.js';
-import { deliveryCommitted, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
+import { deliveryCommitted, findRetryOf, finishDelivery, insertDelivery, retryLookup, type NewDelivery } from './deliveries.js';
 import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type Outcome } from './registry.js';
 import './v1/index.js';
 
@@ -135,10 +135,23 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     }
   }
 
+  // Slow checks (loading a ticket PDF) only for a webhook that is not a retry of an applied one:
+  // looked for here without a lock, and again under its lock in the transaction.
+  const checkRetry = def.retriesAreDuplicates && !d.replayOf;
+  let prepared: { data: unknown } | undefined = { data: data.data };
+  if (def.prepare) {
+    try {
+      const seen = checkRetry && (await retryLookup(sql, base.bodySha256, version)).length > 0;
+      prepared = seen ? undefined : { data: await def.prepare({ config }, data.data) };
+    } catch (err) {
+      return failed(err, () => null);
+    }
+  }
+
   let finished: Promise<unknown> | undefined;
   try {
     const processed = await transactionWithDeadline(sql, deadlineMs, async (tx) => {
-      if (def.retriesAreDuplicates && !d.replayOf) {
+      if (checkRetry) {
         const prior = await findRetryOf(tx, base.bodySha256, version);
         if (prior) {
           const { id: duplicateOf, status, reply, ...refs } = prior;
@@ -146,8 +159,11 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
           return { status, outcome: 'duplicate' as const, reply, deliveryId, version, type, refs };
         }
       }
+      // Taken for a retry above but not one under the lock (its original just left the window):
+      // rare enough to check here, within the transaction's deadline.
+      prepared ??= { data: await def.prepare!({ config }, data.data) };
       const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'applied', status: 200, reply: {} });
-      const result = await def.handle!({ tx, deliveryId, config }, data.data);
+      const result = await def.handle!({ tx, deliveryId, config }, prepared.data);
       const refs = result.refs ?? {};
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
       finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs);
