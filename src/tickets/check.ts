@@ -51,8 +51,8 @@ function* unescapedSteps(src: Buffer): Generator<string | undefined> {
  * those, or a misplaced '=', leaves fewer bytes than the length promises; it also takes the URL
  * alphabet ('-', '_'), which is looked for apart. */
 function decodeSteps(steps: Iterable<string | undefined>, capacity: number): Buffer | undefined {
-  // Shared memory, so the PDF worker reads these bytes where they are instead of a copy.
-  const out = Buffer.from(new SharedArrayBuffer(capacity));
+  // Never a slice of Node's shared pool: the whole ArrayBuffer goes to the PDF worker and back.
+  const out = Buffer.allocUnsafeSlow(capacity);
   let o = 0;
   let carry = '';
   let last = '';
@@ -98,5 +98,6 @@ export async function checkTicketFile(base64: string | JsonStringBytes, workers:
   if (!checked.ok) {
     return { ok: false, fileError: checked.limit ? `file is refused: ${checked.reason}, beyond what a ticket PDF needs` : `file is not a PDF: ${checked.reason}` };
   }
-  return { ok: true, pdf: decoded, pages: checked.pages, bytes: decoded.length, sha256: checked.sha256 };
+  const pdf = Buffer.from(checked.pdf.buffer, checked.pdf.byteOffset, checked.pdf.byteLength);
+  return { ok: true, pdf, pages: checked.pages, bytes: pdf.length, sha256: checked.sha256 };
 }

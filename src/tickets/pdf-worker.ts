@@ -91,7 +91,7 @@ async function check(pdf: Uint8Array, limits: PdfLimits): Promise<PdfReply> {
     return { ok: false, reason: reason(err), limit: err instanceof LimitExceeded };
   }
   if (pages === 0) return { ok: false, reason: 'it has no pages', limit: false };
-  return { ok: true, pages, sha256: createHash('sha256').update(pdf).digest('hex') };
+  return { ok: true, pages, sha256: createHash('sha256').update(pdf).digest('hex'), pdf };
 }
 
 /** Every page of the PDFs in one PDF, in the order given. */
@@ -115,7 +115,8 @@ parentPort!.on('message', async (job: PdfJob) => {
   } catch (err) {
     reply = { ok: false, reason: reason(err), limit: false };
   }
-  const transfer = 'pdf' in reply && reply.pdf ? [reply.pdf.buffer as ArrayBuffer] : [];
+  // The checked PDF goes back to its owner, a merged one to the caller: moved, not copied.
+  const transfer = 'pdf' in reply && reply.pdf.buffer instanceof ArrayBuffer ? [reply.pdf.buffer] : [];
   parentPort!.postMessage({ ...reply, heapUsed: getHeapStatistics().used_heap_size }, transfer);
 });
 

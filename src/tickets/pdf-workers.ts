@@ -23,7 +23,8 @@ export interface PdfRefusal {
   limit: boolean;
   index?: number;
 }
-export type CheckReply = { ok: true; pages: number; sha256: string } | PdfRefusal;
+/** `pdf`: the checked bytes, handed back. */
+export type CheckReply = { ok: true; pages: number; sha256: string; pdf: Uint8Array } | PdfRefusal;
 export type MergeReply = { ok: true; pdf: Uint8Array } | PdfRefusal;
 export type PdfReply = CheckReply | MergeReply;
 
@@ -69,7 +70,9 @@ export class PdfWorkers {
     this.queue = new PQueue({ concurrency: options.workers });
   }
 
-  /** Pages and sha256 of a ticket PDF. The bytes are read by the worker, not copied, when they lie in a SharedArrayBuffer. */
+  /** Pages and sha256 of a ticket PDF. Its ArrayBuffer is moved to the worker, not copied, and
+   * moved back in the reply (`pdf`); `pdf` itself is left empty. So it must own that buffer (a
+   * Buffer.allocUnsafeSlow, not a slice of Node's pool): one that does not is copied first. */
   check(pdf: Uint8Array): Promise<CheckReply> {
     return this.run({ kind: 'check', pdf, limits: this.options.limits }, this.options.timeoutMs) as Promise<CheckReply>;
   }
@@ -140,13 +143,13 @@ export class PdfWorkers {
   }
 }
 
-/** The ArrayBuffers a job can hand over instead of copying: none for a SharedArrayBuffer (shared
- * as it is) or a buffer that holds other data (Node's pool of small Buffers), else the merge
- * inputs, whose buffers the caller gives up. */
+/** The ArrayBuffers a job hands over instead of copying: the PDFs' own, never one that holds
+ * other data too (Node's pool of small Buffers). A check's PDF is its decoder's buffer
+ * (check.ts), larger than the PDF by the base64 escapes and padding. */
 function transferable(job: PdfJob): ArrayBuffer[] {
-  if (job.kind !== 'merge') return [];
-  return job.pdfs.filter((p) => p.buffer instanceof ArrayBuffer && p.byteOffset === 0 && p.byteLength === p.buffer.byteLength)
-    .map((p) => p.buffer as ArrayBuffer);
+  const own = (p: Uint8Array) => p.buffer instanceof ArrayBuffer && p.byteOffset === 0 && p.buffer.byteLength !== Buffer.poolSize
+    && (job.kind === 'check' || p.byteLength === p.buffer.byteLength);
+  return (job.kind === 'check' ? [job.pdf] : job.pdfs).filter(own).map((p) => p.buffer as ArrayBuffer);
 }
 
 const pools = new Map<string, PdfWorkers>();
