@@ -186,5 +186,9 @@ describe('PDF limits', function () {
     assert.ok(whileBusy >= 3, `/healthz answered ${whileBusy} time(s) during the merge`);
     // Each ticket can still be downloaded on its own.
     await api(app).get(`/api/tickets/${row!.id}.pdf`).expect(200);
+    // The support page's "Download all" says the same on a page.
+    const page = await request(app).get('/support/order/tickets.pdf?id=R-DL').auth('support', 'test-support-password');
+    assert.equal(page.status, 422);
+    assert.match(page.text, new RegExp(`Download all is not possible: the tickets of order R-DL cannot be merged into one PDF: ticket ${row!.id}`));
   });
 });

@@ -135,6 +135,7 @@ export class PdfWorkers {
       const onExit = (code: number) => done(refuse(`the PDF worker stopped (code ${code})`));
       const timer = setTimeout(() => {
         this.counts.timedOut++;
+        log.warn('PDF worker stopped: a PDF took longer than its time', { job: job.kind, timeout_ms: timeoutMs });
         done(refuse(`loading it takes longer than ${timeoutMs / 1000} s`));
       }, timeoutMs);
       worker.on('message', onMessage).on('error', onError).on('exit', onExit);
