@@ -6,6 +6,7 @@ import { migrate } from './db/migrate.js';
 import { openDatabase, type Database } from './db/open.js';
 import { startJobWorker } from './jobs/worker.js';
 import { log } from './log.js';
+import { pdfWorkers } from './tickets/pdf-workers.js';
 import { WebhookGate } from './webhooks/receiver.js';
 
 const SHUTDOWN_GRACE_MS = 25_000; // Heroku sends SIGKILL 30 s after SIGTERM
@@ -17,6 +18,7 @@ export async function start(config: Config) {
 
   // Mail and other side work queued by webhooks, done after their transactions commit.
   const worker = startJobWorker({ sql: db.sql, config });
+  pdfWorkers(config).warm();
   let shuttingDown = false;
   const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY);
   const app = createApp({ sql: db.sql, config, gate, isShuttingDown: () => shuttingDown });

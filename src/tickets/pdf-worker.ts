@@ -25,6 +25,7 @@ interface ParserHooks {
 }
 
 const OBJECT_STREAM_TYPES = [PDFName.of('ObjStm'), PDFName.of('XRef')];
+const INFLATE_STEP = 64 * 1024;
 
 /** PDFDocument.load, counting objects, xref entries and inflated bytes as it goes. Once a limit is
  * passed every later step throws, since pdf-lib catches some errors and parses on. */
@@ -53,9 +54,10 @@ async function loadWithinLimits(bytes: Uint8Array, limits: PdfLimits): Promise<P
     // pdf-lib inflates object and xref streams whole while loading: a small file can inflate to
     // gigabytes. Inflate them here first, stopping at what is left of the allowance.
     if (object instanceof PDFRawStream && OBJECT_STREAM_TYPES.includes(object.dict.lookup(PDFName.of('Type')) as PDFName)) {
-      const left = limits.maxInflatedBytes - inflated;
       try {
-        inflated += decodePDFRawStream(object).getBytes(left + 1).length;
+        // In steps: asked for all that is left at once, the decoder would allocate it at once.
+        const stream = decodePDFRawStream(object);
+        for (let got = -1; got !== 0 && inflated <= limits.maxInflatedBytes; inflated += got) got = stream.getBytes(INFLATE_STEP).length;
       } catch {
         return object; // not decodable: pdf-lib's own parse says so
       }

@@ -71,8 +71,8 @@ export class PdfWorkers {
   }
 
   /** Pages and sha256 of a ticket PDF. Its ArrayBuffer is moved to the worker, not copied, and
-   * moved back in the reply (`pdf`); `pdf` itself is left empty. So it must own that buffer (a
-   * Buffer.allocUnsafeSlow, not a slice of Node's pool): one that does not is copied first. */
+   * moved back in the reply (`pdf`); `pdf` itself is left empty. So the caller must own that
+   * buffer (check.ts's decoder allocates it with allocUnsafeSlow); a slice of Node's pool is copied. */
   check(pdf: Uint8Array): Promise<CheckReply> {
     return this.run({ kind: 'check', pdf, limits: this.options.limits }, this.options.timeoutMs) as Promise<CheckReply>;
   }
@@ -80,6 +80,11 @@ export class PdfWorkers {
   /** The PDFs' pages in one PDF, in the order given; each PDF gets the time limit of a check. */
   merge(pdfs: Uint8Array[]): Promise<MergeReply> {
     return this.run({ kind: 'merge', pdfs, limits: this.options.limits }, this.options.timeoutMs * Math.max(1, pdfs.length)) as Promise<MergeReply>;
+  }
+
+  /** Starts a worker now, so that the first PDF does not wait for one (the service, at start). */
+  warm(): void {
+    if (this.idle.length === 0) this.idle.push(this.start());
   }
 
   private start(): Running {
@@ -96,7 +101,12 @@ export class PdfWorkers {
       worker.once('exit', (code) => reject(new Error(`PDF worker exited at start (code ${code})`)));
     });
     ready.catch(() => {});
-    return { worker, ready };
+    const running = { worker, ready };
+    worker.once('exit', () => {
+      const at = this.idle.indexOf(running);
+      if (at !== -1) this.idle.splice(at, 1); // died while idle: not handed a job
+    });
+    return running;
   }
 
   private async run(job: PdfJob, timeoutMs: number): Promise<PdfReply> {
