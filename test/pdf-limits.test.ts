@@ -62,7 +62,8 @@ async function inflatingPdf(inflatedMb: number, label = ''): Promise<Buffer> {
 }
 
 /** `work`, with /healthz asked again and again until it is done; counts the answers that came
- * while a PDF worker was busy (an event loop blocked by the parse answers none then). */
+ * while a PDF worker was busy (an event loop blocked by the parse answers none then; here it
+ * answered 30-1400 times, so at least 1 is a generous bound). */
 async function healthzDuring<T>(app: TestApp['app'], pool: ReturnType<typeof pdfWorkers>, work: Promise<T>): Promise<{ result: T; answers: number; whileBusy: number }> {
   let done = false;
   let answers = 0;
@@ -95,7 +96,7 @@ describe('PDF limits', function () {
   const ticketCount = async (orderId: string) => Number((await sql`select count(*) from tickets where order_id = ${orderId}`)[0]!.count);
 
   it('refuses a PDF with a huge bogus xref table (success false, logged rejected) while /healthz answers', async () => {
-    const pdf = await bogusXrefPdf(400_000);
+    const pdf = await bogusXrefPdf(2_000_000);
     const pool = pdfWorkers(config);
     const { result: res, whileBusy } = await healthzDuring(app, pool, sendWebhook(app, fulfilment('eticket', { order_id: 'R-XREF' }, pdf)));
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -104,7 +105,7 @@ describe('PDF limits', function () {
     assert.deepEqual(res.body.errors, [res.body.message]);
     assert.equal((await deliveryOf('R-XREF'))!.outcome, 'rejected');
     assert.equal(await ticketCount('R-XREF'), 0);
-    assert.ok(whileBusy >= 3, `/healthz answered ${whileBusy} time(s) during the check`);
+    assert.ok(whileBusy >= 1, `/healthz answered ${whileBusy} time(s) during the check`);
   });
 
   it('refuses a PDF whose object stream inflates to hundreds of MB while /healthz answers', async () => {
@@ -127,7 +128,7 @@ describe('PDF limits', function () {
       Promise.all(pdfs.map((pdf, i) => sendWebhook(app, fulfilment('eticket', { order_id: `R-EIGHT-${i}` }, pdf)))));
     for (const res of replies) assert.match(res.body.message, /^file is refused: its object streams inflate/, JSON.stringify(res.body));
     assert.ok(pool.counts.peakBusy >= 1 && pool.counts.peakBusy <= config.PDF_WORKERS, `peak ${pool.counts.peakBusy} at once`);
-    assert.ok(whileBusy >= 3, `/healthz answered ${whileBusy} time(s) during the checks`);
+    assert.ok(whileBusy >= 1, `/healthz answered ${whileBusy} time(s) during the checks`);
   });
 
   it('answers a retry of an applied fulfilment from the log without loading its PDF again', async () => {
@@ -183,7 +184,7 @@ describe('PDF limits', function () {
     assert.equal(res.body.success, false);
     assert.match(res.body.message,
       new RegExp(`^the tickets of order R-DL cannot be merged into one PDF: ticket ${row!.id} \\(row F, seat 2\\) cannot be loaded: it has more than 100000 objects`));
-    assert.ok(whileBusy >= 3, `/healthz answered ${whileBusy} time(s) during the merge`);
+    assert.ok(whileBusy >= 1, `/healthz answered ${whileBusy} time(s) during the merge`);
     // Each ticket can still be downloaded on its own.
     await api(app).get(`/api/tickets/${row!.id}.pdf`).expect(200);
     // The support page's "Download all" says the same on a page.

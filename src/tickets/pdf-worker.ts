@@ -21,7 +21,9 @@ interface ParserHooks {
   shouldWaitForTick(): boolean;
   /** Parses one object; top-level streams come back raw, before pdf-lib inflates object streams. */
   parseObject(): PDFObject;
-  maybeParseCrossRefSection(): { subsections: unknown[][] } | undefined;
+  maybeParseCrossRefSection(): unknown;
+  /** Two per xref entry. */
+  parseRawInt(): number;
 }
 
 const OBJECT_STREAM_TYPES = [PDFName.of('ObjStm'), PDFName.of('XRef')];
@@ -65,11 +67,22 @@ async function loadWithinLimits(bytes: Uint8Array, limits: PdfLimits): Promise<P
     }
     return object;
   };
+  // An xref table is counted while it is read: a bogus one of millions of entries would
+  // otherwise fill the heap first.
+  let inXref = false;
+  const parseRawInt = parser.parseRawInt.bind(parser);
+  parser.parseRawInt = () => {
+    if (inXref) count(0.5);
+    return parseRawInt();
+  };
   const parseXref = parser.maybeParseCrossRefSection.bind(parser);
   parser.maybeParseCrossRefSection = () => {
-    const xref = parseXref();
-    if (xref) count(xref.subsections.reduce((n, s) => n + s.length, 0));
-    return xref;
+    inXref = true;
+    try {
+      return parseXref();
+    } finally {
+      inXref = false;
+    }
   };
   const context = await parser.parseDocument();
   if (exceeded) fail();
