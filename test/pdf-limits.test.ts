@@ -131,6 +131,17 @@ describe('PDF limits', function () {
     assert.ok(whileBusy >= 1, `/healthz answered ${whileBusy} time(s) during the checks`);
   });
 
+  it('counts objects inside object streams and xref stream entries against PDF_MAX_OBJECTS', async () => {
+    const strict = testApp({ PDF_MAX_OBJECTS: '20' });
+    // 14 objects at the top (12 page contents, the object stream, the xref stream), 16 more
+    // inside the object stream, and about 30 xref stream entries.
+    const pdf = await makePdf('objects', { pages: 12 });
+    const res = await sendWebhook(strict.app, fulfilment('eticket', { order_id: 'R-OBJ' }, pdf)).expect(200);
+    assert.equal(res.body.message, 'file is refused: it has more than 20 objects or xref entries, beyond what a ticket PDF needs');
+    const fine = await sendWebhook(app, fulfilment('eticket', { order_id: 'R-OBJ' }, pdf)).expect(200);
+    assert.equal(fine.body.success, true, fine.body.message);
+  });
+
   it('answers a retry of an applied fulfilment from the log without loading its PDF again', async () => {
     const pool = pdfWorkers(config);
     const body = fixture('order.eticket_fulfilment.json');

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
-import { decodePDFRawStream, PDFDocument, PDFName, PDFParser, PDFRawStream, type PDFContext, type PDFObject } from 'pdf-lib';
+import { decodePDFRawStream, PDFArray, PDFDocument, PDFName, PDFNumber, PDFParser, PDFRawStream, type PDFContext, type PDFObject } from 'pdf-lib';
 import type { PdfJob, PdfLimits, PdfReply } from './pdf-workers.js';
 
 class LimitExceeded extends Error {}
@@ -55,15 +55,22 @@ async function loadWithinLimits(bytes: Uint8Array, limits: PdfLimits): Promise<P
     const object = parseObject();
     // pdf-lib inflates object and xref streams whole while loading: a small file can inflate to
     // gigabytes. Inflate them here first, stopping at what is left of the allowance.
-    if (object instanceof PDFRawStream && OBJECT_STREAM_TYPES.includes(object.dict.lookup(PDFName.of('Type')) as PDFName)) {
+    const type = object instanceof PDFRawStream ? object.dict.lookup(PDFName.of('Type')) : undefined;
+    if (object instanceof PDFRawStream && OBJECT_STREAM_TYPES.includes(type as PDFName)) {
+      let size = 0;
       try {
         // In steps: asked for all that is left at once, the decoder would allocate it at once.
         const stream = decodePDFRawStream(object);
-        for (let got = -1; got !== 0 && inflated <= limits.maxInflatedBytes; inflated += got) got = stream.getBytes(INFLATE_STEP).length;
+        for (let got = -1; got !== 0 && inflated + size <= limits.maxInflatedBytes; size += got) got = stream.getBytes(INFLATE_STEP).length;
       } catch {
         return object; // not decodable: pdf-lib's own parse says so
       }
+      inflated += size;
       if (inflated > limits.maxInflatedBytes) fail(`its object streams inflate to more than ${Math.round(limits.maxInflatedBytes / 2 ** 20)} MB`);
+      // An xref stream's entries are objects to pdf-lib too: W gives the bytes of one.
+      const widths = object.dict.lookup(PDFName.of('W'));
+      const width = widths instanceof PDFArray ? widths.asArray().reduce((n, w) => n + (w instanceof PDFNumber ? w.asNumber() : 0), 0) : 0;
+      if (type === PDFName.of('XRef') && width > 0) count(Math.floor(size / width));
     }
     return object;
   };
