@@ -101,6 +101,16 @@ const configSchema = z.object({
   RECONCILE_INTERVAL: duration('24h', 60_000),
   /** Whether the periodic reconciliation (and a run that does not say) corrects what differs. */
   RECONCILE_REPAIR: flag(false),
+  /** Worker threads that load ticket PDFs (checks and merges) at once; more jobs wait. */
+  PDF_WORKERS: integer(2, 1, 32),
+  /** V8 heap limit of each PDF worker, in MB (a worker past it is stopped and the PDF refused). */
+  PDF_WORKER_MEMORY_MB: integer(256, 16, 16384),
+  /** A PDF not loaded within this many ms is refused and its worker replaced (per PDF in a merge). */
+  PDF_TIMEOUT_MS: integer(10000, 100, 600000),
+  /** Objects and xref entries a PDF may have. */
+  PDF_MAX_OBJECTS: integer(100000, 10, 100000000),
+  /** MB that a PDF's object and xref streams may inflate to, all together. */
+  PDF_MAX_INFLATED_MB: integer(64, 1, 4096),
 });
 
 export type Config = z.infer<typeof configSchema> & { WEBHOOK_CONCURRENCY: number };

@@ -12,6 +12,7 @@ import { reconcileJobs, schedulePeriodicReconciliation } from './reconcile/sched
 import { salesSweep } from './sales/sweep.js';
 import { syncJobHandlers } from './sales/sync.js';
 import { createTixstockClient } from './tixstock/client.js';
+import { pdfWorkers } from './tickets/pdf-workers.js';
 import { WebhookGate } from './webhooks/receiver.js';
 
 const SHUTDOWN_GRACE_MS = 25_000; // Heroku sends SIGKILL 30 s after SIGTERM
@@ -29,6 +30,7 @@ export async function start(config: Config) {
     periodic: [...periodicTasks, salesSweep(db.sql, config)],
   });
   await schedulePeriodicReconciliation(db.sql, config).catch((err) => log.error('could not schedule the periodic reconciliation', { error: err }));
+  pdfWorkers(config).warm();
   let shuttingDown = false;
   const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY, config.WEBHOOK_MEMORY_LIMIT);
   const app = createApp({ sql: db.sql, config, gate, tixstock, isShuttingDown: () => shuttingDown });

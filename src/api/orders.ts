@@ -41,8 +41,9 @@ export function ordersRouter(deps: { sql: Sql; config: Config; authFailures: Fai
   router.get('/api/orders/:id/tickets.pdf', route(async (req, res) => {
     const id = orderId(req, res);
     if (id === undefined) return;
-    const merged = await mergedTickets(sql, id);
+    const merged = await mergedTickets(sql, config, id);
     if (!merged.found) return sendError(res, 404, `order ${id} not found`);
+    if (merged.error) return sendError(res, 422, merged.error);
     if (!merged.pdf) return sendError(res, 404, `order ${id} has no ticket PDFs yet`);
     sendPdf(res, merged.pdf, pdfFileName(id, 'tickets'));
   }));

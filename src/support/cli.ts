@@ -98,7 +98,8 @@ async function run(argv: string[]): Promise<void> {
       if (values.json) out(JSON.stringify(order, null, 2));
       else printOrder(order);
     } else if (command === 'pdf') {
-      const merged = await mergedTickets(db.sql, orderId);
+      const merged = await mergedTickets(db.sql, config, orderId);
+      if (merged.found && merged.error) throw new Failure(merged.error);
       if (!merged.found || !merged.pdf) throw new Failure(`order ${orderId} has no ticket PDFs yet`);
       const file = values.out ?? pdfFileName(orderId, 'tickets');
       await writeFile(file, merged.pdf);

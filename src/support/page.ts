@@ -81,8 +81,9 @@ export function supportRouter(deps: { sql: Sql; config: Config; authFailures: Fa
   router.get('/support/order/tickets.pdf', route(async (req, res) => {
     const id = orderIdOf(req, res, 'query');
     if (id === undefined) return;
-    const merged = await mergedTickets(sql, id);
+    const merged = await mergedTickets(sql, config, id);
     if (!merged.found) return fail(res, 404, `Order ${id} is not known.`);
+    if (merged.error) return fail(res, 422, `Download all is not possible: ${merged.error}.`);
     if (!merged.pdf) return fail(res, 404, `Order ${id} has no ticket PDFs yet.`);
     sendPdf(res, merged.pdf, pdfFileName(id, 'tickets'));
   }));

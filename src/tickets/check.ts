@@ -1,9 +1,8 @@
 // Proves a fulfilment's `file` is a ticket PDF before anything is stored: strict base64, then
-// pdf-lib must load it and find pages. Runs while the webhook is parsed, before its
-// transaction opens, so the transaction only inserts.
-import { PDFDocument } from 'pdf-lib';
-import { sha256InSteps } from '../digest.js';
+// pdf-lib must load it (in a worker thread, under limits: pdf-workers.ts) and find pages. Runs
+// before the webhook's transaction opens, so the transaction only inserts.
 import { JsonStringBytes } from '../json-bytes.js';
+import type { PdfWorkers } from './pdf-workers.js';
 
 export interface CheckedPdf {
   /** The PDF's bytes, as stored. */
@@ -81,7 +80,8 @@ function* unescapedSteps(src: Buffer): Generator<string | undefined> {
  * those, or a misplaced '=', leaves fewer bytes than the length promises; it also takes the URL
  * alphabet ('-', '_'), which is looked for apart. */
 function* decodeSteps(steps: Iterable<string | undefined>, capacity: number): Generator<void, Buffer | undefined> {
-  const out = Buffer.allocUnsafe(capacity);
+  // Never a slice of Node's shared pool: the whole ArrayBuffer goes to the PDF worker and back.
+  const out = Buffer.allocUnsafeSlow(capacity);
   let o = 0;
   let carry = '';
   let last = '';
@@ -121,26 +121,13 @@ function whyNotBase64(text: string): string {
   return 'it is not canonical base64 (stray bits in the padding)';
 }
 
-/** Loads the bytes with pdf-lib and counts pages. Encrypted ticket PDFs (no-edit owner
- * passwords are common on tickets) are accepted: their pages can still be counted. */
-export async function countPdfPages(pdf: Uint8Array): Promise<number | string> {
-  if (pdf.length < 5 || Buffer.from(pdf.subarray(0, 1024)).indexOf('%PDF-') < 0) return 'there is no %PDF- header';
-  try {
-    const doc = await PDFDocument.load(pdf, { ignoreEncryption: true, updateMetadata: false });
-    const pages = doc.getPageCount();
-    return pages > 0 ? pages : 'it has no pages';
-  } catch (err) {
-    return `pdf-lib could not load it (${(err as Error).message.slice(0, 200)})`;
-  }
-}
-
-export async function checkTicketFile(base64: string | JsonStringBytes): Promise<FileCheck> {
+export async function checkTicketFile(base64: string | JsonStringBytes, workers: PdfWorkers): Promise<FileCheck> {
   const decoded = await decodeBase64StrictYielding(base64);
   if (typeof decoded === 'string') return { ok: false, fileError: `file is not valid base64: ${decoded}` };
-  const pages = await countPdfPages(decoded);
-  if (typeof pages === 'string') return { ok: false, fileError: `file is not a PDF: ${pages}` };
-  return {
-    ok: true, pdf: decoded, pages, bytes: decoded.length,
-    sha256: (await sha256InSteps(decoded)).toString('hex'),
-  };
+  const checked = await workers.check(decoded);
+  if (!checked.ok) {
+    return { ok: false, fileError: checked.limit ? `file is refused: ${checked.reason}, beyond what a ticket PDF needs` : `file is not a PDF: ${checked.reason}` };
+  }
+  const pdf = Buffer.from(checked.pdf.buffer, checked.pdf.byteOffset, checked.pdf.byteLength);
+  return { ok: true, pdf, pages: checked.pages, bytes: pdf.length, sha256: checked.sha256 };
 }

@@ -79,6 +79,14 @@ function copyDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
   });
 }
 
+/** The stored body of delivery `id` when it holds a ticket reference instead of its file: a
+ * retry of it (the same bytes) is stored the same way without checking its file again. */
+export async function referencedBodyOf(tx: Tx, id: string): Promise<{ body?: Buffer; bodyFile?: BodyFile; bodyBytes?: number }> {
+  const [row] = await tx<{ body: Buffer; body_file: BodyFile; body_bytes: number | null }[]>`
+    select body, body_file, body_bytes from deliveries where id = ${id} and body_file is not null and body is not null`;
+  return row ? { body: row.body, bodyFile: row.body_file, bodyBytes: row.body_bytes ?? undefined } : {};
+}
+
 /** Puts the whole received body back in place of a ticket reference that names no stored PDF
  * (bodyWithTicketReference assumes the handler stores it whenever it applies the webhook). */
 export async function restoreFullBody(tx: Tx, id: string, body: Buffer): Promise<void> {

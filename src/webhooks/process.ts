@@ -13,7 +13,8 @@ import { InvalidJsonString, LIFT_MIN, materializeStrings, readJsonBody } from '.
 import { redactSecrets } from './redact.js';
 import { isPdfStored } from '../tickets/store.js';
 import {
-  deliveryCommitted, findRetryOfBody, findRetryOfEntity, finishDelivery, insertDelivery, isAlreadyReplayed, restoreFullBody, type NewDelivery,
+  deliveryCommitted, findRetryOfBody, findRetryOfEntity, finishDelivery, insertDelivery, isAlreadyReplayed, referencedBodyOf,
+  restoreFullBody, retryLookup, type NewDelivery,
 } from './deliveries.js';
 import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type Outcome } from './registry.js';
 import { bodyWithTicketReference } from './stored-body.js';
@@ -179,28 +180,54 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
 
   // The listing, event, broker or order an absolute-state webhook sets, when its data names it.
   const entity = def.retriesAreDuplicates ? def.entityOf?.(data.data) : undefined;
+  // Slow checks (loading a ticket PDF) only for a webhook that is not a retry of an applied one:
+  // looked for here without a lock, and again under its lock in the transaction.
+  const checkRetry = def.retriesAreDuplicates && !d.replayOf;
+  let prepared: { data: unknown } | undefined = { data: data.data };
+  if (def.prepare) {
+    try {
+      const seen = checkRetry && entity === undefined && (await retryLookup(sql, base.bodySha256, version)).length > 0;
+      prepared = seen ? undefined : { data: await def.prepare({ config }, data.data) };
+    } catch (err) {
+      // A large string is checked for valid JSON escapes only when it is read, here.
+      if (err instanceof InvalidJsonString) return refuse(400, 'invalid', type, `body is not valid JSON: ${err.message}`);
+      return failed(err, () => null);
+    }
+  }
   // A file the handler stores (a fulfilment's PDF, in tickets) is not stored a second time in
   // the body of a delivery that applies or repeats it: the body keeps a reference instead.
-  const external = def.externalFile && !redacted ? def.externalFile(input, data.data) : undefined;
-  const referenced = external && (await bodyWithTicketReference(d.raw, external));
-  const referencedBody = referenced ? { body: referenced.body, bodyFile: referenced.bodyFile, bodyBytes: referenced.bodyBytes } : {};
+  const referenceOf = async (p: { data: unknown }) => {
+    const external = def.externalFile && !redacted ? def.externalFile(input, p.data) : undefined;
+    return external && (await bodyWithTicketReference(d.raw, external));
+  };
+  let referenced = prepared && (await referenceOf(prepared));
+  const referencedBody = () => (referenced ? { body: referenced.body, bodyFile: referenced.bodyFile, bodyBytes: referenced.bodyBytes } : {});
 
   let finished: Promise<unknown> | undefined;
   try {
     const processed = await transactionWithDeadline(sql, deadlineMs(), async (tx) => {
-      if (def.retriesAreDuplicates && !d.replayOf) {
+      if (checkRetry) {
         const prior = entity !== undefined
           ? await findRetryOfEntity(tx, entity, base.bodySha256, version)
           : await findRetryOfBody(tx, base.bodySha256, version);
         if (prior) {
           const { id: duplicateOf, status, reply, ...refs } = prior;
-          const stored = referenced && (await isPdfStored(tx, referenced.bodyFile.sha256)) ? referencedBody : {};
+          // A retry found before its file was checked shares its original's stored body (the same bytes).
+          const stored = referenced
+            ? ((await isPdfStored(tx, referenced.bodyFile.sha256)) ? referencedBody() : {})
+            : def.externalFile ? await referencedBodyOf(tx, duplicateOf) : {};
           const deliveryId = await insertDelivery(tx, { ...base, ...stored, type, outcome: 'duplicate', status, reply, duplicateOf, refs, entity });
           return { status, outcome: 'duplicate' as const, reply, deliveryId, version, type, refs };
         }
       }
-      const deliveryId = await insertDelivery(tx, { ...base, ...referencedBody, type, outcome: 'applied', status: 200, reply: {}, entity });
-      const result = await def.handle!({ tx, deliveryId, config }, data.data);
+      // Taken for a retry above but not one under the lock (its original just left the window):
+      // rare enough to check here, within the transaction's deadline.
+      if (!prepared) {
+        prepared = { data: await def.prepare!({ config }, data.data) };
+        referenced = await referenceOf(prepared);
+      }
+      const deliveryId = await insertDelivery(tx, { ...base, ...referencedBody(), type, outcome: 'applied', status: 200, reply: {}, entity });
+      const result = await def.handle!({ tx, deliveryId, config }, prepared.data);
       // Never a reference to a PDF that is not stored (a handler that did not attach it).
       if (referenced && !(await isPdfStored(tx, referenced.bodyFile.sha256))) await restoreFullBody(tx, deliveryId, d.raw);
       const refs = result.refs ?? {};

@@ -38,8 +38,12 @@ export function entityKey(kind: 'listing' | 'event' | 'broker' | 'order', id: st
   return `${kind}:${id}`;
 }
 
-export interface WebhookDefinition<S extends z.ZodType = z.ZodType> {
+export interface WebhookDefinition<S extends z.ZodType = z.ZodType, P = z.output<S>> {
   schema: S;
+  /** Slow checks of the parsed data (loading a ticket PDF), outside the transaction and only when
+   * the webhook is not a retry of an applied one: a retry is answered from the log without them.
+   * What it returns is what `handle` (and `externalFile`) get. */
+  prepare?(ctx: { config: Config }, data: z.output<S>): Promise<P>;
   /** Sets absolute state: a body equal to the latest applied delivery for the same entity within
    * 24 h is a retry, answered from the log (see entityOf). False for deltas (hold, release)
    * where two identical webhooks may both be real. */
@@ -54,9 +58,9 @@ export interface WebhookDefinition<S extends z.ZodType = z.ZodType> {
   /** The large string (a JsonStringBytes of `input`, the data before the schema) whose decoded
    * bytes handle() stores whenever it applies the webhook: a fulfilment's PDF, in tickets. The
    * delivery then keeps its body with that string replaced by a reference (stored-body.ts). */
-  externalFile?(input: unknown, data: z.output<S>): ExternalFile | undefined;
+  externalFile?(input: unknown, data: P): ExternalFile | undefined;
   /** Applies the webhook in the transaction that has recorded its delivery (ctx.deliveryId). */
-  handle?(ctx: HandlerContext, data: z.output<S>): Promise<HandlerResult>;
+  handle?(ctx: HandlerContext, data: P): Promise<HandlerResult>;
   /** Or, for hot types that are deltas: the whole webhook as ONE statement that also records its
    * delivery with its final outcome and reply (deliveries.ts deliveryInsertSelect). process.ts
    * sends it with BEGIN in one round trip (statementWithDeadline). Exactly one of the two. */
@@ -70,20 +74,21 @@ export interface StatementContext {
   config: Config;
 }
 
-const registry = new Map<string, WebhookDefinition>();
+const registry = new Map<string, WebhookDefinition<z.ZodType, unknown>>();
 const key = (version: string, type: string) => `${version}\u0000${type}`;
 
-export function defineWebhook<S extends z.ZodType>(version: string, types: string[], def: WebhookDefinition<S>): void {
+export function defineWebhook<S extends z.ZodType, P = z.output<S>>(version: string, types: string[], def: WebhookDefinition<S, P>): void {
   for (const type of types) {
     if (registry.has(key(version, type))) throw new Error(`webhook ${version} ${type} defined twice`);
     if (!def.handle === !def.statement) throw new Error(`webhook ${version} ${type}: define handle or statement, not both`);
+    if (def.statement && def.prepare) throw new Error(`webhook ${version} ${type}: a one-statement webhook has no prepare step`);
     if (def.statement && def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: a one-statement webhook cannot be checked for retries`);
     if (def.entityOf && !def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: entityOf is for webhooks whose retries are duplicates`);
-    registry.set(key(version, type), def as unknown as WebhookDefinition);
+    registry.set(key(version, type), def as unknown as WebhookDefinition<z.ZodType, unknown>);
   }
 }
 
-export function findWebhook(version: string, type: string): WebhookDefinition | undefined {
+export function findWebhook(version: string, type: string): WebhookDefinition<z.ZodType, unknown> | undefined {
   return registry.get(key(version, type));
 }
 

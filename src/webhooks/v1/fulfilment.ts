@@ -1,13 +1,15 @@
 // order.eticket_fulfilment / order.mobile_ticket_fulfilment (Tixstock webhooks v1): one
-// webhook per uploaded ticket. The file is decoded and proved a PDF while the body is parsed
-// (before the transaction), so a bad file is a business failure answered 200 success:false,
-// and the transaction only inserts.
+// webhook per uploaded ticket. The file is decoded and proved a PDF after the body is parsed and
+// found not to be a retry (before the transaction), so a bad file is a business failure answered
+// 200 success:false, and the transaction only inserts.
 import { z } from 'zod';
 import { isListingId } from '../../inventory/listings.js';
 import { ensureOrder, orderStatusOf } from '../../inventory/orders.js';
 import { log } from '../../log.js';
 import { queueFulfilmentNotice } from '../../support/notices.js';
+import type { Config } from '../../config.js';
 import { checkTicketFile, type FileCheck } from '../../tickets/check.js';
+import { pdfWorkers } from '../../tickets/pdf-workers.js';
 import { attachProofUrls, attachTicket } from '../../tickets/store.js';
 import { applied, defineWebhook, rejected, type HandlerContext, type HandlerResult } from '../registry.js';
 import type { ExternalFile } from '../stored-body.js';
@@ -32,15 +34,16 @@ const fulfilment = z
       .transform((v) => (v === null || v === undefined ? [] : Array.isArray(v) ? v : [v]))
       .transform((urls) => [...new Set(urls.map((u) => u.trim()).filter((u) => u !== ''))])
       .pipe(z.array(z.string().max(2000, 'is too long')).max(100, 'has too many URLs')),
-  })
-  // The heavy check, once, before the transaction. The base64 text is dropped afterwards so it
-  // is not carried (or logged) any further.
-  .transform(async ({ file, ...rest }) => {
-    const given = typeof file === 'string' ? file.trim() : file;
-    const check: FileCheck | null = given ? await checkTicketFile(given) : null;
-    return { ...rest, check };
   });
-type Fulfilment = z.infer<typeof fulfilment>;
+
+/** The heavy check, once, before the transaction and only when the webhook is not a retry (see
+ * `prepare`). The base64 text is dropped afterwards so it is not carried (or logged) any further. */
+async function checkFile(config: Config, { file, ...rest }: z.infer<typeof fulfilment>) {
+  const given = typeof file === 'string' ? file.trim() : file;
+  const check: FileCheck | null = given ? await checkTicketFile(given, pdfWorkers(config)) : null;
+  return { ...rest, check };
+}
+type Fulfilment = Awaited<ReturnType<typeof checkFile>>;
 
 async function handle(ctx: HandlerContext, kind: 'eticket' | 'mobile', d: Fulfilment): Promise<HandlerResult> {
   const refs = { order_id: d.order_id, listing_id: d.id && isListingId(d.id) ? d.id : null };
@@ -84,6 +87,7 @@ defineWebhook('v1', ['order.eticket_fulfilment'], {
   schema: fulfilment,
   retriesAreDuplicates: true,
   largeStrings: true,
+  prepare: (ctx, data) => checkFile(ctx.config, data),
   externalFile: ticketFile,
   handle: (ctx, data) => handle(ctx, 'eticket', data),
 });
@@ -92,6 +96,7 @@ defineWebhook('v1', ['order.mobile_ticket_fulfilment'], {
   schema: fulfilment,
   retriesAreDuplicates: true,
   largeStrings: true,
+  prepare: (ctx, data) => checkFile(ctx.config, data),
   externalFile: ticketFile,
   handle: (ctx, data) => handle(ctx, 'mobile', data),
 });
