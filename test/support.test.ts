@@ -2,15 +2,16 @@
 // Chromium that searches, opens an order, downloads one PDF and all merged, and e-mails them
 // through a real SMTP server.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import request from 'supertest';
 import { startJobWorker, type JobWorker } from '../src/jobs/worker.js';
 import { formToken } from '../src/support/auth.js';
+import { launchBrowser, type Browser } from './browser.js';
 import { fixture, resetDatabase, sendWebhook, testApp, webhook } from './helpers.js';
 import { fulfilment, makePdf, pageSizes, sha256, startSmtp, waitUntil, type TestApp, type TestSmtp } from './tickets-helpers.js';
 
@@ -92,8 +93,7 @@ describe('support page in headless Chromium', function () {
   let base: string;
   let smtp: TestSmtp;
   let worker: JobWorker;
-  let context: BrowserContext;
-  let profile: string;
+  let browser: Browser;
   let page: Page;
   const pdfs = new Map<string, Buffer>();
 
@@ -116,26 +116,20 @@ describe('support page in headless Chromium', function () {
     await sendWebhook(t.app, fulfilment('eticket', { order_id: 'R-20027', file: 'bm90IGEgcGRm' })).expect(200); // refused
     await waitUntil('the two notices', () => smtp.mails.length >= 2);
 
-    profile = await mkdtemp(path.join(tmpdir(), 'chromium-profile-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    browser = await launchBrowser({
       httpCredentials: { username: 'support', password: PASSWORD },
       acceptDownloads: true,
       javaScriptEnabled: false, // the page must work without it
       viewport: { width: 1200, height: 900 },
     });
-    page = context.pages()[0] ?? (await context.newPage());
+    page = browser.context.pages()[0] ?? (await browser.context.newPage());
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await worker?.stop(2000);
     await new Promise((r) => server?.close(r));
     await smtp?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   async function download(selector: string): Promise<Buffer> {
