@@ -18,7 +18,7 @@ import { fulfilment, makePdf, pageSizes, sha256, startSmtp, waitUntil, type Test
 const PASSWORD = 'test-support-password';
 const auth = (r: request.Test, password = PASSWORD) => r.auth('support', password);
 const orderUpdate = JSON.parse(fixture('order.update.json').toString('utf8')).data;
-export const SCREENSHOT = path.join(tmpdir(), 'tixstock-support-order.png');
+const SCREENSHOT = path.join(tmpdir(), 'tixstock-support-order.png');
 
 describe('support page (HTTP)', () => {
   let t: TestApp;
