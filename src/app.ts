@@ -2,6 +2,7 @@
 // tests mount it on supertest.
 import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { openApiRouter } from './api/openapi.js';
 import { ordersRouter } from './api/orders.js';
 import { apiRouter } from './api/router.js';
 import type { Config } from './config.js';
@@ -21,7 +22,11 @@ export interface AppDeps {
 }
 
 /** A node:http request handler (what supertest and http.createServer take), and listen(). */
-export type App = http.RequestListener & { listen(port: number, ...rest: unknown[]): http.Server };
+export type App = http.RequestListener & {
+  listen(port: number, ...rest: unknown[]): http.Server;
+  /** The express application behind everything but the webhook receiver (its routes are walked by a test). */
+  express: express.Express;
+};
 
 export function createApp(deps: AppDeps): App {
   const { sql, config } = deps;
@@ -48,6 +53,7 @@ export function createApp(deps: AppDeps): App {
     }
   });
 
+  app.use(openApiRouter());
   app.use(apiRouter({ sql, config }));
   app.use(ordersRouter({ sql, config }));
   app.use(supportRouter({ sql, config }));
@@ -67,6 +73,7 @@ export function createApp(deps: AppDeps): App {
   const receive = webhookReceiver({ sql, config, gate });
   const handler: http.RequestListener = (req, res) => (isWebhookRequest(req) ? receive(req, res) : app(req, res));
   return Object.assign(handler, {
+    express: app,
     listen: (port: number, ...rest: unknown[]) => http.createServer(handler).listen(port, ...(rest as [])),
   });
 }
