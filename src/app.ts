@@ -8,8 +8,8 @@ import { apiRouter } from './api/router.js';
 import type { Config } from './config.js';
 import type { Sql } from './db/connect.js';
 import { isMigrated } from './db/migrate.js';
-import { sendError } from './http.js';
-import { log } from './log.js';
+import { requestIdOf, sendError } from './http.js';
+import { log, withLogContext } from './log.js';
 import { supportRouter } from './support/page.js';
 import { isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
 
@@ -69,9 +69,14 @@ export function createApp(deps: AppDeps): App {
     sendError(res, 500, 'internal error');
   });
 
-  // Webhooks go straight to their receiver (plain node:http); everything else to express.
+  // Webhooks go straight to their receiver (plain node:http); everything else to express. Every
+  // log line of a request carries its id (Heroku's X-Request-ID, or ours), echoed in the reply.
   const receive = webhookReceiver({ sql, config, gate });
-  const handler: http.RequestListener = (req, res) => (isWebhookRequest(req) ? receive(req, res) : app(req, res));
+  const handler: http.RequestListener = (req, res) => {
+    const requestId = requestIdOf(req);
+    res.setHeader('X-Request-ID', requestId);
+    withLogContext({ request_id: requestId }, () => (isWebhookRequest(req) ? receive(req, res) : app(req, res)));
+  };
   return Object.assign(handler, {
     express: app,
     listen: (port: number, ...rest: unknown[]) => http.createServer(handler).listen(port, ...(rest as [])),

@@ -2,6 +2,7 @@
 // configuration table; a wrong value stops start-up with a message naming the variable.
 import bytes from 'bytes';
 import { z } from 'zod';
+import { LOG_LEVELS } from './log.js';
 
 const optionalText = z
   .string()
@@ -53,6 +54,8 @@ const configSchema = z.object({
   WEBHOOK_BACKLOG: integer(128, 0, 100000),
   /** A webhook not committed within this many ms is abandoned and answered 503. */
   WEBHOOK_DEADLINE_MS: integer(5000, 100, 120000),
+  /** Lines below this level are not written (log.ts reads the variable itself). */
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
 export type Config = z.infer<typeof configSchema> & { WEBHOOK_CONCURRENCY: number };

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, statementWithDeadline, transactionWithDeadline } from '../db/transaction.js';
-import { log } from '../log.js';
+import { addLogContext, log } from '../log.js';
 import { LIFT_MIN, materializeStrings, parseJsonLifting } from '../json-bytes.js';
 import { redactSecrets } from './redact.js';
 import { deliveryCommitted, findRetryOf, finishDelivery, insertDelivery, type NewDelivery } from './deliveries.js';
@@ -147,6 +147,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
         }
       }
       const deliveryId = await insertDelivery(tx, { ...base, type, outcome: 'applied', status: 200, reply: {} });
+      addLogContext({ delivery_id: deliveryId });
       const result = await def.handle!({ tx, deliveryId, config }, data.data);
       const refs = result.refs ?? {};
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
