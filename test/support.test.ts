@@ -200,6 +200,21 @@ describe('support page in headless Chromium', function () {
     await waitUntil('the retried mail', () => smtp.mails.find((m) => m.to.includes('gone@example.org')));
   });
 
+  it('shows the webhook deliveries, the last error first, and opens it', async () => {
+    await page.goto(`${base}/support`);
+    await Promise.all([page.waitForURL(/\/support\/deliveries$/), page.click('header a:text("Deliveries")')]);
+    assert.match(await page.textContent('#last-error') ?? '', /order\.eticket_fulfilment.*rejected.*file is not a PDF/s);
+    await page.selectOption('select[name=outcome]', 'applied');
+    await Promise.all([page.waitForURL(/outcome=applied/), page.click('#delivery-filter button')]);
+    assert.ok((await page.locator('#deliveries tbody tr').count()) >= 4);
+    assert.doesNotMatch(await page.textContent('#deliveries') ?? '', /rejected/);
+    await page.goto(`${base}/support/deliveries`);
+    await Promise.all([page.waitForURL(/\/support\/delivery\?id=/), page.click('#last-error a')]);
+    assert.match(await page.textContent('#outcome') ?? '', /rejected \(HTTP 200\)/);
+    assert.match(await page.textContent('#headers') ?? '', /tixstock-version\s*v1/);
+    await page.screenshot({ path: SCREENSHOT.replace('order', 'delivery'), fullPage: true });
+  });
+
   it('renders (screenshot)', async () => {
     await page.goto(`${base}/support/order?id=R-20027`);
     const png = await page.screenshot({ path: SCREENSHOT, fullPage: true });
