@@ -6,6 +6,7 @@ import { openApiRouter } from './api/openapi.js';
 import { ordersRouter } from './api/orders.js';
 import { apiRouter } from './api/router.js';
 import type { Config } from './config.js';
+import { DEVELOPMENT_HOME, isDevelopment } from './dev.js';
 import type { Sql } from './db/connect.js';
 import { isMigrated } from './db/migrate.js';
 import { requestIdOf, sendError } from './http.js';
@@ -52,6 +53,8 @@ export function createApp(deps: AppDeps): App {
       sendError(res, 503, `database unreachable: ${(err as Error).message}`);
     }
   });
+
+  if (isDevelopment(config)) app.get('/', (_req, res) => void res.type('html').send(DEVELOPMENT_HOME));
 
   app.use(openApiRouter());
   app.use(apiRouter({ sql, config }));

@@ -14,6 +14,10 @@ const integer = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
 const configSchema = z.object({
+  /** "production" on Heroku (its Node.js buildpack sets it); anything else is development mode. */
+  NODE_ENV: z.string().trim().default('development'),
+  /** Development mode only: where missing secrets are generated and kept. */
+  DEV_SECRETS_FILE: z.string().trim().min(1).default('.data/dev-secrets.json'),
   PORT: integer(3000, 0, 65535),
   DATABASE_URL: optionalText,
   /** Connections this process opens. Heroku's smallest plans allow 20 across all dynos. */

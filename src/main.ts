@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase, type Database } from './db/open.js';
 import { startJobWorker } from './jobs/worker.js';
+import { developmentBanner, developmentSecrets, isDevelopment, missingSecrets, REFUSED_WITHOUT, type SecretName } from './dev.js';
 import { log } from './log.js';
 import { WebhookGate } from './webhooks/receiver.js';
 
@@ -29,8 +30,8 @@ export async function start(config: Config) {
   server.headersTimeout = 96_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
-  log.info('listening', { port, embedded_database: db.embedded, tokens: config.TIXSTOCK_BEARER_TOKEN.length });
-  if (config.TIXSTOCK_BEARER_TOKEN.length === 0) log.warn('TIXSTOCK_BEARER_TOKEN is unset: webhooks are answered 503');
+  log.info('listening', { port, embedded_database: db.embedded, tokens: config.TIXSTOCK_BEARER_TOKEN.length, mode: isDevelopment(config) ? 'development' : 'production' });
+  for (const name of missingSecrets(config)) log.warn(`${name} is unset: ${REFUSED_WITHOUT[name]}`, { variable: name });
 
   // SIGTERM (Heroku sends it at every deploy and daily restart, sometimes twice): stop
   // accepting, answer /readyz 503, let every webhook in flight (counted from its first byte,
@@ -63,8 +64,13 @@ export async function start(config: Config) {
 
 async function main() {
   let config: Config;
+  let generated: Partial<Record<SecretName, string>> = {};
   try {
     config = loadConfig();
+    if (isDevelopment(config)) {
+      generated = await developmentSecrets(config);
+      config = loadConfig({ ...process.env, ...generated });
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -73,7 +79,8 @@ async function main() {
     throw err;
   }
   try {
-    await start(config);
+    const { port } = await start(config);
+    if (isDevelopment(config)) process.stdout.write(developmentBanner(config, port, generated));
   } catch (err) {
     log.error('start-up failed', { error: err });
     process.exit(1);
