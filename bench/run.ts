@@ -7,7 +7,8 @@
 //   BENCH_SECONDS         length of each timed case (default 10)
 //   BENCH_STABILITY_SECONDS  length of the mix run whose RSS is watched (default 60)
 //   BENCH_ONLY            comma-separated subset: holds,mix,fulfilment,scale (or large: only
-//                         the 20 MB fulfilment one at a time)
+//                         the 20 MB fulfilment one at a time), sales (bench/sales.ts: /api/holds
+//                         against the simulator; not in the default set)
 //   BENCH_NODE_OPTIONS    extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=.data/prof"
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { freePort, killAll, ROOT, startCeiling, startLoader, startService, type 
 import { errorsOf, mb, ms, ratioOf, rps, table, targetsTable, type Case, type CpuUse, type Target } from './report.js';
 import { cpuSecondsOf, cpuSecondsOfTree, postmasterPid } from './cpu.js';
 import { peakRssOf, resetPeakRss, rssOf, sampleRss } from './rss.js';
+import { salesBench } from './sales.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const STABILITY_SECONDS = Number(process.env.BENCH_STABILITY_SECONDS ?? 60);
@@ -36,6 +38,12 @@ const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const runTag = `${process.pid}-${Date.now().toString(36)}`;
 
 async function main() {
+  if (ONLY.has('sales')) {
+    // Its own database, service and simulator: see bench/sales.ts.
+    process.stdout.write(`${await salesBench(say, SECONDS, ROUNDS)}\n`);
+    ONLY.delete('sales');
+    if (ONLY.size === 0) return;
+  }
   const started = new Date();
   const loadBefore = os.loadavg();
   const dataDir = path.join(ROOT, `.data/bench-${process.pid}`);

@@ -9,15 +9,20 @@ import type { Config } from './config.js';
 import { DEVELOPMENT_HOME, isDevelopment } from './dev.js';
 import type { Sql } from './db/connect.js';
 import { isMigrated } from './db/migrate.js';
+import { salesRouter } from './sales/routes.js';
 import { requestIdOf, sendError } from './http.js';
 import { log, withLogContext } from './log.js';
 import { supportRouter } from './support/page.js';
+import { createTixstockClient } from './tixstock/client.js';
+import type { TixstockClient } from './tixstock/contract.js';
 import { isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
 
 export interface AppDeps {
   sql: Sql;
   config: Config;
   gate?: WebhookGate;
+  /** Tixstock's reseller API (the sales calls); made from config when not given. */
+  tixstock?: TixstockClient;
   /** Set during shutdown: /readyz answers 503 so the router stops sending work here. */
   isShuttingDown?: () => boolean;
 }
@@ -58,6 +63,7 @@ export function createApp(deps: AppDeps): App {
 
   app.use(openApiRouter());
   app.use(apiRouter({ sql, config }));
+  app.use(salesRouter({ sql, config, tixstock: deps.tixstock ?? createTixstockClient(config) }));
   app.use(ordersRouter({ sql, config }));
   app.use(supportRouter({ sql, config }));
 

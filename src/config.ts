@@ -60,6 +60,16 @@ const configSchema = z.object({
   WEBHOOK_DEADLINE_MS: integer(5000, 100, 120000),
   /** Lines below this level are not written (log.ts reads the variable itself). */
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** Base URL of Tixstock's reseller API (the simulator's URL in development and tests). */
+  TIXSTOCK_API_URL: z.string().trim().url('must be a URL such as https://api.tixstock.com/v1').default('https://api.tixstock.com/v1'),
+  /** How long one call to Tixstock may take before its outcome is unknown. */
+  TIXSTOCK_API_TIMEOUT_MS: integer(10000, 100, 120000),
+  /** Calls to Tixstock per minute per process, kept under Tixstock's own limit. */
+  TIXSTOCK_API_RATE_PER_MINUTE: integer(240, 1, 100000),
+  /** How long Tixstock keeps a hold before releasing it by itself (fractions allowed). */
+  TIXSTOCK_HOLD_MINUTES: z.coerce.number().positive().max(24 * 60).default(30),
+  /** The release call's path template: Tixstock's docs do not show it (DESIGN 2b). */
+  TIXSTOCK_RELEASE_PATH: z.string().trim().min(1).default('tickets/release/{hold_id}/{release_quantity}'),
 });
 
 export type Config = z.infer<typeof configSchema> & { WEBHOOK_CONCURRENCY: number };

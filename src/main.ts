@@ -4,9 +4,13 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase, type Database } from './db/open.js';
+import { jobHandlers } from './jobs/handlers.js';
 import { startJobWorker } from './jobs/worker.js';
 import { developmentBanner, developmentSecrets, isDevelopment, missingSecrets, REFUSED_WITHOUT, type SecretName } from './dev.js';
 import { log } from './log.js';
+import { salesSweep } from './sales/sweep.js';
+import { syncJobHandlers } from './sales/sync.js';
+import { createTixstockClient } from './tixstock/client.js';
 import { WebhookGate } from './webhooks/receiver.js';
 
 const SHUTDOWN_GRACE_MS = 25_000; // Heroku sends SIGKILL 30 s after SIGTERM
@@ -16,11 +20,15 @@ export async function start(config: Config) {
   const applied = await migrate(db.sql);
   if (applied.length) log.info('migrations applied', { applied });
 
-  // Mail and other side work queued by webhooks, done after their transactions commit.
-  const worker = startJobWorker({ sql: db.sql, config });
+  // Mail and other side work queued by webhooks, pushes to Tixstock queued by the sales calls,
+  // done after their transactions commit; and the expiry of our holds.
+  const tixstock = createTixstockClient(config);
+  const worker = startJobWorker({
+    sql: db.sql, config, handlers: { ...jobHandlers, ...syncJobHandlers(tixstock) }, periodic: [salesSweep(db.sql, config)],
+  });
   let shuttingDown = false;
   const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY);
-  const app = createApp({ sql: db.sql, config, gate, isShuttingDown: () => shuttingDown });
+  const app = createApp({ sql: db.sql, config, gate, tixstock, isShuttingDown: () => shuttingDown });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.PORT, () => resolve(s));
   });

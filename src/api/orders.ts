@@ -1,21 +1,16 @@
 // /api/orders and /api/tickets: orders with their tickets, the stored PDFs (one, or all of an
-// order merged), and the reseller's own order status.
+// order merged). The reseller's own order status (PUT) is in sales/routes.ts: it is pushed to Tixstock.
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
-import { setResellerStatus } from '../inventory/orders.js';
+import { asyncRoute, sendError, type AsyncHandler } from '../http.js';
 import { isOrderId, mergedTickets, orderView } from '../support/order-view.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { ticketPdf } from '../tickets/store.js';
 import { requireApiToken } from './auth.js';
 import { describeRoute } from './describe.js';
 import * as reply from './schemas.js';
-
-const statusBody = z.object({
-  status: z.union([z.string().trim().min(1, 'must not be empty').max(100, 'is too long'), z.null()]),
-});
 
 const idParam = z.object({ id: z.string() });
 const pdf = { contentType: 'application/pdf', description: 'the PDF, as a download' };
@@ -25,8 +20,6 @@ export const orderRoutes = [
     replies: { 200: reply.order } }),
   describeRoute({ method: 'get', path: '/api/orders/:id/tickets.pdf', summary: 'All the order\'s tickets merged into one PDF, in seat order',
     params: idParam, replies: { 200: pdf } }),
-  describeRoute({ method: 'put', path: '/api/orders/:id/status', summary: 'Set the reseller\'s own status (null: back to Tixstock\'s)',
-    params: idParam, body: statusBody, replies: { 200: reply.order, 201: reply.order } }),
   describeRoute({ method: 'get', path: '/api/tickets/:id.pdf', summary: 'One stored ticket PDF, byte for byte as received', params: idParam,
     replies: { 200: pdf } }),
 ];
@@ -64,14 +57,6 @@ export function ordersRouter(deps: { sql: Sql; config: Config }): express.Router
     if (!merged.found) return sendError(res, 404, `order ${id} not found`);
     if (!merged.pdf) return sendError(res, 404, `order ${id} has no ticket PDFs yet`);
     sendPdf(res, merged.pdf, pdfFileName(id, 'tickets'));
-  }));
-
-  router.put('/api/orders/:id/status', route(async (req, res) => {
-    const id = orderId(req, res);
-    if (id === undefined) return;
-    const body = parseInput(statusBody, req.body ?? {}, 'body', ' (expected {"status": "<status>"} or {"status": null})');
-    const { created } = await setResellerStatus(sql, id, body.status);
-    res.status(created ? 201 : 200).json(await orderView(sql, id));
   }));
 
   router.get('/api/tickets/:id.pdf', route(async (req, res) => {

@@ -75,3 +75,9 @@ export async function isBrokerClosed(tx: Tx, brokerId: string): Promise<boolean>
   const [row] = await tx`select 1 from brokers where id = ${brokerId} and closed_at is not null`;
   return row !== undefined;
 }
+
+/** When the broker was closed (null: open), or undefined when the broker is unknown. */
+export async function getBrokerClosedAt(db: Sql | Tx, brokerId: string): Promise<Date | null | undefined> {
+  const [row] = await db<{ closed_at: Date | null }[]>`select closed_at from brokers where id = ${brokerId}`;
+  return row ? row.closed_at : undefined;
+}

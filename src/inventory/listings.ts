@@ -50,17 +50,20 @@ export type QuantityChange =
 
 
 /** The CTEs `old`, `changed` and `ledger` of every change to one listing: lock the listing, and
- * if it is published set quantity (and ceiling, and any `extra` assignments) from expressions
- * over `old.*`, writing the ledger row for `deliveryId` (an expression) in the same statement.
- * A deleted listing is a tombstone: `changed` is empty. */
-function listingChange(db: Sql | Tx, p: {
+ * if it is published (and `when`, a condition over `old.*`, holds) set quantity (and ceiling, and
+ * any `extra` assignments) from expressions over `old.*`, writing the ledger row for `deliveryId`
+ * or `holdId` (expressions) in the same statement. A deleted listing is a tombstone: `changed`
+ * is empty. */
+export function listingChange(db: Sql | Tx, p: {
   id: string;
   deliveryId: Fragment;
+  holdId?: Fragment;
   reason: string;
   requested: number | null;
   quantity: Fragment;
   ceiling: Fragment;
   extra?: Fragment;
+  when?: Fragment;
 }): Fragment {
   return db`
     old as (
@@ -70,11 +73,11 @@ function listingChange(db: Sql | Tx, p: {
       update listings l
          set quantity = ${p.quantity}, quantity_ceiling = ${p.ceiling}, updated_at = now() ${p.extra ?? db``}
         from old
-       where l.id = old.id and old.status = 'published'
+       where l.id = old.id and old.status = 'published' ${p.when ? db`and ${p.when}` : db``}
       returning l.id, old.quantity as before, l.quantity as after
     ), ledger as (
-      insert into listing_quantity_changes (listing_id, delivery_id, reason, requested, before, after)
-      select id, ${p.deliveryId}, ${p.reason}, ${p.requested}, before, after from changed
+      insert into listing_quantity_changes (listing_id, delivery_id, hold_id, reason, requested, before, after)
+      select id, ${p.deliveryId}, ${p.holdId ?? db`null::bigint`}, ${p.reason}, ${p.requested}, before, after from changed
     )`;
 }
 
@@ -221,10 +224,21 @@ export async function listingsOfEvent(sql: Sql, eventId: string) {
   return sql`select ${sql(LISTING_COLUMNS)} from listings where event_id = ${eventId} order by id`;
 }
 
+/** Tixstock's docs say the holding reseller gets no ticket.hold for its own hold; if it did, the
+ * hold would count twice. Rather than guess, a ticket.hold of the same quantity on the same
+ * listing within two minutes after one of our holds names that hold, so support sees it. */
+const possibleEchoOfOwnHold = (sql: Sql) => sql`
+  case when c.reason = 'ticket.hold' then (
+    select o.hold_id from listing_quantity_changes o
+     where o.listing_id = c.listing_id and o.reason = 'our.hold' and o.requested = c.requested
+       and o.id < c.id and o.at >= c.at - interval '2 minutes'
+     order by o.id desc limit 1) end`;
+
 /** The ledger of one listing, oldest first. */
 export async function quantityChanges(sql: Sql, listingId: string) {
   if (!isListingId(listingId)) return [];
   return sql`
-    select id, delivery_id, reason, requested, before, after, at
-      from listing_quantity_changes where listing_id = ${listingId} order by id`;
+    select c.id, c.delivery_id, c.hold_id, c.reason, c.requested, c.before, c.after, c.at,
+           ${possibleEchoOfOwnHold(sql)} as possible_echo_of_hold
+      from listing_quantity_changes c where c.listing_id = ${listingId} order by c.id`;
 }

@@ -56,12 +56,39 @@ export async function orderStatusOf(db: Tx | Sql, id: string): Promise<string | 
 
 /** PUT /api/orders/:id/status: the reseller's own status (null returns to Tixstock's). The
  * reseller issues order ids, so an order may be given a status before Tixstock mentions it. */
-export async function setResellerStatus(sql: Sql, id: string, status: string | null): Promise<{ created: boolean }> {
-  const [row] = await sql<{ created: boolean }[]>`
+export async function setResellerStatus(sql: Sql | Tx, id: string, status: string | null): Promise<{ created: boolean; soldThroughUs: boolean }> {
+  const [row] = await sql<{ created: boolean; hold_id: string | null }[]>`
     insert into orders (id, reseller_status) values (${id}, ${status})
     on conflict (id) do update set reseller_status = excluded.reseller_status, updated_at = now()
-    returning (xmax = 0) as created`;
-  return { created: row!.created };
+    returning (xmax = 0) as created, hold_id`;
+  return { created: row!.created, soldThroughUs: row!.hold_id !== null };
+}
+
+/** Our own sale (order/add accepted by Tixstock): the order, with our status and the hold it
+ * was sold from. False when the order id is already taken by another order. */
+export async function recordOwnSale(tx: Tx, o: {
+  id: string; holdId: string; status: string; currency: string; quantity: number; date: string;
+  customer: Record<string, unknown> & { first_name?: string; last_name?: string; email_address?: string };
+}): Promise<boolean> {
+  const customerName = [o.customer.first_name, o.customer.last_name].map((s) => s?.trim()).filter(Boolean).join(' ') || null;
+  const rows = await tx`
+    insert into orders (id, hold_id, reseller_status, date, customer, customer_email, customer_name, quantity, currency)
+    values (${o.id}, ${o.holdId}, ${o.status}, ${o.date}, ${json(tx, o.customer)}, ${o.customer.email_address?.trim().toLowerCase() || null},
+            ${customerName}, ${o.quantity}, ${o.currency})
+    on conflict (id) do update
+       set hold_id = excluded.hold_id, reseller_status = excluded.reseller_status, date = coalesce(orders.date, excluded.date),
+           customer = coalesce(orders.customer, excluded.customer), customer_email = coalesce(orders.customer_email, excluded.customer_email),
+           customer_name = coalesce(orders.customer_name, excluded.customer_name), quantity = coalesce(orders.quantity, excluded.quantity),
+           currency = coalesce(orders.currency, excluded.currency), updated_at = now()
+     where orders.hold_id is null or orders.hold_id = excluded.hold_id
+    returning id`;
+  return rows.length === 1;
+}
+
+/** The hold an order was sold from, null when it was not sold through us, undefined if unknown. */
+export async function holdOfOrder(db: Sql | Tx, id: string): Promise<string | null | undefined> {
+  const [row] = await db<{ hold_id: string | null }[]>`select hold_id from orders where id = ${id}`;
+  return row ? row.hold_id : undefined;
 }
 
 export interface OrderRow {
@@ -80,6 +107,7 @@ export interface OrderRow {
   grand_total: string | null;
   shipping_tracking_id: string | null;
   shipping_label: string | null;
+  hold_id: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -88,7 +116,7 @@ export async function getOrder(sql: Sql, id: string): Promise<OrderRow | undefin
   const [row] = await sql<OrderRow[]>`
     select id, status, coalesce(reseller_status, status) as order_status, reseller_status, date, customer,
            customer_email, customer_name, items, quantity, currency, sub_total::text, grand_total::text,
-           shipping_tracking_id, shipping_label, created_at, updated_at
+           shipping_tracking_id, shipping_label, hold_id, created_at, updated_at
       from orders where id = ${id}`;
   return row;
 }

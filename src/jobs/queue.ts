@@ -115,3 +115,25 @@ export async function jobsOfOrder(sql: Sql, orderId: string, limit = 50): Promis
     select id, kind, status, attempts, max_attempts, order_id, last_error, run_at, created_at, updated_at
       from jobs where order_id = ${orderId} order by id desc limit ${limit}`;
 }
+
+/** Job kinds that push a local change to Tixstock (see sales/sync.ts). */
+export const TIXSTOCK_ORDER_UPDATE = 'tixstock.order_update';
+export const TIXSTOCK_BROKER_CLOSE = 'tixstock.broker_close';
+
+export interface SyncState {
+  status: 'pending' | 'done' | 'failed';
+  last_error: string | null;
+  attempts: number;
+  job_id: string | null;
+  updated_at: Date | null;
+}
+
+/** Where the latest push of `kind` about `orderId` stands: pending (queued, running or waiting to
+ * retry), done or failed (with the last error). Done when nothing was ever queued. */
+export async function syncStateOfOrder(sql: Sql, orderId: string, kind: string): Promise<SyncState> {
+  const [j] = await sql<{ id: string; status: string; last_error: string | null; attempts: number; updated_at: Date }[]>`
+    select id, status, last_error, attempts, updated_at from jobs where order_id = ${orderId} and kind = ${kind} order by id desc limit 1`;
+  if (!j) return { status: 'done', last_error: null, attempts: 0, job_id: null, updated_at: null };
+  const status = j.status === 'done' ? 'done' : j.status === 'failed' ? 'failed' : 'pending';
+  return { status, last_error: j.last_error, attempts: j.attempts, job_id: j.id, updated_at: j.updated_at };
+}

@@ -15,6 +15,14 @@ export interface JobContext {
   config: Config;
 }
 
+/** Work every process does on a timer (e.g. expiring holds), written to be safe when several
+ * processes run it at once (SKIP LOCKED) and to be run again after a crash. */
+export interface PeriodicTask {
+  name: string;
+  everyMs: number;
+  run: () => Promise<unknown>;
+}
+
 /** Runs a job. What it returns, if anything, runs in the transaction that marks the job done
  * (e.g. the record of a mail sent), so the two are written together or not at all. */
 export type JobHandler = (job: Job, ctx: JobContext) => Promise<((tx: Tx) => Promise<void>) | void>;
@@ -32,6 +40,7 @@ export interface JobWorkerOptions {
   retryBaseMs?: number;
   maxRetryMs?: number;
   workerId?: string;
+  periodic?: PeriodicTask[];
 }
 
 export interface JobWorker {
@@ -131,6 +140,22 @@ export function startJobWorker(opts: JobWorkerOptions): JobWorker {
   }
 
   schedule(0);
+  const periodicTimers = (opts.periodic ?? []).map((task) => {
+    let running = false;
+    const tick = async () => {
+      if (running || stopped) return;
+      running = true;
+      try {
+        await task.run();
+      } catch (err) {
+        log.warn('periodic task failed; it runs again at its next turn', { task: task.name, error: err });
+      } finally {
+        running = false;
+      }
+    };
+    void tick();
+    return setInterval(() => void tick(), task.everyMs);
+  });
   log.info('job worker started', { worker_id: id, concurrency });
 
   return {
@@ -139,6 +164,7 @@ export function startJobWorker(opts: JobWorkerOptions): JobWorker {
       if (stopped) return;
       stopped = true;
       clearTimeout(timer);
+      for (const t of periodicTimers) clearInterval(t);
       await polling;
       let graceTimer: NodeJS.Timeout | undefined;
       await Promise.race([queue.onIdle(), new Promise((r) => { graceTimer = setTimeout(r, graceMs); })]);

@@ -1,6 +1,7 @@
 // An order as the API, the support page and the CLI show it: the order, its tickets (without
 // their bytes) in seat order, and its proof URLs. Also the merged PDF of all its tickets.
 import type { Sql } from '../db/connect.js';
+import { syncStateOfOrder, TIXSTOCK_ORDER_UPDATE } from '../jobs/queue.js';
 import { getOrder } from '../inventory/orders.js';
 import { mergePdfs } from '../tickets/merge.js';
 import { proofUrlsOfOrder, ticketPdfsOfOrder, ticketsOfOrder } from '../tickets/store.js';
@@ -23,6 +24,8 @@ export async function orderView(sql: Sql, id: string) {
       received_at: t.received_at, kind: t.kind, general_admission: t.general_admission,
     })),
     proof_file_urls: await proofUrlsOfOrder(sql, id),
+    // Orders sold through us: whether our status has reached Tixstock's order/update.
+    tixstock_sync: order.hold_id === null ? null : await syncStateOfOrder(sql, id, TIXSTOCK_ORDER_UPDATE),
   };
 }
 export type OrderView = NonNullable<Awaited<ReturnType<typeof orderView>>>;

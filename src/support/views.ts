@@ -108,6 +108,7 @@ ${p.flash ? html`<section class="notice" role="status">${p.flash}</section>` : '
 <section><h2>Order</h2><dl>
 <dt>Tixstock status</dt><dd>${o.status ?? '—'}</dd>
 <dt>Our status</dt><dd>${o.reseller_status ?? '— (Tixstock’s is used)'}</dd>
+${o.tixstock_sync ? html`<dt>Sent to Tixstock</dt><dd id="tixstock-sync">${o.tixstock_sync.status}${o.tixstock_sync.last_error ? ` (last error: ${o.tixstock_sync.last_error})` : ''}</dd>` : ''}
 <dt>Date</dt><dd>${o.date ?? '—'}</dd>
 <dt>Customer</dt><dd>${o.customer_name ?? '—'}</dd>
 <dt>E-mail</dt><dd>${o.customer_email ?? '—'}</dd>

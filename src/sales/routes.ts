@@ -1,0 +1,109 @@
+// /api/holds, /api/brokers/:id/close and PUT /api/orders/:id/status: the reseller's own sales,
+// through Tixstock's reseller API (status codes: DESIGN 3 "Status codes of the sales calls").
+import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import type { Sql } from '../db/connect.js';
+import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
+import { getHold, HOLD_STATUSES, listHolds } from '../inventory/holds.js';
+import { requireApiToken } from '../api/auth.js';
+import { isOrderId, orderView } from '../support/order-view.js';
+import { customerSchema, type TixstockClient } from '../tixstock/contract.js';
+import { createHold, holdView, orderHold, releaseHold, type Answer } from './holds.js';
+import { idempotencyKey } from './idempotency.js';
+import { closeBroker, setOrderStatus } from './sync.js';
+
+const count = z.number({ error: 'must be a whole number of at least 1' }).int('must be a whole number').min(1, 'must be at least 1').max(100_000);
+const holdBody = z.object({
+  listing_id: z.union([z.string().trim().min(1), z.number().int().positive()], { error: 'must be a listing id' }).transform(String),
+  quantity: count,
+});
+const releaseBody = z.object({ quantity: count.optional() });
+const orderBody = z.object({
+  order_id: z.string().trim().min(1).refine(isOrderId, 'must be 1 to 100 printable characters'),
+  order_status: z.string().trim().min(1).max(100),
+  currency: z.string().trim().regex(/^[A-Za-z]{3}$/, 'must be a 3-letter currency code such as GBP').transform((s) => s.toUpperCase()),
+  customer: customerSchema,
+  quantity: count,
+});
+const holdQuery = z.object({
+  listing_id: z.string().regex(/^\d{1,18}$/, 'must be a listing id').optional(),
+  status: z.enum(HOLD_STATUSES as [string, ...string[]]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  after: z.string().regex(/^\d{1,18}$/, 'must be a hold id').optional(),
+});
+const statusBody = z.object({
+  status: z.union([z.string().trim().min(1, 'must not be empty').max(100, 'is too long'), z.null()]),
+});
+
+function send(res: Response, a: Answer): void {
+  if (a.retryAfter !== undefined) res.set('Retry-After', String(a.retryAfter));
+  res.status(a.status).json(a.body);
+}
+
+/** The request's Idempotency-Key for `scope`, or a 400 already answered (undefined: none sent). */
+function keyOf(req: Request, res: Response, scope: string, input: unknown) {
+  const k = idempotencyKey(req.get('idempotency-key'), scope, input);
+  if (k === 'invalid') {
+    sendError(res, 400, 'bad request: Idempotency-Key must be 1 to 200 printable ASCII characters', ['headers.idempotency-key: 1 to 200 printable ASCII characters']);
+    return 'answered' as const;
+  }
+  return k;
+}
+
+export function salesRouter(deps: { sql: Sql; config: Config; tixstock: TixstockClient }): express.Router {
+  const { sql, config } = deps;
+  const router = express.Router();
+  router.use(['/api/holds', '/api/brokers', '/api/orders'], requireApiToken(config.API_TOKEN), express.json({ limit: '100kb' }));
+  const route = (h: AsyncHandler) => asyncRoute(h);
+
+  router.post('/api/holds', route(async (req, res) => {
+    const b = parseInput(holdBody, req.body ?? {}, 'body');
+    const key = keyOf(req, res, 'hold', b);
+    if (key === 'answered') return;
+    send(res, await createHold(deps, b.listing_id, b.quantity, key));
+  }));
+
+  router.get('/api/holds', route(async (req, res) => {
+    const q = parseInput(holdQuery, req.query, 'query');
+    const rows = await listHolds(sql, { listingId: q.listing_id, status: q.status as never, limit: q.limit, after: q.after });
+    const last = rows[rows.length - 1];
+    res.json({ items: rows.map(holdView), next: rows.length === q.limit && last ? last.id : null });
+  }));
+
+  router.get('/api/holds/:id', route(async (req, res) => {
+    const h = await getHold(sql, String(req.params.id));
+    if (!h) return sendError(res, 404, `hold ${String(req.params.id)} not found`);
+    res.json(holdView(h));
+  }));
+
+  router.post('/api/holds/:id/release', route(async (req, res) => {
+    const b = parseInput(releaseBody, req.body ?? {}, 'body');
+    send(res, await releaseHold(deps, String(req.params.id), b.quantity));
+  }));
+
+  router.post('/api/holds/:id/order', route(async (req, res) => {
+    const id = String(req.params.id);
+    const b = parseInput(orderBody, req.body ?? {}, 'body');
+    const key = keyOf(req, res, `order:${id}`, b);
+    if (key === 'answered') return;
+    send(res, await orderHold(deps, id, b, key));
+  }));
+
+  router.post('/api/brokers/:id/close', route(async (req, res) => {
+    const id = String(req.params.id);
+    const closed = id.length <= 100 ? await closeBroker(sql, id) : undefined;
+    if (!closed) return sendError(res, 404, `broker ${id} not found`);
+    res.json(closed);
+  }));
+
+  router.put('/api/orders/:id/status', route(async (req, res) => {
+    const id = String(req.params.id);
+    if (!isOrderId(id)) return sendError(res, 400, 'bad request: an order id is 1 to 100 printable characters');
+    const body = parseInput(statusBody, req.body ?? {}, 'body', ' (expected {"status": "<status>"} or {"status": null})');
+    const { created } = await setOrderStatus(sql, id, body.status);
+    res.status(created ? 201 : 200).json(await orderView(sql, id));
+  }));
+
+  return router;
+}
