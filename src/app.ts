@@ -3,13 +3,13 @@
 import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { openApiRouter } from './api/openapi.js';
-import { ordersRouter } from './api/orders.js';
-import { apiRouter } from './api/router.js';
+import { orderRoutes, ordersRouter } from './api/orders.js';
+import { apiRouter, inventoryRoutes } from './api/router.js';
 import type { Config } from './config.js';
 import { DEVELOPMENT_HOME, isDevelopment } from './dev.js';
 import type { Sql } from './db/connect.js';
 import { isMigrated } from './db/migrate.js';
-import { salesRouter } from './sales/routes.js';
+import { salesRouter, salesRoutes } from './sales/routes.js';
 import { requestIdOf, sendError } from './http.js';
 import { log, withLogContext } from './log.js';
 import { supportRouter } from './support/page.js';
@@ -61,7 +61,7 @@ export function createApp(deps: AppDeps): App {
 
   if (isDevelopment(config)) app.get('/', (_req, res) => void res.type('html').send(DEVELOPMENT_HOME));
 
-  app.use(openApiRouter());
+  app.use(openApiRouter([...inventoryRoutes, ...orderRoutes, ...salesRoutes]));
   app.use(apiRouter({ sql, config }));
   app.use(salesRouter({ sql, config, tixstock: deps.tixstock ?? createTixstockClient(config) }));
   app.use(ordersRouter({ sql, config }));

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import request from 'supertest';
 import { openApiPath } from '../src/api/openapi.js';
-import { addListing, api, type App, fixture, resetDatabase, sendWebhook, testApp } from './helpers.js';
+import { addListing, api, type App, fixture, resetDatabase, sendWebhook } from './helpers.js';
+import { salesWorld, type SalesWorld } from './sales-helpers.js';
 import { fulfilment, makePdf } from './tickets-helpers.js';
 
 interface Layer {
@@ -57,11 +58,15 @@ describe('OpenAPI document', () => {
     if (res.status < 400) checked.add(`${method} ${path}`);
   }
 
+  let world: SalesWorld;
   before(async () => {
-    app = testApp().app;
+    world = await salesWorld(); // the app with a Tixstock simulator for the /api/holds routes
+    app = world.app;
     await resetDatabase();
     doc = (await request(app).get('/api/openapi.json').expect(200)).body;
   });
+
+  after(() => world?.close());
 
   it('is OpenAPI 3.1, served without the API token', async () => {
     const res = await request(app).get('/api/openapi.json').expect(200).expect('Content-Type', /application\/json/);
@@ -99,7 +104,21 @@ describe('OpenAPI document', () => {
     conforms('get', '/api/deliveries/{id}', await a.get(`/api/deliveries/${invalid.id}`));
     conforms('post', '/api/deliveries/{id}/replay', await a.post(`/api/deliveries/${invalid.id}/replay`));
     conforms('post', '/api/deliveries/{id}/replay', await a.post(`/api/deliveries/${applied.id}/replay`));
-    conforms('post', '/api/brokers', await a.post('/api/brokers').send({ username: 'reseller-one', password: 'long enough' }));
+    const broker = await a.post('/api/brokers').send({ username: 'reseller-one', password: 'long enough' });
+    conforms('post', '/api/brokers', broker);
+    conforms('post', '/api/brokers/{id}/close', await a.post(`/api/brokers/${broker.body.id}/close`));
+    conforms('post', '/api/brokers/{id}/close', await a.post('/api/brokers/nobody/close'));
+
+    const held = await world.listing(5);
+    const hold = await a.post('/api/holds').send({ listing_id: held, quantity: 3 });
+    conforms('post', '/api/holds', hold);
+    conforms('post', '/api/holds', await a.post('/api/holds').send({ listing_id: held, quantity: 0 }));
+    conforms('get', '/api/holds', await a.get('/api/holds'));
+    conforms('get', '/api/holds/{id}', await a.get(`/api/holds/${hold.body.id}`));
+    conforms('post', '/api/holds/{id}/release', await a.post(`/api/holds/${hold.body.id}/release`).send({ quantity: 1 }));
+    const customer = { id: 'C-1', first_name: 'Ana', last_name: 'Doc', email_address: 'ana@example.org' };
+    conforms('post', '/api/holds/{id}/order', await a.post(`/api/holds/${hold.body.id}/order`)
+      .send({ order_id: 'R-DOC-1', order_status: 'Approved', currency: 'GBP', customer, quantity: 2 }));
     conforms('post', '/api/brokers', await a.post('/api/brokers').send({ username: 'x' }));
     conforms('get', '/api/orders/{id}', await a.get('/api/orders/R-20027'));
     conforms('get', '/api/orders/{id}', await a.get('/api/orders/R-404'));

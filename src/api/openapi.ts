@@ -1,20 +1,15 @@
 // GET /api/openapi.json: OpenAPI 3.1 of every /api route, made from the zod schemas the routes
 // parse their input with and the schemas of their replies (zod's JSON Schema output). A route
-// is described once, next to its handler (describeRoute), and listed in API_ROUTES; a test fails
-// when a mounted /api route is missing here or answers other than described.
+// is described once, next to its handler (describeRoute); app.ts gives every router's list to
+// openApiRouter. A test fails when a mounted /api route is missing or answers other than described.
 import express from 'express';
 import { z } from 'zod';
 import { errorBody, isFileReply, type RouteDoc, describeRoute } from './describe.js';
-import { orderRoutes } from './orders.js';
-import { inventoryRoutes } from './router.js';
 
 const openApiRoute = describeRoute({
   method: 'get', path: '/api/openapi.json', summary: 'This document (OpenAPI 3.1)', auth: false,
   replies: { 200: z.object({ openapi: z.string(), info: z.object({ title: z.string(), version: z.string(), description: z.string() }), paths: z.record(z.string(), z.unknown()) }).loose() },
 });
-
-/** Every /api route. Add a router's list here. */
-export const API_ROUTES: RouteDoc[] = [openApiRoute, ...inventoryRoutes, ...orderRoutes];
 
 type JsonSchema = Record<string, unknown>;
 
@@ -60,7 +55,7 @@ function operation(doc: RouteDoc) {
   };
 }
 
-export function openApiDocument(routes: RouteDoc[] = API_ROUTES) {
+export function openApiDocument(routes: RouteDoc[]) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const doc of routes) {
     const path = openApiPath(doc.path);
@@ -81,12 +76,13 @@ export function openApiDocument(routes: RouteDoc[] = API_ROUTES) {
   };
 }
 
-/** The document, without the API token. Mounted before the /api routers that require it. */
-export function openApiRouter(): express.Router {
+/** The document of these routes (and of itself), without the API token. Mounted before the /api
+ * routers that require it. */
+export function openApiRouter(routes: RouteDoc[]): express.Router {
   const router = express.Router();
   let document: string | undefined;
   router.get(openApiRoute.path, (_req, res) => {
-    document ??= JSON.stringify(openApiDocument());
+    document ??= JSON.stringify(openApiDocument([openApiRoute, ...routes]));
     res.type('application/json').send(document);
   });
   return router;

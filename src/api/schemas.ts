@@ -38,11 +38,13 @@ export const listing = listingSummary.extend({
 export const quantityChange = z.object({
   id,
   delivery_id: id.nullable(),
-  reason: z.string().describe('the webhook type that made the change'),
+  hold_id: id.nullable().describe('our own hold (POST /api/holds) that made the change'),
+  reason: z.string().describe('the webhook type, or our.hold/our.release/... for our own sales'),
   requested: z.number().int().nullable(),
   before: z.number().int().nullable().describe('null when the listing was created'),
   after: z.number().int(),
   at: time,
+  possible_echo_of_hold: id.nullable().describe('a ticket.hold that may be Tixstock telling us of our own hold'),
 });
 
 export const eventSummary = z.object({
@@ -128,8 +130,41 @@ export const order = z.object({
   grand_total: z.string().nullable(),
   shipping_tracking_id: z.string().nullable(),
   shipping_label: z.string().nullable(),
+  hold_id: id.nullable().describe('our hold, for orders sold through POST /api/holds/:id/order'),
   created_at: time,
   updated_at: time,
   tickets: z.array(ticket).describe('in seat order'),
   proof_file_urls: z.array(z.string()),
+  tixstock_sync: z.object({
+    status: z.enum(['pending', 'done', 'failed']),
+    last_error: z.string().nullable(),
+    attempts: z.number().int(),
+    job_id: id.nullable(),
+    updated_at: time.nullable(),
+  }).nullable().describe('orders sold through us: whether our status has reached Tixstock'),
+});
+
+export const hold = z.object({
+  id,
+  tixstock_hold_id: z.string().nullable(),
+  listing_id: id,
+  quantity: z.number().int().min(0).describe('tickets held now'),
+  status: z.enum(['pending', 'active', 'released', 'ordered', 'expired', 'failed']),
+  expires_at: time,
+  order_id: z.string().nullable(),
+  created_at: time,
+  updated_at: time,
+  requested: z.number().int(),
+  sold_quantity: z.number().int(),
+  last_error: z.string().nullable(),
+});
+
+export const holdOrdered = hold.extend({
+  order: z.object({ id: z.string(), order_status: z.string(), quantity: z.number().int() }),
+});
+
+export const brokerClosed = z.object({
+  broker_id: z.string(),
+  closed_at: time,
+  tixstock_sync: z.object({ status: z.literal('pending'), job_id: id }).describe('the close is sent to Tixstock by a job'),
 });
