@@ -49,15 +49,17 @@ const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** What is printed at start in development mode. Secrets from the file are shown (they are this
  * machine's own); secrets the developer set are referred to by name. */
-export function developmentBanner(config: Config, port: number, fromFile: Partial<Record<SecretName, string>>): string {
+export function developmentBanner(config: Config, port: number, fromFile: Partial<Record<SecretName, string>>, simulatorOrigin?: string): string {
   const base = `http://localhost:${port}`;
   const secret = (name: SecretName) => (fromFile[name] ? quote(fromFile[name]) : `"$${name}"`);
-  const file = path.relative(process.cwd(), path.resolve(config.DEV_SECRETS_FILE)) || config.DEV_SECRETS_FILE;
+  const relative = path.relative(process.cwd(), path.resolve(config.DEV_SECRETS_FILE));
+  const file = relative.startsWith('..') ? path.resolve(config.DEV_SECRETS_FILE) : relative;
   return `
 Development mode (NODE_ENV is not "production")${Object.keys(fromFile).length ? `; secrets kept in ${file}: ${Object.keys(fromFile).join(', ')}` : ''}
   ${base}/                 links to the support page, the API description and the health checks
   ${base}/support          user support, password ${secret('SUPPORT_PASSWORD')}
   ${base}/api/openapi.json the API (curl -H "Authorization: Bearer ${fromFile.API_TOKEN ?? '$API_TOKEN'}" ${base}/api/listings)
+  Tixstock: ${simulatorOrigin ? `the project's simulator in this process, ${simulatorOrigin}/_sim/state (npm run demo plays a day with it)` : config.TIXSTOCK_API_URL}
 
 Send a signed example webhook (the fixtures hold one of each type):
   body=test/fixtures/ticket.add.json

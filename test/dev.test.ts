@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { databaseUrl, freePort } from './helpers.js';
 import { startServer } from './server-process.js';
 
 const exec = promisify(execFile);
@@ -43,6 +44,18 @@ describe('development mode', function () {
       assert.equal(listings.status, 200);
       const support = await fetch(`${server.url}/support`, { headers: { Authorization: `Basic ${Buffer.from(`support:${secrets.SUPPORT_PASSWORD}`).toString('base64')}` } });
       assert.equal(support.status, 200);
+
+      // TIXSTOCK_API_URL unset: our own sales go to the simulator in the service's process.
+      const origin = /simulator in this process, (http:\/\/127\.0\.0\.1:\d+)\/_sim\/state/.exec(out)?.[1];
+      assert.ok(origin, out);
+      const played = await fetch(`${origin}/_sim/play/listing`, { method: 'POST', body: JSON.stringify({ quantity: 4 }) });
+      const listing = (await played.json()) as { id: string };
+      assert.equal(played.status, 200, JSON.stringify(listing));
+      const hold = await fetch(`${server.url}/api/holds`, {
+        method: 'POST', headers: { Authorization: `Bearer ${secrets.API_TOKEN}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ listing_id: listing.id, quantity: 3 }),
+      });
+      assert.equal(hold.status, 201, await hold.text());
     } finally {
       await server.stop();
     }
@@ -57,6 +70,23 @@ describe('development mode', function () {
       assert.equal((await fetch(`${again.url}/api/listings`, { headers: { Authorization: 'Bearer set-by-the-developer' } })).status, 200);
     } finally {
       await again.stop();
+    }
+  });
+
+  it('npm run demo plays a day: the service and the simulator agree at every step', async () => {
+    const port = await freePort();
+    const r = await exec(process.execPath, ['--import', 'tsx', 'src/demo.ts'], {
+      cwd: root, timeout: 90_000,
+      env: {
+        ...process.env, ...NO_SECRETS, NODE_ENV: 'development', DATABASE_URL: databaseUrl(), PORT: String(port), LOG_LEVEL: 'warn',
+        DEV_SECRETS_FILE: path.join(dir, 'demo-secrets.json'), DEMO_ROUNDS: '2', DEMO_PAUSE_SECONDS: '0', DEMO_EXIT: 'true',
+      },
+    });
+    assert.match(r.stdout, /demo: the day went as expected: 2 orders/, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /FAIL/);
+    const steps = r.stdout.split('\n').filter((l) => l.startsWith('demo: ok'));
+    for (const step of ['POST /api/holds', 'ticket.sold', 'order.update', 'order.eticket_fulfilment', 'reaches Tixstock']) {
+      assert.equal(steps.filter((l) => l.includes(step)).length >= 2, true, step);
     }
   });
 
