@@ -2,17 +2,19 @@
 // tests mount it on supertest.
 import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { ordersRouter } from './api/orders.js';
-import { FailedAuthThrottle } from './auth-throttle.js';
+import { openApiRouter } from './api/openapi.js';
+import { orderRoutes, ordersRouter } from './api/orders.js';
 import { reconciliationsRouter } from './api/reconciliations.js';
-import { apiRouter } from './api/router.js';
+import { apiRouter, inventoryRoutes } from './api/router.js';
+import { FailedAuthThrottle } from './auth-throttle.js';
 import type { Config } from './config.js';
+import { DEVELOPMENT_HOME, isDevelopment } from './dev.js';
 import type { Sql } from './db/connect.js';
 import { isMigrated } from './db/migrate.js';
 import { jsonErrorWithoutText } from './json-bytes.js';
-import { salesRouter } from './sales/routes.js';
-import { sendError } from './http.js';
-import { log } from './log.js';
+import { salesRouter, salesRoutes } from './sales/routes.js';
+import { requestIdOf, sendError } from './http.js';
+import { log, withLogContext } from './log.js';
 import { supportRouter } from './support/page.js';
 import { createTixstockClient } from './tixstock/client.js';
 import type { TixstockClient } from './tixstock/contract.js';
@@ -31,7 +33,11 @@ export interface AppDeps {
 }
 
 /** A node:http request handler (what supertest and http.createServer take), and listen(). */
-export type App = http.RequestListener & { listen(port: number, ...rest: unknown[]): http.Server };
+export type App = http.RequestListener & {
+  listen(port: number, ...rest: unknown[]): http.Server;
+  /** The express application behind everything but the webhook receiver (its routes are walked by a test). */
+  express: express.Express;
+};
 
 export function createApp(deps: AppDeps): App {
   const { sql, config } = deps;
@@ -67,10 +73,13 @@ export function createApp(deps: AppDeps): App {
     res.json({ ok: true, database: 'ok', migrated: true });
   });
 
+  if (isDevelopment(config)) app.get('/', (_req, res) => void res.type('html').send(DEVELOPMENT_HOME));
+
   // Heroku's router is the one proxy in front: req.ip is the address it saw (X-Forwarded-For).
   app.set('trust proxy', 1);
   const authFailures = new FailedAuthThrottle(config.AUTH_FAILURE_LIMIT);
   const tixstock = deps.tixstock ?? createTixstockClient(config); // one client: one rate limit
+  app.use(openApiRouter([...inventoryRoutes, ...orderRoutes, ...salesRoutes]));
   app.use(apiRouter({ sql, config, authFailures }));
   app.use(salesRouter({ sql, config, authFailures, tixstock }));
   app.use(ordersRouter({ sql, config, authFailures }));
@@ -89,10 +98,16 @@ export function createApp(deps: AppDeps): App {
     sendError(res, 500, 'internal error');
   });
 
-  // Webhooks go straight to their receiver (plain node:http); everything else to express.
+  // Webhooks go straight to their receiver (plain node:http); everything else to express. Every
+  // log line of a request carries its id (Heroku's X-Request-ID, or ours), echoed in the reply.
   const receive = webhookReceiver({ sql, config, gate });
-  const handler: http.RequestListener = (req, res) => (isWebhookRequest(req) ? receive(req, res) : app(req, res));
+  const handler: http.RequestListener = (req, res) => {
+    const requestId = requestIdOf(req);
+    res.setHeader('X-Request-ID', requestId);
+    withLogContext({ request_id: requestId }, () => (isWebhookRequest(req) ? receive(req, res) : app(req, res)));
+  };
   return Object.assign(handler, {
+    express: app,
     listen: (port: number, ...rest: unknown[]) =>
       http.createServer(handler).on('checkContinue', continueHandler(receive, app)).listen(port, ...(rest as [])),
   });

@@ -2,6 +2,7 @@
 // configuration table; a wrong value stops start-up with a message naming the variable.
 import bytes from 'bytes';
 import { z } from 'zod';
+import { LOG_LEVELS } from './log.js';
 
 const optionalText = z
   .string()
@@ -42,6 +43,10 @@ const flag = (fallback: boolean) =>
     .transform((s) => s === 'true' || s === '1' || s === 'yes');
 
 const configSchema = z.object({
+  /** "production" on Heroku (its Node.js buildpack sets it); anything else is development mode. */
+  NODE_ENV: z.string().trim().default('development'),
+  /** Development mode only: where missing secrets are generated and kept. */
+  DEV_SECRETS_FILE: z.string().trim().min(1).default('.data/dev-secrets.json'),
   PORT: integer(3000, 0, 65535),
   DATABASE_URL: optionalText,
   /** Connections this process opens. Heroku's smallest plans allow 20 across all dynos. */
@@ -87,6 +92,8 @@ const configSchema = z.object({
   DELIVERY_BODY_RETENTION: duration('30d', 3_600_000),
   /** The plan's storage (essential-0: 1gb): a warning is logged when 80% of it is used. */
   DATABASE_SIZE_LIMIT: optionalText.pipe(sizeInBytes('1gb').optional()),
+  /** Lines below this level are not written (log.ts reads the variable itself). */
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** Base URL of Tixstock's reseller API (the simulator's URL in development and tests). */
   TIXSTOCK_API_URL: z.string().trim().url('must be a URL such as https://api.tixstock.com/v1').default('https://api.tixstock.com/v1'),
   /** How long one call to Tixstock may take before its outcome is unknown. */

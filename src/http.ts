@@ -1,7 +1,7 @@
 // Small helpers shared by every route: JSON errors in one shape, async routes, input parsing,
 // constant-time comparison.
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { z } from 'zod';
 import { isDatabaseUnavailable } from './db/transaction.js';
@@ -50,6 +50,13 @@ export function asyncRoute(h: AsyncHandler, unavailable: (res: Response) => void
       unavailable(res);
     }
   };
+}
+
+/** The request's id: Heroku's router sends X-Request-ID (a UUID, or the client's own of 20 to
+ * 200 characters); anything else, or none, gets a new UUID. */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w\-.:@+=/]{1,200}$/.test(given) ? given : randomUUID();
 }
 
 /** Constant-time string comparison (hashing first makes lengths equal). */

@@ -6,6 +6,8 @@ import { migrate } from './db/migrate.js';
 import { openDatabase, type Database } from './db/open.js';
 import { jobHandlers, periodicTasks } from './jobs/handlers.js';
 import { startJobWorker } from './jobs/worker.js';
+import { developmentBanner, developmentSecrets, isDevelopment, missingSecrets, REFUSED_WITHOUT, type SecretName } from './dev.js';
+import type { Simulator } from './tixstock/simulator.js';
 import { log } from './log.js';
 import { abortRuns } from './reconcile/run.js';
 import { reconcileJobs, schedulePeriodicReconciliation } from './reconcile/schedule.js';
@@ -46,8 +48,8 @@ export async function start(config: Config) {
   server.requestTimeout = 120_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
-  log.info('listening', { port, embedded_database: db.embedded, tokens: config.TIXSTOCK_BEARER_TOKEN.length });
-  if (config.TIXSTOCK_BEARER_TOKEN.length === 0) log.warn('TIXSTOCK_BEARER_TOKEN is unset: webhooks are answered 503');
+  log.info('listening', { port, embedded_database: db.embedded, tokens: config.TIXSTOCK_BEARER_TOKEN.length, mode: isDevelopment(config) ? 'development' : 'production' });
+  for (const name of missingSecrets(config)) log.warn(`${name} is unset: ${REFUSED_WITHOUT[name]}`, { variable: name });
 
   // SIGTERM (Heroku sends it at every deploy and daily restart, sometimes twice): stop
   // accepting, answer /readyz 503, let every webhook in flight (counted from its first byte,
@@ -79,10 +81,28 @@ export async function start(config: Config) {
   return { server, db, port, shutdown, worker };
 }
 
-async function main() {
-  let config: Config;
+/** What development mode adds: the secrets it generated (or kept), and the project's Tixstock
+ * simulator started in this process when TIXSTOCK_API_URL is unset. */
+export interface Development {
+  generated: Partial<Record<SecretName, string>>;
+  simulator?: Simulator;
+}
+
+/** The configuration from the environment (a wrong value exits 1 with the reason). */
+export async function configure(env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; dev?: Development }> {
   try {
-    config = loadConfig();
+    let config = loadConfig(env);
+    if (!isDevelopment(config)) return { config };
+    const generated = await developmentSecrets(config);
+    config = loadConfig({ ...env, ...generated });
+    if (env.TIXSTOCK_API_URL) return { config, dev: { generated } };
+    const { startSimulator } = await import('./tixstock/simulator.js');
+    const simulator = await startSimulator({
+      host: '127.0.0.1', token: config.TIXSTOCK_BEARER_TOKEN[0]!, holdMinutes: config.TIXSTOCK_HOLD_MINUTES,
+      serviceUrl: `http://127.0.0.1:${config.PORT}`,
+    });
+    log.info('TIXSTOCK_API_URL is unset: using the Tixstock simulator in this process', { url: simulator.url });
+    return { config: { ...config, TIXSTOCK_API_URL: simulator.url }, dev: { generated, simulator } };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -90,8 +110,19 @@ async function main() {
     }
     throw err;
   }
+}
+
+/** configure() and start(); in development mode also prints how to use it. */
+export async function startFromEnvironment() {
+  const { config, dev } = await configure();
+  const started = await start(config);
+  if (dev) process.stdout.write(developmentBanner(config, started.port, dev.generated, dev.simulator?.origin));
+  return { ...started, config, dev };
+}
+
+async function main() {
   try {
-    await start(config);
+    await startFromEnvironment();
   } catch (err) {
     log.error('start-up failed', { error: err });
     process.exit(1);

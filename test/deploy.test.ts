@@ -55,6 +55,13 @@ describe('deploy', function () {
     assert.ok(pkg.scripts.build);
   });
 
+  it('the tests run on the Node.js major that engines names and .nvmrc agrees with (the one Heroku runs)', () => {
+    const major = /^(\d+)\.x$/.exec(pkg.engines.node)?.[1];
+    assert.ok(major, `engines.node is a major line: ${pkg.engines.node}`);
+    assert.equal(readFileSync(path.join(root, '.nvmrc'), 'utf8').trim(), major);
+    assert.equal(process.versions.node.split('.')[0], major, `running on ${process.version}`);
+  });
+
   it('app.json names the add-on and the required configuration', () => {
     const app = JSON.parse(readFileSync(path.join(root, 'app.json'), 'utf8'));
     assert.ok(app.addons.some((a: { plan: string }) => a.plan.startsWith('heroku-postgresql')));

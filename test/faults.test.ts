@@ -36,7 +36,11 @@ function holdStorm(urls: () => string[], listingIds: string[], workers: number) 
       if (status !== 200) await sleep(20);
     }
   });
-  return { results, stop: async () => ((stopped = true), await Promise.all(loops)) };
+  const stop = async () => {
+    stopped = true;
+    return Promise.all(loops);
+  };
+  return { results, stop };
 }
 
 /** Probes of the holds the database applied. */

@@ -119,3 +119,28 @@ export async function addListing(app: Parameters<typeof request>[0], overrides: 
 export function withQuantity(q: number) {
   return { number_of_tickets_for_sale: { quantity_available: q, quantity_sold: 0, display_quantity: q, split_quantity: 0 } };
 }
+
+/** What fn writes to stdout and stderr (the log lines), with LOG_LEVEL set to level meanwhile. */
+export async function captureOutput(fn: () => Promise<unknown>, level = 'info'): Promise<string> {
+  const saved = { out: process.stdout.write, err: process.stderr.write, level: process.env.LOG_LEVEL };
+  let text = '';
+  const grab = (chunk: unknown) => {
+    text += String(chunk);
+    return true;
+  };
+  process.env.LOG_LEVEL = level;
+  process.stdout.write = grab as typeof process.stdout.write;
+  process.stderr.write = grab as typeof process.stderr.write;
+  try {
+    await fn();
+  } finally {
+    process.stdout.write = saved.out;
+    process.stderr.write = saved.err;
+    process.env.LOG_LEVEL = saved.level;
+  }
+  return text;
+}
+
+/** The JSON log lines of some output. */
+export const logLines = (output: string): Record<string, unknown>[] =>
+  output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));

@@ -23,6 +23,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
     env: {
       ...process.env,
       LOG_LEVEL: 'info',
+      NODE_ENV: 'production', // development mode is tested on its own (dev.test.ts)
       PORT: String(port),
       DATABASE_URL: databaseUrl(),
       TIXSTOCK_BEARER_TOKEN: TOKEN,

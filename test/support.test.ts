@@ -2,22 +2,23 @@
 // Chromium that searches, opens an order, downloads one PDF and all merged, and e-mails them
 // through a real SMTP server.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import request from 'supertest';
 import { startJobWorker, type JobWorker } from '../src/jobs/worker.js';
 import { formToken } from '../src/support/auth.js';
+import { launchBrowser, type Browser } from './browser.js';
 import { fixture, resetDatabase, sendWebhook, testApp, webhook } from './helpers.js';
 import { fulfilment, makePdf, pageSizes, sha256, startSmtp, waitUntil, type TestApp, type TestSmtp } from './tickets-helpers.js';
 
 const PASSWORD = 'test-support-password';
 const auth = (r: request.Test, password = PASSWORD) => r.auth('support', password);
 const orderUpdate = JSON.parse(fixture('order.update.json').toString('utf8')).data;
-export const SCREENSHOT = path.join(tmpdir(), 'tixstock-support-order.png');
+const SCREENSHOT = path.join(tmpdir(), 'tixstock-support-order.png');
 
 describe('support page (HTTP)', () => {
   let t: TestApp;
@@ -92,8 +93,7 @@ describe('support page in headless Chromium', function () {
   let base: string;
   let smtp: TestSmtp;
   let worker: JobWorker;
-  let context: BrowserContext;
-  let profile: string;
+  let browser: Browser;
   let page: Page;
   const pdfs = new Map<string, Buffer>();
 
@@ -116,26 +116,20 @@ describe('support page in headless Chromium', function () {
     await sendWebhook(t.app, fulfilment('eticket', { order_id: 'R-20027', file: 'bm90IGEgcGRm' })).expect(200); // refused
     await waitUntil('the two notices', () => smtp.mails.length >= 2);
 
-    profile = await mkdtemp(path.join(tmpdir(), 'chromium-profile-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    browser = await launchBrowser({
       httpCredentials: { username: 'support', password: PASSWORD },
       acceptDownloads: true,
       javaScriptEnabled: false, // the page must work without it
       viewport: { width: 1200, height: 900 },
     });
-    page = context.pages()[0] ?? (await context.newPage());
+    page = browser.context.pages()[0] ?? (await browser.context.newPage());
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await worker?.stop(2000);
     await new Promise((r) => server?.close(r));
     await smtp?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   async function download(selector: string): Promise<Buffer> {
@@ -204,6 +198,21 @@ describe('support page in headless Chromium', function () {
     await Promise.all([page.waitForURL(/retried=/), page.click('#failed-mail button')]);
     assert.match(await page.textContent('[role=status]') ?? '', new RegExp(`Mail job ${job!.id} is queued again`));
     await waitUntil('the retried mail', () => smtp.mails.find((m) => m.to.includes('gone@example.org')));
+  });
+
+  it('shows the webhook deliveries, the last error first, and opens it', async () => {
+    await page.goto(`${base}/support`);
+    await Promise.all([page.waitForURL(/\/support\/deliveries$/), page.click('header a:text("Deliveries")')]);
+    assert.match(await page.textContent('#last-error') ?? '', /order\.eticket_fulfilment.*rejected.*file is not a PDF/s);
+    await page.selectOption('select[name=outcome]', 'applied');
+    await Promise.all([page.waitForURL(/outcome=applied/), page.click('#delivery-filter button')]);
+    assert.ok((await page.locator('#deliveries tbody tr').count()) >= 4);
+    assert.doesNotMatch(await page.textContent('#deliveries') ?? '', /rejected/);
+    await page.goto(`${base}/support/deliveries`);
+    await Promise.all([page.waitForURL(/\/support\/delivery\?id=/), page.click('#last-error a')]);
+    assert.match(await page.textContent('#outcome') ?? '', /rejected \(HTTP 200\)/);
+    assert.match(await page.textContent('#headers') ?? '', /tixstock-version\s*v1/);
+    await page.screenshot({ path: SCREENSHOT.replace('order', 'delivery'), fullPage: true });
   });
 
   it('renders (screenshot)', async () => {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { SMTPServer } from 'smtp-server';
-import { testApp, webhook } from './helpers.js';
+import { type testApp, webhook } from './helpers.js';
 
 export type TestApp = ReturnType<typeof testApp>;
 

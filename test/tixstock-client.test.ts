@@ -88,7 +88,7 @@ describe('Tixstock client', () => {
       assert.ok(!JSON.stringify(lines).includes(TOKEN), 'the token is never logged');
       assert.deepEqual(
         { ...lines[0]!.fields, ms: typeof lines[0]!.fields.ms },
-        { method: 'POST', path: 'tickets/hold/{listing_id}', listing_id: 'L1', quantity: 3, status: 200, ms: 'number', request_id: r.requestId },
+        { method: 'POST', path: 'tickets/hold/{listing_id}', listing_id: 'L1', quantity: 3, status: 200, ms: 'number', tixstock_request_id: r.requestId },
       );
     });
 

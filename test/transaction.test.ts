@@ -197,7 +197,10 @@ describe('deliveryCommitted: the outcome of a transaction whose connection was c
       }).catch(() => {});
       const id = await idOf;
       let answered = false;
-      const answer = deliveryCommitted(sql, id).then((v) => ((answered = true), v));
+      const answer = deliveryCommitted(sql, id).then((v) => {
+        answered = true;
+        return v;
+      });
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(answered, false, 'no answer while that transaction is in progress');
       finish();

@@ -103,7 +103,10 @@ describe('units', () => {
     it('agrees with the plain rule on 20,000 random near-base64 strings', () => {
       const alphabet = 'ABCDQRSTabcz0189+/=-_ *\n';
       let seed = 7;
-      const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+      const rnd = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
       for (let k = 0; k < 20_000; k++) {
         let t = Buffer.from(Array.from({ length: rnd(12) }, () => rnd(256))).toString('base64');
         for (let m = rnd(3); m > 0 && t.length; m--) {

@@ -11,6 +11,20 @@ import { isOrderId, mergedTickets, orderView } from '../support/order-view.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { ticketPdf } from '../tickets/store.js';
 import { requireApiToken } from './auth.js';
+import { describeRoute } from './describe.js';
+import * as reply from './schemas.js';
+
+const idParam = z.object({ id: z.string() });
+const pdf = { contentType: 'application/pdf', description: 'the PDF, as a download' };
+
+export const orderRoutes = [
+  describeRoute({ method: 'get', path: '/api/orders/:id', summary: 'The order, its tickets and proof URLs', params: idParam,
+    replies: { 200: reply.order } }),
+  describeRoute({ method: 'get', path: '/api/orders/:id/tickets.pdf', summary: 'All the order\'s tickets merged into one PDF, in seat order',
+    params: idParam, replies: { 200: pdf } }),
+  describeRoute({ method: 'get', path: '/api/tickets/:id.pdf', summary: 'One stored ticket PDF, byte for byte as received', params: idParam,
+    replies: { 200: pdf } }),
+];
 
 /** Sends PDF bytes as a download named `filename`. */
 export function sendPdf(res: Response, pdf: Uint8Array, filename: string): void {

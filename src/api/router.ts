@@ -12,6 +12,8 @@ import { getListing, isListingId, listingsOfEvent, listListings, quantityChanges
 import { getDelivery, isAlreadyReplayed, listDeliveries, receivedBody, replayOf } from '../webhooks/deliveries.js';
 import { processDelivery } from '../webhooks/process.js';
 import { requireApiToken } from './auth.js';
+import { describeRoute, pageOf } from './describe.js';
+import * as reply from './schemas.js';
 
 const MAX_INLINE_BODY = 1024 * 1024;
 
@@ -27,7 +29,7 @@ const listingQuery = z.object({
 const eventQuery = z.object({ status: z.string().min(1).optional(), limit, after: z.string().min(1).optional() });
 const deliveryQuery = z.object({
   type: z.string().min(1).optional(),
-  outcome: z.enum(['applied', 'rejected', 'duplicate', 'invalid', 'unsupported', 'failed']).optional(),
+  outcome: z.enum(reply.outcomes).optional(),
   limit,
   after: digits.optional(),
 });
@@ -35,6 +37,27 @@ const newBroker = z.object({
   username: z.string().trim().min(1).max(200),
   password: z.string().min(8, 'must be at least 8 characters').max(1000),
 });
+
+const idParam = z.object({ id: z.string() });
+
+export const inventoryRoutes = [
+  describeRoute({ method: 'get', path: '/api/listings', summary: 'Listings, oldest first, paged by `after`', query: listingQuery,
+    replies: { 200: pageOf(reply.listingSummary) } }),
+  describeRoute({ method: 'get', path: '/api/listings/:id', summary: 'One listing', params: idParam, replies: { 200: reply.listing } }),
+  describeRoute({ method: 'get', path: '/api/listings/:id/ledger', summary: 'Every change of the listing\'s quantity, with the delivery that made it',
+    params: idParam, replies: { 200: pageOf(reply.quantityChange) } }),
+  describeRoute({ method: 'get', path: '/api/events', summary: 'Events', query: eventQuery, replies: { 200: pageOf(reply.eventSummary) } }),
+  describeRoute({ method: 'get', path: '/api/events/:id', summary: 'One event with its listings', params: idParam,
+    replies: { 200: reply.eventWithListings } }),
+  describeRoute({ method: 'get', path: '/api/deliveries', summary: 'The webhook log', query: deliveryQuery,
+    replies: { 200: pageOf(reply.deliverySummary) } }),
+  describeRoute({ method: 'get', path: '/api/deliveries/:id', summary: 'One delivery with its headers and body (up to 1 MB)', params: idParam,
+    replies: { 200: reply.delivery } }),
+  describeRoute({ method: 'post', path: '/api/deliveries/:id/replay', summary: 'Apply a stored delivery again; 409 for applied ones',
+    params: idParam, replies: { 200: reply.replayResult } }),
+  describeRoute({ method: 'post', path: '/api/brokers', summary: 'Create a broker account checked by broker.authenticate', body: newBroker,
+    replies: { 201: reply.broker } }),
+];
 
 function page(items: readonly Record<string, unknown>[], limit: number) {
   const last = items[items.length - 1];

@@ -2,8 +2,8 @@
 // webhook must fail fast with 503 (Tixstock retries), never hang.
 import postgres from 'postgres';
 
-export type Sql = postgres.Sql<{}>;
-export type Tx = postgres.TransactionSql<{}>;
+export type Sql = postgres.Sql;
+export type Tx = postgres.TransactionSql;
 /** A piece of SQL, not yet sent, to nest in a statement. */
 export type Fragment = postgres.PendingQuery<postgres.Row[]>;
 

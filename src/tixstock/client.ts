@@ -123,7 +123,7 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
     let status: number | undefined;
     let requestId: string | undefined;
     const line = (level: keyof Logger, extra: Record<string, unknown> = {}) =>
-      log[level]('tixstock call', { method: call.method, path: call.template, ...call.ids, status, ms: Date.now() - started, request_id: requestId, ...extra });
+      log[level]('tixstock call', { method: call.method, path: call.template, ...call.ids, status, ms: Date.now() - started, tixstock_request_id: requestId, ...extra });
     try {
       const reply = await exchange<T>(call, (s, id) => ((status = s), (requestId = id)));
       line('info');

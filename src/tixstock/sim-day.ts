@@ -28,6 +28,9 @@ export interface PlayDayOptions {
   say?: (line: string) => void;
   /** How long to wait for our status to reach Tixstock through the service's job worker. */
   syncTimeoutMs?: number;
+  /** Fields of the day's listing resource (another event, other seats): two days with the same
+   * listing would send the same ticket.add, which the service rightly answers as a retry. */
+  listing?: Record<string, unknown>;
 }
 
 export async function playDay(o: PlayDayOptions): Promise<Day> {
@@ -59,7 +62,7 @@ export async function playDay(o: PlayDayOptions): Promise<Day> {
     return note(step, here === expected && there === expected, `service ${here}, Tixstock ${there}, expected ${expected}`);
   };
 
-  const listing = await o.sim.webhooks.addListing({ quantity: 10, serviceUrl: base });
+  const listing = await o.sim.webhooks.addListing({ quantity: 10, overrides: o.listing, serviceUrl: base });
   day.listingId = listing.id!;
   await agree(`ticket.add: listing ${day.listingId} with 10 tickets`, 10);
 

@@ -8,7 +8,7 @@ import type { Sql } from '../db/connect.js';
 import { COMMIT_CONFIRM_MS, CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, statementWithDeadline, transactionWithDeadline } from '../db/transaction.js';
 import { sha256InSteps } from '../digest.js';
 import { findNul } from '../http.js';
-import { log } from '../log.js';
+import { addLogContext, log } from '../log.js';
 import { InvalidJsonString, LIFT_MIN, materializeStrings, readJsonBody } from '../json-bytes.js';
 import { redactSecrets } from './redact.js';
 import { isPdfStored } from '../tickets/store.js';
@@ -227,6 +227,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
         referenced = await referenceOf(prepared);
       }
       const deliveryId = await insertDelivery(tx, { ...base, ...referencedBody(), type, outcome: 'applied', status: 200, reply: {}, entity });
+      addLogContext({ delivery_id: deliveryId });
       const result = await def.handle!({ tx, deliveryId, config }, prepared.data);
       // Never a reference to a PDF that is not stored (a handler that did not attach it).
       if (referenced && !(await isPdfStored(tx, referenced.bodyFile.sha256))) await restoreFullBody(tx, deliveryId, d.raw);

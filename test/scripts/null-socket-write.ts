@@ -17,7 +17,7 @@ const codes: Record<string, number> = {};
 // The crash needs an unlucky moment: raw mode keeps trying (it usually dies within a few rounds).
 const rounds = mode === 'raw' ? 300 : 30;
 for (let round = 0; round < rounds; round++) {
-  const body = async (tx: postgres.TransactionSql<{}>) => {
+  const body = async (tx: postgres.TransactionSql) => {
     const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
     await killer`select pg_terminate_backend(${row!.pid})`;
     // Between two statements, e.g. hashing a password: the connection closes meanwhile.
