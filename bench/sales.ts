@@ -124,10 +124,10 @@ export async function salesBench(say: (line: string) => void, seconds: number, r
     const targets: Target[] = [];
     for (const connections of CONNECTIONS) {
       const d: number[] = [], sv: number[] = [];
-      let dCalls = 0, sCalls = 0, dErr = 0, sErr = 0, sCpu = 0;
+      let sCalls = 0, dErr = 0, sErr = 0, sCpu = 0;
       for (let r = 0; r < rounds; r++) {
         const a = await run(connections, seconds / rounds, listingIds, direct.hold, direct.release);
-        d.push(...a.latencies); dCalls += a.calls; dErr += a.errors;
+        d.push(...a.latencies); dErr += a.errors;
         const cpu0 = cpuSecondsOf(service.pid);
         const b = await run(connections, seconds / rounds, listingIds, viaService.hold, viaService.release);
         sCpu += cpuSecondsOf(service.pid) - cpu0;

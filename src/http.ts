@@ -76,7 +76,9 @@ export function findNul(value: unknown, where = ''): string | undefined {
     if (typeof v === 'string') {
       if (v.includes('\u0000')) return path;
     } else if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
+      v.forEach((item, i) => {
+        stack.push([item, `${path}[${i}]`]);
+      });
     } else if (v && typeof v === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v))) {
       for (const [k, item] of Object.entries(v)) {
         const at = path === '' ? k : `${path}.${k}`;
@@ -100,7 +102,10 @@ export function refuseNul(refuse: (res: Response, message: string) => void = (re
       // a malformed escape names nothing: the route answers 404 or 400
     }
     path ??= findNul(req.query, 'query') ?? findNul(req.body, 'body');
-    if (path === undefined) return next();
+    if (path === undefined) {
+      next();
+      return;
+    }
     refuse(res, `bad request: ${path} contains a NUL character (\\u0000), which is not accepted`);
   };
 }

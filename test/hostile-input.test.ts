@@ -101,8 +101,8 @@ describe('hostile input', () => {
 
     it('an invalid escape or a control character inside a string of 64 KB or more', async () => {
       const long = 'x'.repeat(70_000);
-      const escape = Buffer.from(`{"data":{"id":"E-ESC","name":"n","description":"${long}\\q"},"meta":{"type":"event.update"}}`);
-      await refused(escape, 400, 'invalid', /invalid escape or control character/);
+      const badEscape = Buffer.from(`{"data":{"id":"E-ESC","name":"n","description":"${long}\\q"},"meta":{"type":"event.update"}}`);
+      await refused(badEscape, 400, 'invalid', /invalid escape or control character/);
       const control = Buffer.from(`{"data":{"id":"E-CTL","name":"n","description":"${long}\u0001"},"meta":{"type":"event.update"}}`);
       await refused(control, 400, 'invalid', /invalid escape or control character/);
       // ... also in a fulfilment's file, which stays bytes until the PDF check reads it.

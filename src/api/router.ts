@@ -10,7 +10,7 @@ import { createBroker, UsernameTaken } from '../inventory/brokers.js';
 import { getEvent, listEvents } from '../inventory/events.js';
 import { getListing, isListingId, listingsOfEvent, listListings, quantityChanges } from '../inventory/listings.js';
 import { getDelivery, isAlreadyReplayed, listDeliveries, receivedBody, replayOf } from '../webhooks/deliveries.js';
-import { processDelivery } from '../webhooks/process.js';
+import { processDelivery, type ProcessedDelivery } from '../webhooks/process.js';
 import { requireApiToken } from './auth.js';
 import { describeRoute, pageOf } from './describe.js';
 import * as reply from './schemas.js';
@@ -138,7 +138,7 @@ export function apiRouter(deps: { sql: Sql; config: Config; authFailures: Failed
     const body = await receivedBody(sql, row);
     if (typeof body === 'string') return sendError(res, 409, `delivery ${id} cannot be replayed: ${body}`);
     const headers = row.headers as Record<string, string>;
-    let result;
+    let result: ProcessedDelivery;
     try {
       result = await processDelivery({ sql, config }, {
         raw: body.raw, versionHeader: String(row.version), contentType: headers['content-type'],

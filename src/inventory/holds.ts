@@ -96,7 +96,7 @@ async function lockHold(tx: Tx, holdId: string): Promise<HoldRow | undefined> {
 export async function undoHold(sql: Sql, holdId: string, error: string): Promise<void> {
   await sql.begin(async (tx) => {
     const h = await lockHold(tx, holdId);
-    if (!h || h.status !== 'pending') return;
+    if (h?.status !== 'pending') return;
     await returnTickets(tx, h, h.quantity, 'our.hold.undone');
     await tx`update holds set status = 'failed', quantity = 0, last_error = ${error.slice(0, 2000)}, updated_at = now() where id = ${holdId}`;
   });

@@ -83,9 +83,15 @@ export async function abortRuns(reason: string): Promise<void> {
   await Promise.all(runs.map((r) => r.finished));
 }
 
+/** A run started here: its id, and its end. */
+export interface StartedRun {
+  id: string;
+  finished: Promise<RunOutcome>;
+}
+
 /** Starts a run (RunInProgress when one is running anywhere); `finished` resolves when it ends,
  * done or failed, and never rejects. */
-export async function startRun(sql: Sql, client: TixstockClient, opts: RunOptions): Promise<{ id: string; finished: Promise<RunOutcome> }> {
+export async function startRun(sql: Sql, client: TixstockClient, opts: RunOptions): Promise<StartedRun> {
   const id = await createRun(sql, { repair: opts.repair, requestedBy: opts.requestedBy });
   const abort = new AbortController();
   const finished = execute(sql, client, id, opts, abort).finally(() => running.delete(id));

@@ -11,7 +11,7 @@ import { migrate } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
 import { getJob } from '../jobs/queue.js';
 import { startJobWorker } from '../jobs/worker.js';
-import { abortRuns, runOptionsFrom, startRun } from '../reconcile/run.js';
+import { abortRuns, runOptionsFrom, startRun, type StartedRun } from '../reconcile/run.js';
 import { getRun, RunInProgress } from '../reconcile/runs.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { createTixstockClient } from '../tixstock/client.js';
@@ -127,7 +127,7 @@ async function reconcile(repairFlag: boolean | undefined): Promise<void> {
   const db = await openDatabase(config, 'tixstock-support-cli');
   try {
     await migrate(db.sql);
-    let started;
+    let started: StartedRun;
     try {
       started = await startRun(db.sql, createTixstockClient(config), {
         ...runOptionsFrom(config), repair, requestedBy: 'cli',

@@ -1,6 +1,6 @@
 // The support page's section on the last reconciliation with Tixstock and its differences.
 import type { getRun } from '../reconcile/runs.js';
-import { Html, html, when } from './html.js';
+import { type Html, html, when } from './html.js';
 
 type Run = NonNullable<Awaited<ReturnType<typeof getRun>>>;
 

@@ -180,7 +180,7 @@ export class SimState {
   private liveHold(holdId: string): SimHold {
     this.expire();
     const h = this.holds.get(holdId);
-    if (!h || h.state !== 'held') throw fault(404, '404');
+    if (h?.state !== 'held') throw fault(404, '404');
     return h;
   }
 

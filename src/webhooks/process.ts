@@ -134,7 +134,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   // Async: a schema may do slow checks (decoding and loading a PDF) here, before the transaction.
   // Large string values stay bytes for definitions that take them (fulfilments), else strings.
   // A lifted string is checked only when it is turned into a string, here or by the schema.
-  let data;
+  let data: z.ZodSafeParseResult<unknown>;
   let input: unknown = env.data.data;
   try {
     if (!def.largeStrings && d.raw.length >= LIFT_MIN) {
