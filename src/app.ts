@@ -4,7 +4,7 @@ import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { openApiRouter } from './api/openapi.js';
 import { orderRoutes, ordersRouter } from './api/orders.js';
-import { reconciliationsRouter } from './api/reconciliations.js';
+import { reconciliationRoutes, reconciliationsRouter } from './api/reconciliations.js';
 import { apiRouter, inventoryRoutes } from './api/router.js';
 import { FailedAuthThrottle } from './auth-throttle.js';
 import type { Config } from './config.js';
@@ -79,7 +79,7 @@ export function createApp(deps: AppDeps): App {
   app.set('trust proxy', 1);
   const authFailures = new FailedAuthThrottle(config.AUTH_FAILURE_LIMIT);
   const tixstock = deps.tixstock ?? createTixstockClient(config); // one client: one rate limit
-  app.use(openApiRouter([...inventoryRoutes, ...orderRoutes, ...salesRoutes]));
+  app.use(openApiRouter([...inventoryRoutes, ...orderRoutes, ...salesRoutes, ...reconciliationRoutes]));
   app.use(apiRouter({ sql, config, authFailures }));
   app.use(salesRouter({ sql, config, authFailures, tixstock }));
   app.use(ordersRouter({ sql, config, authFailures }));

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import request from 'supertest';
 import { openApiPath } from '../src/api/openapi.js';
-import { addListing, api, type App, fixture, resetDatabase, sendWebhook } from './helpers.js';
+import { runRetention } from '../src/webhooks/retention.js';
+import { addListing, api, type App, fixture, resetDatabase, sendWebhook, testSql } from './helpers.js';
 import { salesWorld, type SalesWorld } from './sales-helpers.js';
-import { fulfilment, makePdf } from './tickets-helpers.js';
+import { fulfilment, largePdf, makePdf } from './tickets-helpers.js';
 
 interface Layer {
   route?: { path: string | string[]; methods: Record<string, boolean> };
@@ -127,6 +128,41 @@ describe('OpenAPI document', () => {
     conforms('put', '/api/orders/{id}/status', await a.put('/api/orders/R-NEW/status').send({ status: 'Reserved' }));
     const [ticket] = (await a.get('/api/orders/R-20027')).body.tickets;
     conforms('get', '/api/tickets/{id}.pdf', await a.get(`/api/tickets/${ticket.id}.pdf`).buffer(true));
+    // A fulfilment whose PDF is stored apart (the body keeps a reference), replayed from it.
+    await sendWebhook(app, fulfilment('eticket', { order_id: 'R-20027', seat: '22' }, await largePdf(100 * 1024))).expect(200);
+    const sql = testSql();
+    const [referring] = await sql<{ id: string }[]>`select id::text from deliveries where body_file is not null order by id desc limit 1`;
+    conforms('get', '/api/deliveries/{id}', await a.get(`/api/deliveries/${referring!.id}`));
+    await sql`update deliveries set outcome = 'failed' where id = ${referring!.id}`; // as if it had failed on an earlier version
+    const rebuilt = await a.post(`/api/deliveries/${referring!.id}/replay`);
+    assert.ok(rebuilt.body.body_rebuilt_from_ticket, JSON.stringify(rebuilt.body));
+    conforms('post', '/api/deliveries/{id}/replay', rebuilt);
+    // A body dropped by retention, and the retention run in the stats.
+    await sql`update deliveries set received_at = now() - interval '31 days' where id = ${applied.id}`;
+    assert.ok((await runRetention(sql, world.config, { pauseMs: 0 })).rows >= 1);
+    conforms('get', '/api/deliveries', await a.get('/api/deliveries'));
+    conforms('get', '/api/deliveries/{id}', await a.get(`/api/deliveries/${applied.id}`));
+    const stats = await a.get('/api/stats');
+    assert.ok(stats.body.retention.last_run, JSON.stringify(stats.body.retention));
+    conforms('get', '/api/stats', stats);
+
+    // A reconciliation against the simulator, report only: 202, then 409 while it runs, then done.
+    const started = await a.post('/api/reconciliations').send({ repair: false });
+    conforms('post', '/api/reconciliations', started);
+    assert.equal(started.status, 202, started.text);
+    conforms('post', '/api/reconciliations', await a.post('/api/reconciliations').send({ repair: 'yes' }));
+    let run = started;
+    for (let i = 0; i < 200 && run.body.status === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      run = await a.get(`/api/reconciliations/${started.body.id}`);
+    }
+    assert.equal(run.body.status, 'done', JSON.stringify(run.body));
+    assert.ok(run.body.differences.length > 0, 'listings only here are reported');
+    conforms('get', '/api/reconciliations/{id}', run);
+    conforms('get', '/api/reconciliations/{id}', await a.get('/api/reconciliations/999999'));
+    conforms('get', '/api/reconciliations', await a.get('/api/reconciliations'));
+    conforms('get', '/api/reconciliations', await a.get('/api/reconciliations?limit=0'));
+
     conforms('get', '/api/listings', await request(app).get('/api/listings')); // 401
     conforms('get', '/api/events', await request(app).get('/api/events'));
 

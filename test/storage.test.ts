@@ -3,7 +3,6 @@
 // outcomes and replies stay), and GET /api/stats and the support page show what is used.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { PDFDocument } from 'pdf-lib';
 import request from 'supertest';
 import { loadConfig } from '../src/config.js';
 import { periodicTasks } from '../src/jobs/handlers.js';
@@ -11,20 +10,9 @@ import { startJobWorker, type JobWorker } from '../src/jobs/worker.js';
 import { runRetention } from '../src/webhooks/retention.js';
 import { TICKET_REFERENCE_PREFIX } from '../src/webhooks/stored-body.js';
 import { addListing, api, resetDatabase, sendWebhook, testApp, webhook, withQuantity } from './helpers.js';
-import { fulfilment, makePdf, sha256, waitUntil, type TestApp } from './tickets-helpers.js';
+import { fulfilment, largePdf, makePdf, sha256, waitUntil, type TestApp } from './tickets-helpers.js';
 
 const MB = 1024 * 1024;
-
-/** A real PDF of about `bytes` bytes: one page and an incompressible stream, as a scanned
- * ticket's image would be. */
-async function largePdf(bytes: number): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  doc.addPage([300, 144]);
-  const blob = Buffer.alloc(bytes);
-  for (let i = 0; i + 4 <= blob.length; i += 4) blob.writeUInt32LE((i * 2654435761) >>> 0, i);
-  doc.context.register(doc.context.stream(blob));
-  return Buffer.from(await doc.save({ useObjectStreams: false }));
-}
 
 async function captureOutput(fn: () => Promise<unknown>): Promise<string> {
   const saved = { out: process.stdout.write, err: process.stderr.write, level: process.env.LOG_LEVEL };

@@ -8,6 +8,17 @@ import { type testApp, webhook } from './helpers.js';
 
 export type TestApp = ReturnType<typeof testApp>;
 
+/** A real PDF of about `bytes` bytes: one page and an incompressible stream, as a scanned
+ * ticket's image would be. */
+export async function largePdf(bytes: number): Promise<Buffer> {
+  const doc = await PDFDocument.create();
+  doc.addPage([300, 144]);
+  const blob = Buffer.alloc(bytes);
+  for (let i = 0; i + 4 <= blob.length; i += 4) blob.writeUInt32LE((i * 2654435761) >>> 0, i);
+  doc.context.register(doc.context.stream(blob));
+  return Buffer.from(await doc.save({ useObjectStreams: false }));
+}
+
 /** A real PDF: `pages` pages of the given size, each saying `label` and its page number. */
 export async function makePdf(label: string, opts: { pages?: number; width?: number; height?: number } = {}): Promise<Buffer> {
   const doc = await PDFDocument.create();

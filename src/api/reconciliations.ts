@@ -10,12 +10,23 @@ import { runOptionsFrom, startRun } from '../reconcile/run.js';
 import { getRun, listRuns, RunInProgress } from '../reconcile/runs.js';
 import type { TixstockClient } from '../tixstock/contract.js';
 import { requireApiToken } from './auth.js';
+import { describeRoute, pageOf } from './describe.js';
+import * as reply from './schemas.js';
 
 const startBody = z.object({ repair: z.boolean().optional() }).strict();
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   after: z.string().regex(/^\d{1,18}$/, 'must be a numeric id').optional(),
 });
+
+export const reconciliationRoutes = [
+  describeRoute({ method: 'post', path: '/api/reconciliations', summary: 'Start a reconciliation with Tixstock (it runs on after the answer); 409 while one runs',
+    body: startBody, replies: { 202: reply.reconciliationWithDifferences } }),
+  describeRoute({ method: 'get', path: '/api/reconciliations', summary: 'Reconciliation runs, newest first, paged by `after`', query: listQuery,
+    replies: { 200: pageOf(reply.reconciliation) } }),
+  describeRoute({ method: 'get', path: '/api/reconciliations/:id', summary: 'One run with its differences', params: z.object({ id: z.string() }),
+    replies: { 200: reply.reconciliationWithDifferences } }),
+];
 
 export function reconciliationsRouter(deps: { sql: Sql; config: Config; tixstock?: TixstockClient; authFailures: FailedAuthThrottle }): express.Router {
   const { sql, config } = deps;

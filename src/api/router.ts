@@ -57,6 +57,8 @@ export const inventoryRoutes = [
     params: idParam, replies: { 200: reply.replayResult } }),
   describeRoute({ method: 'post', path: '/api/brokers', summary: 'Create a broker account checked by broker.authenticate', body: newBroker,
     replies: { 201: reply.broker } }),
+  describeRoute({ method: 'get', path: '/api/stats', summary: 'Storage: the database\'s size against DATABASE_SIZE_LIMIT, the largest tables, body retention',
+    replies: { 200: reply.storageStats } }),
 ];
 
 function page(items: readonly Record<string, unknown>[], limit: number) {
@@ -65,8 +67,8 @@ function page(items: readonly Record<string, unknown>[], limit: number) {
 }
 
 function deliveryView(row: Record<string, unknown>) {
-  const { body, ...rest } = row as { body?: Buffer } & Record<string, unknown>;
-  if (!body) return rest;
+  const { body, ...rest } = row as { body?: Buffer | null } & Record<string, unknown>;
+  if (!body) return { ...rest, body: null };
   return body.length <= MAX_INLINE_BODY
     ? { ...rest, body: body.toString('utf8') }
     : { ...rest, body: null, body_truncated: true };

@@ -39,10 +39,12 @@ export const quantityChange = z.object({
   id,
   delivery_id: id.nullable(),
   hold_id: id.nullable().describe('our own hold (POST /api/holds) that made the change'),
+  reconciliation_id: id.nullable().describe('the reconciliation that repaired the quantity'),
   reason: z.string().describe('the webhook type, or our.hold/our.release/... for our own sales'),
   requested: z.number().int().nullable(),
   before: z.number().int().nullable().describe('null when the listing was created'),
   after: z.number().int(),
+  short: z.boolean().describe('a ticket.hold or ticket.release that moved fewer tickets than it asked for'),
   at: time,
   possible_echo_of_hold: id.nullable().describe('a ticket.hold that may be Tixstock telling us of our own hold'),
 });
@@ -80,12 +82,21 @@ export const deliverySummary = z.object({
   order_id: z.string().nullable(),
   broker_id: z.string().nullable(),
   redacted: z.boolean(),
-  bytes: z.number().int(),
+  body_dropped_at: time.nullable().describe('when retention (DELIVERY_BODY_RETENTION) dropped the body'),
+  bytes: z.number().int().describe('the body\'s size as received'),
+  stored_bytes: z.number().int().nullable().describe('what the log holds of the body now: less when its PDF is a ticket reference, null once dropped'),
 });
 
 export const delivery = deliverySummary.extend({
   headers: z.record(z.string(), z.string()),
-  body: z.string().nullable().describe('the body as received, up to 1 MB (null beyond, with body_truncated)'),
+  body_sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('of the body as received'),
+  body_file: z.object({
+    at: z.number().int().describe('offset of the reference\'s opening quote in the stored body'),
+    length: z.number().int().describe('bytes between the quotes of the string it replaced'),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('the stored ticket PDF\'s'),
+    slashes: z.enum(['plain', 'escaped']),
+  }).nullable().describe('the stored body holds a reference to a ticket PDF instead of its base64'),
+  body: z.string().nullable().describe('the body as stored, up to 1 MB: null beyond (with body_truncated) and once dropped (body_dropped_at)'),
   body_truncated: z.literal(true).optional(),
 });
 
@@ -97,6 +108,7 @@ export const replayResult = z.object({
   outcome: z.enum(outcomes),
   status: z.number().int(),
   reply: asSent,
+  body_rebuilt_from_ticket: id.nullable().describe('the ticket whose stored PDF the body was rebuilt from (its file was a reference), else null'),
 });
 
 export const broker = z.object({ id: z.string(), username: z.string(), created_at: time });
@@ -167,4 +179,66 @@ export const brokerClosed = z.object({
   broker_id: z.string(),
   closed_at: time,
   tixstock_sync: z.object({ status: z.literal('pending'), job_id: id }).describe('the close is sent to Tixstock by a job'),
+});
+
+const byteCount = z.number().min(0);
+
+export const storageStats = z.object({
+  database: z.object({
+    bytes: byteCount,
+    limit_bytes: byteCount.nullable().describe('DATABASE_SIZE_LIMIT'),
+    used_percent: z.number().nullable(),
+    warning: z.boolean().describe('80% of the limit or more'),
+  }),
+  tables: z.array(z.object({
+    name: z.string(),
+    total_bytes: byteCount,
+    table_bytes: byteCount,
+    toast_bytes: byteCount,
+    index_bytes: byteCount,
+    rows_estimate: z.number().describe('PostgreSQL\'s estimate; -1 before the first VACUUM or ANALYZE'),
+  })).describe('the largest, biggest first'),
+  retention: z.object({
+    body_retention: z.string().describe('DELIVERY_BODY_RETENTION, e.g. 30d; 0 keeps bodies'),
+    body_retention_ms: z.number().int(),
+    last_run: z.object({
+      id,
+      started_at: time,
+      finished_at: time.nullable(),
+      cutoff: time.nullable(),
+      rows: z.number().int(),
+      bytes: byteCount,
+      batches: z.number().int(),
+      database_bytes: byteCount.nullable(),
+    }).nullable(),
+    runs: z.number().int(),
+    rows: z.number(),
+    bytes: byteCount,
+  }),
+});
+
+export const reconciliation = z.object({
+  id,
+  status: z.enum(['running', 'done', 'failed']),
+  repair: z.boolean(),
+  requested_by: z.string().describe('api, cli or schedule'),
+  started_at: time,
+  finished_at: time.nullable(),
+  pages: z.number().int(),
+  listings_checked: z.number().int(),
+  without_id: z.number().int().describe('listings without an id at Tixstock yet: counted only'),
+  imported: z.number().int(),
+  difference_count: z.number().int(),
+  error: z.string().nullable().describe('why a failed run failed'),
+});
+
+export const reconciliationWithDifferences = reconciliation.extend({
+  differences: z.array(z.object({
+    listing_id: z.string(),
+    field: z.string().describe('a listing field, or listing (one side lacks it) or resource (Tixstock\'s is unreadable)'),
+    ours: asSent,
+    tixstock: asSent,
+    action: z.enum(['reported', 'repaired', 'imported', 'skipped']),
+    note: z.string().nullable(),
+  })).describe('the first 5000, in the order found'),
 });

@@ -240,7 +240,7 @@ export async function quantityChanges(sql: Sql, listingId: string) {
   if (!isListingId(listingId)) return [];
   return sql`
     select c.id, c.delivery_id, c.hold_id, c.reconciliation_id, c.reason, c.requested, c.before, c.after,
-           (c.reason in ('ticket.hold', 'ticket.release') and abs(c.after - c.before) < c.requested) as short, c.at,
+           coalesce(c.reason in ('ticket.hold', 'ticket.release') and abs(c.after - c.before) < c.requested, false) as short, c.at,
            ${possibleEchoOfOwnHold(sql)} as possible_echo_of_hold
       from listing_quantity_changes c where c.listing_id = ${listingId} order by c.id`;
 }
