@@ -146,7 +146,7 @@ describe('OpenAPI document', () => {
     assert.ok(stats.body.retention.last_run, JSON.stringify(stats.body.retention));
     conforms('get', '/api/stats', stats);
 
-    // A reconciliation against the simulator, report only: 202, then 409 while it runs, then done.
+    // A reconciliation against the simulator, report only: 202 (a bad body 400), then done.
     const started = await a.post('/api/reconciliations').send({ repair: false });
     conforms('post', '/api/reconciliations', started);
     assert.equal(started.status, 202, started.text);
