@@ -2,22 +2,27 @@
 // tests mount it on supertest.
 import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { requireApiToken } from './api/auth.js';
+import { inventoryRouter, inventoryRoutes } from './api/inventory.js';
 import { openApiRouter } from './api/openapi.js';
-import { orderRoutes, ordersRouter } from './api/orders.js';
-import { reconciliationRoutes, reconciliationsRouter } from './api/reconciliations.js';
-import { apiRouter, inventoryRoutes } from './api/router.js';
 import { FailedAuthThrottle } from './auth-throttle.js';
 import type { Config } from './config.js';
 import { DEVELOPMENT_HOME, isDevelopment } from './dev.js';
 import type { Sql } from './db/connect.js';
 import { isMigrated } from './db/migrate.js';
+import { isDatabaseUnavailable } from './db/transaction.js';
 import { jsonErrorWithoutText } from './json-bytes.js';
+import { reconciliationRoutes, reconciliationsRouter } from './reconcile/routes.js';
+import { lastRun } from './reconcile/runs.js';
 import { salesRouter, salesRoutes } from './sales/routes.js';
-import { requestIdOf, sendError } from './http.js';
+import { refuseNul, requestIdOf, sendError } from './http.js';
 import { log, withLogContext } from './log.js';
+import { orderRoutes, ordersRouter } from './support/order-routes.js';
+import { orderView } from './support/order-view.js';
 import { supportRouter } from './support/page.js';
 import { createTixstockClient } from './tixstock/client.js';
 import type { TixstockClient } from './tixstock/contract.js';
+import { deliveriesRouter, deliveryRoutes } from './webhooks/delivery-routes.js';
 import { continueHandler, isWebhookRequest, WebhookGate, webhookReceiver } from './webhooks/receiver.js';
 
 export interface AppDeps {
@@ -79,16 +84,23 @@ export function createApp(deps: AppDeps): App {
   app.set('trust proxy', 1);
   const authFailures = new FailedAuthThrottle(config.AUTH_FAILURE_LIMIT);
   const tixstock = deps.tixstock ?? createTixstockClient(config); // one client: one rate limit
-  app.use(openApiRouter([...inventoryRoutes, ...orderRoutes, ...salesRoutes, ...reconciliationRoutes]));
-  app.use(apiRouter({ sql, config, authFailures }));
-  app.use(salesRouter({ sql, config, authFailures, tixstock }));
-  app.use(ordersRouter({ sql, config, authFailures }));
-  app.use(reconciliationsRouter({ sql, config, authFailures, tixstock }));
-  app.use(supportRouter({ sql, config, authFailures }));
+  app.use(openApiRouter([...inventoryRoutes, ...deliveryRoutes, ...orderRoutes, ...salesRoutes, ...reconciliationRoutes]));
+  // Every other /api route: the API token, checked once here, and a JSON body without NUL.
+  app.use('/api', requireApiToken(config.API_TOKEN, authFailures), express.json({ limit: '100kb' }), refuseNul());
+  app.use(inventoryRouter({ sql, config }));
+  app.use(deliveriesRouter({ sql, config }));
+  app.use(salesRouter({ sql, config, tixstock, orderView }));
+  app.use(ordersRouter({ sql, config }));
+  app.use(reconciliationsRouter({ sql, config, tixstock }));
+  app.use(supportRouter({ sql, config, authFailures, lastRun }));
 
   app.use((req, res) => sendError(res, 404, `no route for ${req.method} ${req.path}`));
   // Errors thrown by routes and body parsers: JSON, never an HTML stack trace.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (isDatabaseUnavailable(err)) {
+      res.set('Retry-After', '5');
+      return sendError(res, 503, 'database unavailable; retry later');
+    }
     const e = err as { status?: number; type?: string; message?: string };
     if (e.status && e.status >= 400 && e.status < 500) {
       // JSON.parse's message quotes the body, which may hold a password (POST /api/brokers).

@@ -4,7 +4,6 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { z } from 'zod';
-import { isDatabaseUnavailable } from './db/transaction.js';
 
 /** A JSON answer, on plain node:http (the webhook receiver) as on express (its Response is a
  * ServerResponse): headers set before with setHeader / res.set are kept. */
@@ -35,19 +34,15 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where
 
 export type AsyncHandler = (req: Request, res: Response) => Promise<unknown>;
 
-const unavailableJson = (res: Response) => sendError(res, 503, 'database unavailable; retry later');
-
-/** Runs an async route: BadRequest becomes 400, "database unavailable" 503 + Retry-After
- * (rendered by `unavailable`, JSON by default), anything else goes to express's error handler. */
-export function asyncRoute(h: AsyncHandler, unavailable: (res: Response) => void = unavailableJson) {
+/** Runs an async route: BadRequest becomes 400; anything else goes to the error handlers (app.ts
+ * answers "database unavailable" 503 + Retry-After, the support page its own page). */
+export function asyncRoute(h: AsyncHandler) {
   return async (req: Request, res: Response) => {
     try {
       await h(req, res);
     } catch (err) {
       if (err instanceof BadRequest) return sendError(res, 400, `bad request: ${err.message}`, err.errors);
-      if (!isDatabaseUnavailable(err)) throw err;
-      res.set('Retry-After', '5');
-      unavailable(res);
+      throw err;
     }
   };
 }

@@ -4,7 +4,6 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase, type Database } from './db/open.js';
-import { jobHandlers, periodicTasks } from './jobs/handlers.js';
 import { startJobWorker } from './jobs/worker.js';
 import { developmentBanner, developmentSecrets, isDevelopment, missingSecrets, REFUSED_WITHOUT, type SecretName } from './dev.js';
 import type { Simulator } from './tixstock/simulator.js';
@@ -12,10 +11,12 @@ import { log } from './log.js';
 import { abortRuns } from './reconcile/run.js';
 import { reconcileJobs, schedulePeriodicReconciliation } from './reconcile/schedule.js';
 import { salesSweep } from './sales/sweep.js';
+import { mailJobHandlers } from './support/mail-jobs.js';
 import { syncJobHandlers } from './sales/sync.js';
 import { createTixstockClient } from './tixstock/client.js';
 import { pdfWorkers } from './tickets/pdf-workers.js';
 import { WebhookGate } from './webhooks/receiver.js';
+import { retentionTask } from './webhooks/retention.js';
 
 const SHUTDOWN_GRACE_MS = 25_000; // Heroku sends SIGKILL 30 s after SIGTERM
 
@@ -28,8 +29,8 @@ export async function start(config: Config) {
   // done after their transactions commit; the expiry of our holds; the periodic reconciliation.
   const tixstock = createTixstockClient(config);
   const worker = startJobWorker({
-    sql: db.sql, config, handlers: { ...jobHandlers, ...syncJobHandlers(tixstock), ...reconcileJobs(tixstock) },
-    periodic: [...periodicTasks, salesSweep(db.sql, config)],
+    sql: db.sql, config, handlers: { ...mailJobHandlers, ...syncJobHandlers(tixstock), ...reconcileJobs(tixstock) },
+    periodic: [retentionTask, salesSweep(db.sql, config)],
   });
   await schedulePeriodicReconciliation(db.sql, config).catch((err) => log.error('could not schedule the periodic reconciliation', { error: err }));
   pdfWorkers(config).warm();

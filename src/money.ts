@@ -1,5 +1,6 @@
 // Money stays an exact decimal string end to end: Tixstock sends "100.00", "100" or 100, and
 // floats would turn 59.10 x 1.125 into 66.48749999. Arithmetic is done in BigInt.
+import { z } from 'zod';
 
 interface Scaled {
   units: bigint; // value x 10^scale
@@ -45,3 +46,17 @@ export function applyMarkup(amount: string, percent: string): string {
   if (cents < 0n) cents = 0n;
   return format(cents, 2, 2);
 }
+
+/** A non-negative decimal amount, kept as an exact string such as "59.00". */
+export const amount = z
+  .union([z.string().trim(), z.number().finite()])
+  .transform((v) => (typeof v === 'number' ? String(v) : v))
+  .pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a non-negative decimal such as "59.00"'))
+  .transform(normalizeAmount);
+
+/** A price: a 3-letter currency and an exact amount. */
+export const money = z.looseObject({
+  currency: z.string().trim().regex(/^[A-Za-z]{3}$/, 'must be a 3-letter currency code').transform((s) => s.toUpperCase()),
+  amount,
+});
+export type Money = z.infer<typeof money>;

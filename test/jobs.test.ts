@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { fixture, resetDatabase, sendWebhook, testApp } from './helpers.js';
 import { claimJobs, enqueueJob } from '../src/jobs/queue.js';
 import { retryDelay, startJobWorker, type JobHandler, type JobWorker } from '../src/jobs/worker.js';
-import { queueOrderTickets } from '../src/support/notices.js';
+import { queueOrderTickets } from '../src/jobs/mails.js';
+import { mailJobHandlers } from '../src/support/mail-jobs.js';
 import { fulfilment, makePdf, sleep, startSmtp, waitUntil, type TestApp, type TestSmtp } from './tickets-helpers.js';
 
 describe('job worker', () => {
@@ -26,7 +27,7 @@ describe('job worker', () => {
   });
 
   const start = (opts: Partial<Parameters<typeof startJobWorker>[0]> = {}) => {
-    const w = startJobWorker({ sql: t.sql, config: t.config, pollMs: 20, retryBaseMs: 20, ...opts });
+    const w = startJobWorker({ sql: t.sql, config: t.config, handlers: mailJobHandlers, pollMs: 20, retryBaseMs: 20, ...opts });
     workers.push(w);
     return w;
   };

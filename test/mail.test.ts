@@ -3,7 +3,8 @@
 // failing mail server that never fails a webhook.
 import assert from 'node:assert/strict';
 import { fixture, resetDatabase, sendWebhook, testApp } from './helpers.js';
-import { queueOrderTickets } from '../src/support/notices.js';
+import { queueOrderTickets } from '../src/jobs/mails.js';
+import { mailJobHandlers } from '../src/support/mail-jobs.js';
 import { startJobWorker, type JobWorker } from '../src/jobs/worker.js';
 import { freePort } from './helpers.js';
 import { fulfilment, makePdf, sha256, sleep, startSmtp, waitUntil, type TestSmtp } from './tickets-helpers.js';
@@ -27,7 +28,7 @@ describe('mail', () => {
 
   const env = () => ({ SMTP_URL: smtp.url, SUPPORT_EMAIL: 'support@reseller.example', MAIL_FROM: 'Tickets <tickets@reseller.example>' });
   const start = (t: ReturnType<typeof testApp>, opts = {}) =>
-    (worker = startJobWorker({ sql: t.sql, config: t.config, pollMs: 20, retryBaseMs: 20, maxRetryMs: 100, ...opts }));
+    (worker = startJobWorker({ sql: t.sql, config: t.config, handlers: mailJobHandlers, pollMs: 20, retryBaseMs: 20, maxRetryMs: 100, ...opts }));
   const jobs = (t: ReturnType<typeof testApp>) => t.sql`select kind, status, attempts, last_error from jobs order by id`;
 
   it('sends the fulfilment notice to SUPPORT_EMAIL with the PDF attached, after the webhook commits', async () => {

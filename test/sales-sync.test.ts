@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { startJobWorker, type JobWorker } from '../src/jobs/worker.js';
 import { salesSweep } from '../src/sales/sweep.js';
 import { syncJobHandlers } from '../src/sales/sync.js';
-import { jobHandlers } from '../src/jobs/handlers.js';
+import { mailJobHandlers } from '../src/support/mail-jobs.js';
 import { createApp } from '../src/app.js';
 import { startSimulator } from '../src/tixstock/simulator.js';
 import { resetDatabase, sendWebhook, testConfig, testSql, TOKEN, webhook } from './helpers.js';
@@ -34,7 +34,7 @@ describe('sales: sync jobs, expiry, the life of an order', function () {
     w = await salesWorld({ TIXSTOCK_HOLD_MINUTES: '0.02' });
     api = salesApi(w.app);
     worker = startJobWorker({
-      sql: testSql(), config: w.config, handlers: { ...jobHandlers, ...syncJobHandlers(w.tixstock) },
+      sql: testSql(), config: w.config, handlers: { ...mailJobHandlers, ...syncJobHandlers(w.tixstock) },
       periodic: [salesSweep(testSql(), w.config)], pollMs: 50, retryBaseMs: 50, maxRetryMs: 200,
     });
   });

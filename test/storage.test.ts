@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { loadConfig } from '../src/config.js';
-import { periodicTasks } from '../src/jobs/handlers.js';
+import { mailJobHandlers } from '../src/support/mail-jobs.js';
 import { startJobWorker, type JobWorker } from '../src/jobs/worker.js';
-import { runRetention } from '../src/webhooks/retention.js';
+import { retentionTask, runRetention } from '../src/webhooks/retention.js';
 import { TICKET_REFERENCE_PREFIX } from '../src/webhooks/stored-body.js';
 import { addListing, api, resetDatabase, sendWebhook, testApp, webhook, withQuantity } from './helpers.js';
 import { fulfilment, largePdf, makePdf, sha256, waitUntil, type TestApp } from './tickets-helpers.js';
@@ -231,7 +231,7 @@ describe('storage', () => {
       const workers: JobWorker[] = [];
       const output = await captureOutput(async () => {
         for (let i = 0; i < 2; i++) {
-          workers.push(startJobWorker({ sql: t.sql, config, pollMs: 50, periodic: periodicTasks.map((p) => ({ ...p, firstAfterMs: 10 })) }));
+          workers.push(startJobWorker({ sql: t.sql, config, pollMs: 50, handlers: mailJobHandlers, periodic: [{ ...retentionTask, firstAfterMs: 10 }] }));
         }
         await waitUntil('a finished retention run', async () => (await t.sql`select 1 from retention_runs where finished_at is not null`).length > 0);
         await new Promise((r) => setTimeout(r, 300));

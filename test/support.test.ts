@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import request from 'supertest';
 import { startJobWorker, type JobWorker } from '../src/jobs/worker.js';
+import { mailJobHandlers } from '../src/support/mail-jobs.js';
 import { formToken } from '../src/support/auth.js';
 import { launchBrowser, type Browser } from './browser.js';
 import { fixture, resetDatabase, sendWebhook, testApp, webhook } from './helpers.js';
@@ -105,7 +106,7 @@ describe('support page in headless Chromium', function () {
       const s = t.app.listen(0, '127.0.0.1', () => resolve(s));
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    worker = startJobWorker({ sql: t.sql, config: t.config, pollMs: 50 });
+    worker = startJobWorker({ sql: t.sql, config: t.config, handlers: mailJobHandlers, pollMs: 50 });
 
     await sendWebhook(t.app, fixture('order.update.json')).expect(200);
     for (const seat of ['22', '21']) {

@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PDFDocument } from 'pdf-lib';
 import { phpJson } from '../src/tixstock/sim-webhooks.js';
-import { listingResource } from '../src/webhooks/v1/schemas.js';
+import { listingResource } from '../src/tixstock/resources.js';
 import { startSimulator, type Simulator } from '../src/tixstock/simulator.js';
 import { api, resetDatabase, testApp, TOKEN } from './helpers.js';
 

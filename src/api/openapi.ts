@@ -4,7 +4,7 @@
 // openApiRouter. A test fails when a mounted /api route is missing or answers other than described.
 import express from 'express';
 import { z } from 'zod';
-import { errorBody, isFileReply, type RouteDoc, describeRoute } from './describe.js';
+import { errorBody, isFileReply, type RouteDoc, describeRoute } from '../route-doc.js';
 
 const openApiRoute = describeRoute({
   method: 'get', path: '/api/openapi.json', summary: 'This document (OpenAPI 3.1)', auth: false,

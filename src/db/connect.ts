@@ -14,6 +14,9 @@ export interface ConnectOptions {
   applicationName?: string;
 }
 
+/** A value as a jsonb parameter; null and undefined as SQL null. */
+export const jsonOrNull = (db: Sql | Tx, v: unknown) => (v === null || v === undefined ? null : db.json(v as never));
+
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '']);
 
 /** TLS is required unless the server is on this machine. Heroku Postgres certificates are not

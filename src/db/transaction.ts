@@ -71,7 +71,7 @@ function refuseAfterLoss(tx: Tx, state: { lost: boolean }): Tx {
  * #1154, #1208; unfixed in 3.4.9): a query sent on a transaction's connection after that
  * connection has closed is written from a setImmediate to a null socket, and the TypeError it
  * throws escapes every await and kills the process, with every webhook in flight. Reproduced
- * here by test/postgres-guard.test.ts. Two ways our code could send such a query:
+ * by test/scripts/null-socket-write.ts (run by test/transaction.test.ts). Two ways our code could send such a query:
  * - a later statement of the body, after the connection closed while the body was awaiting
  *   something else (scrypt, a lock wait that ended in a socket error): `refuseAfterLoss`
  *   makes tx throw instead of sending once begin() has reported the loss;

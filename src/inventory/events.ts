@@ -1,12 +1,20 @@
 // Events: our copy of Tixstock's events. Written by event.update, event.cancel and (for the
 // event a new listing belongs to) ticket.add / ticket.update.
 import type { Sql, Tx } from '../db/connect.js';
-import type { EventResource } from '../webhooks/v1/schemas.js';
+
+/** An event as Tixstock sends it (webhooks, tickets/get): these fields get columns, all of it is kept in `data`. */
+export interface EventInput {
+  id: string;
+  name: string;
+  datetime?: string | null;
+  status?: string | null;
+  venue?: object | null;
+}
 
 const isCancelledStatus = (status: string | null | undefined) => /^cancel/i.test(status ?? '');
 
 /** Creates or refreshes an event. `cancelled` is sticky: once cancelled an event stays so. */
-export async function upsertEvent(tx: Tx, e: EventResource): Promise<{ cancelled: boolean }> {
+export async function upsertEvent(tx: Tx, e: EventInput): Promise<{ cancelled: boolean }> {
   const [row] = await tx<{ cancelled: boolean }[]>`
     insert into events (id, name, datetime, status, cancelled, venue, data)
     values (${e.id}, ${e.name}, ${e.datetime ?? null}, ${e.status ?? null}, ${isCancelledStatus(e.status)},
@@ -20,7 +28,7 @@ export async function upsertEvent(tx: Tx, e: EventResource): Promise<{ cancelled
 }
 
 /** Marks an event cancelled (creating it if unknown). Returns whether it was known before. */
-export async function cancelEvent(tx: Tx, e: EventResource): Promise<{ found: boolean }> {
+export async function cancelEvent(tx: Tx, e: EventInput): Promise<{ found: boolean }> {
   const [row] = await tx<{ found: boolean }[]>`
     insert into events (id, name, datetime, status, cancelled, venue, data)
     values (${e.id}, ${e.name}, ${e.datetime ?? null}, ${e.status ?? 'Cancelled'}, true,

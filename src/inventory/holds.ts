@@ -4,6 +4,7 @@
 // quantity goes through listingChange, like the webhooks' changes, so both share one ledger and
 // one row lock. Lock order is always hold, then listing.
 import type { Sql, Tx } from '../db/connect.js';
+import { isSerialId } from '../ids.js';
 import { isListingId, listingChange, releaseQuantity } from './listings.js';
 
 export type HoldStatus = 'pending' | 'active' | 'released' | 'ordered' | 'expired' | 'failed';
@@ -29,7 +30,7 @@ export interface HoldRow {
 const HOLD_COLUMNS = ['id', 'tixstock_hold_id', 'listing_id', 'requested', 'quantity', 'sold_quantity', 'status', 'expires_at',
   'busy', 'busy_until', 'order_id', 'last_error', 'created_at', 'updated_at'];
 
-export const isHoldId = (id: string) => /^[1-9]\d{0,17}$/.test(id);
+export const isHoldId = isSerialId;
 
 const ms = (n: number) => Math.round(n);
 

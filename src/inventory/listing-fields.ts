@@ -1,10 +1,22 @@
 // A listing resource (ticket.add / ticket.update webhooks, tickets/get) -> the columns we keep.
 import { applyMarkup } from '../money.js';
-import type { ListingResource } from '../webhooks/v1/schemas.js';
+import type { Money } from '../money.js';
 import type { ListingFields } from './listings.js';
 
+/** A listing as Tixstock sends it: the fields read here; all of it is kept in `data`. */
+export interface ListingInput {
+  broker_id: string;
+  event: { id: string };
+  number_of_tickets_for_sale: { quantity_available: number };
+  seat_details?: { first_seat?: string | null };
+  display_price: Money;
+  proceed_price?: Money | null;
+  face_value?: Money | null;
+  ticket?: object;
+}
+
 /** Our display price is Tixstock's with our markup; Tixstock's own is kept beside it. */
-export function listingFields(l: ListingResource, markupPercent: string): ListingFields {
+export function listingFields(l: ListingInput, markupPercent: string): ListingFields {
   const { currency, amount } = l.display_price;
   return {
     brokerId: l.broker_id,

@@ -3,8 +3,9 @@
 // processes, take turns and quantities stay exact. Each statement below changes the listing
 // and writes its ledger row together.
 import type { PendingQuery, Row } from 'postgres';
-import type { Fragment, Sql, Tx } from '../db/connect.js';
-import type { Money } from '../webhooks/v1/schemas.js';
+import { type Fragment, jsonOrNull as json, type Sql, type Tx } from '../db/connect.js';
+import { isSerialId } from '../ids.js';
+import type { Money } from '../money.js';
 
 export interface ListingFields {
   brokerId: string;
@@ -20,12 +21,7 @@ export interface ListingFields {
   data: unknown;
 }
 
-/** Our listing ids are decimal integers; anything else names no listing of ours. */
-export function isListingId(id: string): boolean {
-  return /^[1-9]\d{0,17}$/.test(id);
-}
-
-const json = (tx: Tx, v: unknown) => (v === null || v === undefined ? null : tx.json(v as never));
+export const isListingId = isSerialId;
 
 export async function createListing(tx: Tx, deliveryId: string, f: ListingFields): Promise<string> {
   const [row] = await tx<{ id: string }[]>`

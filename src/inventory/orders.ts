@@ -1,17 +1,33 @@
 // Orders: written by order.update, ticket.sold (with order_details), the fulfilment webhooks
 // (an order they name is created if unknown) and PUT /api/orders/:id/status. The status we
 // reply to Tixstock is the reseller's own when one was set, otherwise Tixstock's.
-import type { Sql, Tx } from '../db/connect.js';
-import type { OrderResource } from '../webhooks/v1/orders.js';
+import { jsonOrNull as json, type Sql, type Tx } from '../db/connect.js';
 
-const json = (tx: Tx | Sql, v: unknown) => (v === null || v === undefined ? null : tx.json(v as never));
+/** An order as Tixstock sends it (order.update, ticket.sold, the fulfilment webhooks): only `id`
+ * is sure to be there; these fields get columns, all of it is kept in `data`. */
+export interface OrderInput {
+  id: string;
+  status?: string | null;
+  date?: string | null;
+  customer?: { first_name?: string | null; last_name?: string | null; email_address?: string | null } | null;
+  items?: object[] | null;
+  quantity?: number | null;
+  currency?: string | null;
+  sub_total?: string | null;
+  grand_total?: string | null;
+  shipping_tracking_id?: string | null;
+  shipping_label?: string | null;
+}
 
-const name = (o: OrderResource) =>
+/** The status we reply to Tixstock with: the reseller's own when one was set, otherwise Tixstock's. */
+const ORDER_STATUS = 'coalesce(reseller_status, status) as order_status';
+
+const name = (o: OrderInput) =>
   [o.customer?.first_name, o.customer?.last_name].map((s) => s?.trim()).filter(Boolean).join(' ') || null;
 
 /** Creates or refreshes an order. A field Tixstock leaves out (ticket.sold often carries only
  * part of the order) keeps its last value. Returns the status to reply with. */
-export async function upsertOrder(tx: Tx, o: OrderResource): Promise<{ orderStatus: string | null }> {
+export async function upsertOrder(tx: Tx, o: OrderInput): Promise<{ orderStatus: string | null }> {
   const [row] = await tx<{ order_status: string | null }[]>`
     insert into orders (id, status, date, customer, customer_email, customer_name, items, quantity, currency,
                         sub_total, grand_total, shipping_tracking_id, shipping_label, data)
@@ -34,7 +50,7 @@ export async function upsertOrder(tx: Tx, o: OrderResource): Promise<{ orderStat
            shipping_label = coalesce(excluded.shipping_label, orders.shipping_label),
            data = coalesce(orders.data, '{}'::jsonb) || excluded.data,
            updated_at = now()
-    returning coalesce(reseller_status, status) as order_status`;
+    returning ${tx.unsafe(ORDER_STATUS)}`;
   return { orderStatus: row!.order_status };
 }
 
@@ -43,14 +59,14 @@ export async function ensureOrder(tx: Tx, id: string): Promise<{ orderStatus: st
   const [row] = await tx<{ order_status: string | null; created: boolean }[]>`
     insert into orders (id) values (${id})
     on conflict (id) do update set updated_at = now()
-    returning coalesce(reseller_status, status) as order_status, (xmax = 0) as created`;
+    returning ${tx.unsafe(ORDER_STATUS)}, (xmax = 0) as created`;
   return { orderStatus: row!.order_status, created: row!.created };
 }
 
 /** The status we would reply with now, or undefined if the order is unknown. */
 export async function orderStatusOf(db: Tx | Sql, id: string): Promise<string | null | undefined> {
   const [row] = await db<{ order_status: string | null }[]>`
-    select coalesce(reseller_status, status) as order_status from orders where id = ${id}`;
+    select ${db.unsafe(ORDER_STATUS)} from orders where id = ${id}`;
   return row ? row.order_status : undefined;
 }
 
@@ -114,7 +130,7 @@ export interface OrderRow {
 
 export async function getOrder(sql: Sql, id: string): Promise<OrderRow | undefined> {
   const [row] = await sql<OrderRow[]>`
-    select id, status, coalesce(reseller_status, status) as order_status, reseller_status, date, customer,
+    select id, status, ${sql.unsafe(ORDER_STATUS)}, reseller_status, date, customer,
            customer_email, customer_name, items, quantity, currency, sub_total::text, grand_total::text,
            shipping_tracking_id, shipping_label, hold_id, created_at, updated_at
       from orders where id = ${id}`;
@@ -137,7 +153,7 @@ export async function searchOrders(sql: Sql, query: string, limit = 50): Promise
   const q = query.trim();
   if (q === '') return [];
   return sql<OrderSummary[]>`
-    select o.id, coalesce(o.reseller_status, o.status) as order_status, o.customer_name, o.customer_email,
+    select o.id, ${sql.unsafe(ORDER_STATUS)}, o.customer_name, o.customer_email,
            (select count(*)::int from tickets t where t.order_id = o.id) as tickets, o.updated_at
       from orders o
      where o.id = ${q} or lower(o.id) = lower(${q}) or o.customer_email = lower(${q})

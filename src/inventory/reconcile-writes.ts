@@ -6,8 +6,8 @@
 // than the page, and wins. Quantity changes are ledger rows with
 // reason 'reconcile' and the run's id.
 import type { Sql, Tx } from '../db/connect.js';
-import type { EventResource } from '../webhooks/v1/schemas.js';
 import { isListingId, type ListingFields } from './listings.js';
+import type { EventInput } from './events.js';
 
 /** pg_current_snapshot() as text: which transactions had committed at that moment. */
 export async function currentSnapshot(sql: Sql): Promise<string> {
@@ -130,7 +130,7 @@ export async function tombstoneListing(tx: Tx, p: { id: string; reconciliationId
 }
 
 /** Creates the events that `events` names and we do not have; ours are left as they are. */
-export async function addMissingEvents(tx: Tx, events: EventResource[]): Promise<void> {
+export async function addMissingEvents(tx: Tx, events: EventInput[]): Promise<void> {
   if (events.length === 0) return;
   const rows = JSON.stringify(events.map((e) => ({ id: e.id, name: e.name, datetime: e.datetime ?? null, status: e.status ?? null, venue: e.venue ?? null, data: e })));
   await tx`

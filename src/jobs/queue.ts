@@ -99,9 +99,12 @@ export interface JobView {
   updated_at: Date;
 }
 
+/** The columns of a JobView. */
+const JOB_VIEW_COLUMNS = 'id, kind, status, attempts, max_attempts, order_id, last_error, run_at, created_at, updated_at';
+
 export async function getJob(sql: Sql, id: string): Promise<JobView | undefined> {
   const [row] = await sql<JobView[]>`
-    select id, kind, status, attempts, max_attempts, order_id, last_error, run_at, created_at, updated_at
+    select ${sql.unsafe(JOB_VIEW_COLUMNS)}
       from jobs where id = ${id}`;
   return row;
 }
@@ -109,7 +112,7 @@ export async function getJob(sql: Sql, id: string): Promise<JobView | undefined>
 /** Jobs that failed for good, or are waiting to retry after an error: support's "failed deliveries". */
 export async function troubledJobs(sql: Sql, limit = 20): Promise<JobView[]> {
   return sql<JobView[]>`
-    select id, kind, status, attempts, max_attempts, order_id, last_error, run_at, created_at, updated_at
+    select ${sql.unsafe(JOB_VIEW_COLUMNS)}
       from jobs
      where status = 'failed' or (status in ('pending', 'running') and last_error is not null)
      order by updated_at desc, id desc
@@ -118,7 +121,7 @@ export async function troubledJobs(sql: Sql, limit = 20): Promise<JobView[]> {
 
 export async function jobsOfOrder(sql: Sql, orderId: string, limit = 50): Promise<JobView[]> {
   return sql<JobView[]>`
-    select id, kind, status, attempts, max_attempts, order_id, last_error, run_at, created_at, updated_at
+    select ${sql.unsafe(JOB_VIEW_COLUMNS)}
       from jobs where order_id = ${orderId} order by id desc limit ${limit}`;
 }
 

@@ -8,7 +8,6 @@ import type { Config } from '../config.js';
 import type { Sql, Tx } from '../db/connect.js';
 import { log } from '../log.js';
 import { claimJobs, completeJob, failJob, releaseJobs, type Job } from './queue.js';
-import { jobHandlers, periodicTasks } from './handlers.js';
 
 export interface JobContext {
   sql: Sql;
@@ -33,7 +32,8 @@ export interface PeriodicTask {
 export interface JobWorkerOptions {
   sql: Sql;
   config: Config;
-  handlers?: Record<string, JobHandler>;
+  /** Job kind -> handler; main.ts hands in every module's. */
+  handlers: Record<string, JobHandler>;
   periodic?: PeriodicTask[];
   concurrency?: number;
   /** How often to look for due jobs when idle. */
@@ -58,7 +58,7 @@ export function retryDelay(attempts: number, baseMs: number, maxMs: number): num
 
 export function startJobWorker(opts: JobWorkerOptions): JobWorker {
   const { sql, config } = opts;
-  const handlers = opts.handlers ?? jobHandlers;
+  const handlers = opts.handlers;
   const concurrency = opts.concurrency ?? 2;
   const pollMs = opts.pollMs ?? 1000;
   const leaseMs = opts.leaseMs ?? 5 * 60_000;
@@ -158,7 +158,7 @@ export function startJobWorker(opts: JobWorkerOptions): JobWorker {
   }
 
   schedule(0);
-  for (const task of opts.periodic ?? periodicTasks) schedulePeriodic(task, task.firstAfterMs);
+  for (const task of opts.periodic ?? []) schedulePeriodic(task, task.firstAfterMs);
   log.info('job worker started', { worker_id: id, concurrency });
 
   return {

@@ -3,7 +3,7 @@
 import type { ComparedListing } from '../inventory/reconcile-writes.js';
 import { normalizeAmount } from '../money.js';
 import type { TixstockListing } from '../tixstock/contract.js';
-import { eventResource, listingResource, looseId, type ListingResource } from '../webhooks/v1/schemas.js';
+import { eventResource, listingResource, looseId, type ListingResource } from '../tixstock/resources.js';
 
 export type Action = 'reported' | 'repaired' | 'imported' | 'skipped';
 

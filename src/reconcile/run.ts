@@ -15,7 +15,7 @@ import {
 } from '../inventory/reconcile-writes.js';
 import { log } from '../log.js';
 import { TixstockError, type TicketsQuery, type TixstockClient, type TixstockListing, type TixstockReply } from '../tixstock/contract.js';
-import type { EventResource } from '../webhooks/v1/schemas.js';
+import type { EventResource } from '../tixstock/resources.js';
 import { compareListing, idOf, readListing, viewOf, type Difference } from './compare.js';
 import { createRun, finishRun, heartbeat, recordPage } from './runs.js';
 

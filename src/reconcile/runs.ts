@@ -3,6 +3,7 @@
 // status = 'running' refuses a second one, and a run that has not heartbeat for STALE_AFTER_MS
 // (its process died) is failed by the next one that starts.
 import type { Sql, Tx } from '../db/connect.js';
+import { isSerialId } from '../ids.js';
 import type { Difference } from './compare.js';
 
 export const STALE_AFTER_MS = 2 * 60_000;
@@ -93,7 +94,7 @@ export async function finishRun(sql: Sql, id: string, status: 'done' | 'failed',
 export const MAX_DIFFERENCES_SHOWN = 5000;
 
 export async function getRun(sql: Sql, id: string) {
-  if (!/^[1-9]\d{0,17}$/.test(id)) return undefined;
+  if (!isSerialId(id)) return undefined;
   const [run] = await sql<RunRow[]>`select ${RUN_COLUMNS(sql)} from reconciliations where id = ${id}`;
   if (!run) return undefined;
   const differences = await sql<Difference[]>`

@@ -4,14 +4,11 @@ import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import type { FailedAuthThrottle } from '../auth-throttle.js';
-import { asyncRoute, parseInput, refuseNul, sendError, type AsyncHandler } from '../http.js';
-import { ID_RULE } from '../ids.js';
+import { asyncRoute, parseInput, sendError } from '../http.js';
+import { ID_RULE, isId, numericId } from '../ids.js';
 import { getHold, HOLD_STATUSES, listHolds } from '../inventory/holds.js';
-import { requireApiToken } from '../api/auth.js';
-import { describeRoute, pageOf } from '../api/describe.js';
-import * as reply from '../api/schemas.js';
-import { isOrderId, orderView } from '../support/order-view.js';
+import * as reply from '../replies.js';
+import { describeRoute, pageLimit, pageOf } from '../route-doc.js';
 import { customerSchema, type TixstockClient } from '../tixstock/contract.js';
 import { createHold, holdView, orderHold, releaseHold, type Answer } from './holds.js';
 import { idempotencyKey } from './idempotency.js';
@@ -24,17 +21,17 @@ const holdBody = z.object({
 });
 const releaseBody = z.object({ quantity: count.optional() });
 const orderBody = z.object({
-  order_id: z.string().trim().min(1).refine(isOrderId, `must be ${ID_RULE}`),
+  order_id: z.string().trim().min(1).refine(isId, `must be ${ID_RULE}`),
   order_status: z.string().trim().min(1).max(100),
   currency: z.string().trim().regex(/^[A-Za-z]{3}$/, 'must be a 3-letter currency code such as GBP').transform((s) => s.toUpperCase()),
   customer: customerSchema,
   quantity: count,
 });
 const holdQuery = z.object({
-  listing_id: z.string().regex(/^\d{1,18}$/, 'must be a listing id').optional(),
+  listing_id: numericId('a listing id').optional(),
   status: z.enum(HOLD_STATUSES as [string, ...string[]]).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-  after: z.string().regex(/^\d{1,18}$/, 'must be a hold id').optional(),
+  limit: pageLimit(),
+  after: numericId('a hold id').optional(),
 });
 const statusBody = z.object({
   status: z.union([z.string().trim().min(1, 'must not be empty').max(100, 'is too long'), z.null()]),
@@ -75,38 +72,40 @@ function keyOf(req: Request, res: Response, scope: string, input: unknown) {
   return k;
 }
 
-export function salesRouter(deps: { sql: Sql; config: Config; tixstock: TixstockClient; authFailures: FailedAuthThrottle }): express.Router {
+export function salesRouter(deps: {
+  sql: Sql; config: Config; tixstock: TixstockClient;
+  /** The order as GET /api/orders/:id answers it (support/order-view.ts), handed in by app.ts. */
+  orderView: (sql: Sql, id: string) => Promise<unknown>;
+}): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
-  router.use(['/api/holds', '/api/brokers', '/api/orders'], requireApiToken(config.API_TOKEN, deps.authFailures), express.json({ limit: '100kb' }), refuseNul());
-  const route = (h: AsyncHandler) => asyncRoute(h);
 
-  router.post('/api/holds', route(async (req, res) => {
+  router.post('/api/holds', asyncRoute(async (req, res) => {
     const b = parseInput(holdBody, req.body ?? {}, 'body');
     const key = keyOf(req, res, 'hold', b);
     if (key === 'answered') return;
     send(res, await createHold(deps, b.listing_id, b.quantity, key));
   }));
 
-  router.get('/api/holds', route(async (req, res) => {
+  router.get('/api/holds', asyncRoute(async (req, res) => {
     const q = parseInput(holdQuery, req.query, 'query');
     const rows = await listHolds(sql, { listingId: q.listing_id, status: q.status as never, limit: q.limit, after: q.after });
     const last = rows[rows.length - 1];
     res.json({ items: rows.map(holdView), next: rows.length === q.limit && last ? last.id : null });
   }));
 
-  router.get('/api/holds/:id', route(async (req, res) => {
+  router.get('/api/holds/:id', asyncRoute(async (req, res) => {
     const h = await getHold(sql, String(req.params.id));
     if (!h) return sendError(res, 404, `hold ${String(req.params.id)} not found`);
     res.json(holdView(h));
   }));
 
-  router.post('/api/holds/:id/release', route(async (req, res) => {
+  router.post('/api/holds/:id/release', asyncRoute(async (req, res) => {
     const b = parseInput(releaseBody, req.body ?? {}, 'body');
     send(res, await releaseHold(deps, String(req.params.id), b.quantity));
   }));
 
-  router.post('/api/holds/:id/order', route(async (req, res) => {
+  router.post('/api/holds/:id/order', asyncRoute(async (req, res) => {
     const id = String(req.params.id);
     const b = parseInput(orderBody, req.body ?? {}, 'body');
     const key = keyOf(req, res, `order:${id}`, b);
@@ -114,19 +113,19 @@ export function salesRouter(deps: { sql: Sql; config: Config; tixstock: Tixstock
     send(res, await orderHold(deps, id, b, key));
   }));
 
-  router.post('/api/brokers/:id/close', route(async (req, res) => {
+  router.post('/api/brokers/:id/close', asyncRoute(async (req, res) => {
     const id = String(req.params.id);
     const closed = id.length <= 100 ? await closeBroker(sql, id) : undefined;
     if (!closed) return sendError(res, 404, `broker ${id} not found`);
     res.json(closed);
   }));
 
-  router.put('/api/orders/:id/status', route(async (req, res) => {
+  router.put('/api/orders/:id/status', asyncRoute(async (req, res) => {
     const id = String(req.params.id);
-    if (!isOrderId(id)) return sendError(res, 400, `bad request: an order id is ${ID_RULE}`);
+    if (!isId(id)) return sendError(res, 400, `bad request: an order id is ${ID_RULE}`);
     const body = parseInput(statusBody, req.body ?? {}, 'body', ' (expected {"status": "<status>"} or {"status": null})');
     const { created } = await setOrderStatus(sql, id, body.status);
-    res.status(created ? 201 : 200).json(await orderView(sql, id));
+    res.status(created ? 201 : 200).json(await deps.orderView(sql, id));
   }));
 
   return router;

@@ -1,6 +1,8 @@
 // What the support page's front shows besides search: fulfilment webhooks that were refused
 // (bad file, empty e-ticket, invalid body). Read-only over the delivery log.
 import type { Sql } from '../db/connect.js';
+import { isSerialId } from '../ids.js';
+import { ERROR_OUTCOMES } from '../replies.js';
 
 export interface RefusedFulfilment {
   id: string;
@@ -21,9 +23,6 @@ export async function refusedFulfilments(sql: Sql, limit = 20): Promise<RefusedF
      limit ${limit}`;
 }
 
-/** Outcomes that are not a webhook applied (or answered from the log): what support looks at. */
-export const ERROR_OUTCOMES = ['rejected', 'invalid', 'unsupported', 'failed'] as const;
-export const OUTCOMES = ['applied', 'duplicate', ...ERROR_OUTCOMES] as const;
 
 export interface DeliveryFilter {
   type?: string;
@@ -118,7 +117,7 @@ export async function deliveryTypes(sql: Sql): Promise<string[]> {
 
 /** One delivery with its headers, reply and the start of its body. */
 export async function deliveryDetail(sql: Sql, id: string): Promise<DeliveryDetail | undefined> {
-  if (!/^[1-9]\d{0,17}$/.test(id)) return undefined;
+  if (!isSerialId(id)) return undefined;
   const [row] = await sql<DeliveryDetail[]>`
     select id, received_at, type, version, outcome, status, ${sql.unsafe(MESSAGE)} as message, octet_length(body) as bytes,
            path, headers, substring(body from 1 for ${SHOWN_BODY_BYTES}) as body_start, redacted, reply, error,

@@ -16,7 +16,8 @@ import { getRun, RunInProgress } from '../reconcile/runs.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { createTixstockClient } from '../tixstock/client.js';
 import { emailAddress } from './mail.js';
-import { queueOrderTickets } from './notices.js';
+import { queueOrderTickets } from '../jobs/mails.js';
+import { mailJobHandlers } from './mail-jobs.js';
 import { mergedTickets, orderView, type OrderView } from './order-view.js';
 
 const USAGE = `usage:
@@ -52,7 +53,7 @@ function printOrder(o: OrderView): void {
 }
 
 async function waitForJob(sql: Sql, config: Config, jobId: string): Promise<void> {
-  const worker = startJobWorker({ sql, config, pollMs: 200, retryBaseMs: 2000, maxRetryMs: 10_000, periodic: [] });
+  const worker = startJobWorker({ sql, config, handlers: mailJobHandlers, pollMs: 200, retryBaseMs: 2000, maxRetryMs: 10_000, periodic: [] });
   try {
     const until = Date.now() + 60_000;
     for (;;) {

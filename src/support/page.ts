@@ -1,28 +1,30 @@
 // GET /support: support staff find an order (id, customer e-mail or name), see its tickets,
 // download one PDF or all merged, e-mail them, and see recent fulfilments and failing mail.
 // Plain HTML forms (no JavaScript), behind HTTP Basic; POSTs also carry a form token.
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import type { FailedAuthThrottle } from '../auth-throttle.js';
 import { storageStats } from '../db/stats.js';
-import { asyncRoute, refuseNul, type AsyncHandler } from '../http.js';
-import { ID_RULE } from '../ids.js';
+import { isDatabaseUnavailable } from '../db/transaction.js';
+import { asyncRoute, refuseNul } from '../http.js';
+import { ID_RULE, isSerialId } from '../ids.js';
 import { searchOrders } from '../inventory/orders.js';
+import { queueOrderTickets } from '../jobs/mails.js';
 import { jobsOfOrder, retryJob, troubledJobs } from '../jobs/queue.js';
 import { log } from '../log.js';
+import { OUTCOMES } from '../replies.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { recentTickets, ticketPdf } from '../tickets/store.js';
-import { sendPdf } from '../api/orders.js';
-import { lastRun } from '../reconcile/runs.js';
-import { deliveryDays, deliveryDetail, deliveryTypes, lastError, OUTCOMES, recentDeliveries, refusedFulfilments } from './activity.js';
+import { deliveryDays, deliveryDetail, deliveryTypes, lastError, recentDeliveries, refusedFulfilments } from './activity.js';
 import { formToken, isOwnForm, requireSupportLogin } from './auth.js';
 import type { Html } from './html.js';
 import { emailAddress } from './mail.js';
-import { mailsOfOrder, queueOrderTickets } from './notices.js';
+import { mailsOfOrder } from './mail-jobs.js';
 import { deliveriesPage, deliveryPage } from './deliveries-view.js';
+import { sendPdf } from './order-routes.js';
 import { isOrderId, mergedTickets, orderView } from './order-view.js';
-import { lastReconciliation } from './reconciliation-view.js';
+import { lastReconciliation, type ShownRun } from './reconciliation-view.js';
 import { homePage, messagePage, orderHref, orderPage } from './views.js';
 
 function sendPage(res: Response, status: number, page: Html): void {
@@ -37,7 +39,11 @@ function sendPage(res: Response, status: number, page: Html): void {
 
 const first = (v: unknown): string => (Array.isArray(v) ? first(v[0]) : typeof v === 'string' ? v : '');
 
-export function supportRouter(deps: { sql: Sql; config: Config; authFailures: FailedAuthThrottle }): express.Router {
+export function supportRouter(deps: {
+  sql: Sql; config: Config; authFailures: FailedAuthThrottle;
+  /** The last reconciliation run (reconcile/runs.ts's lastRun, handed in by app.ts). */
+  lastRun: (sql: Sql) => Promise<ShownRun | undefined>;
+}): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
   router.use('/support', requireSupportLogin(config.SUPPORT_PASSWORD, deps.authFailures), express.urlencoded({ extended: false, limit: '10kb' }),
@@ -45,8 +51,6 @@ export function supportRouter(deps: { sql: Sql; config: Config; authFailures: Fa
   const csrf = () => formToken(config.SUPPORT_PASSWORD!);
   const fail = (res: Response, status: number, message: string) => sendPage(res, status, messagePage(status, message));
 
-  const route = (h: AsyncHandler) =>
-    asyncRoute(h, (res) => fail(res, 503, 'The database is unavailable right now; try again in a moment.'));
   /** The order id in ?id= (or a posted id=), or an error page. */
   const orderIdOf = (req: Request, res: Response, from: 'query' | 'body'): string | undefined => {
     const id = first((from === 'query' ? req.query : req.body ?? {}).id);
@@ -59,16 +63,16 @@ export function supportRouter(deps: { sql: Sql; config: Config; authFailures: Fa
     return false;
   };
 
-  router.get('/support', route(async (req, res) => {
+  router.get('/support', asyncRoute(async (req, res) => {
     const q = first(req.query.q).trim().slice(0, 200);
     const [orders, recent, refused, failedMail, storage, run] = await Promise.all([
-      searchOrders(sql, q), recentTickets(sql), refusedFulfilments(sql), troubledJobs(sql), storageStats(sql, config), lastRun(sql),
+      searchOrders(sql, q), recentTickets(sql), refusedFulfilments(sql), troubledJobs(sql), storageStats(sql, config), deps.lastRun(sql),
     ]);
     const flash = req.query.retried ? `Mail job ${first(req.query.retried)} is queued again.` : undefined;
     sendPage(res, 200, homePage({ q, orders, recent, refused, failedMail, storage, csrf: csrf(), flash, reconciliation: lastReconciliation(run) }));
   }));
 
-  router.get('/support/deliveries', route(async (req, res) => {
+  router.get('/support/deliveries', asyncRoute(async (req, res) => {
     const type = first(req.query.type).trim().slice(0, 100) || undefined;
     const outcome = (OUTCOMES as readonly string[]).includes(first(req.query.outcome)) ? first(req.query.outcome) : undefined;
     const day = /^\d{4}-\d{2}-\d{2}$/.test(first(req.query.day)) ? first(req.query.day) : undefined;
@@ -80,14 +84,14 @@ export function supportRouter(deps: { sql: Sql; config: Config; authFailures: Fa
     sendPage(res, 200, deliveriesPage({ filter, days, rows, types, lastError: last, limit }));
   }));
 
-  router.get('/support/delivery', route(async (req, res) => {
+  router.get('/support/delivery', asyncRoute(async (req, res) => {
     const id = first(req.query.id);
     const delivery = await deliveryDetail(sql, id);
     if (!delivery) return fail(res, 404, `Delivery ${id} is not known.`);
     sendPage(res, 200, deliveryPage(delivery));
   }));
 
-  router.get('/support/order', route(async (req, res) => {
+  router.get('/support/order', asyncRoute(async (req, res) => {
     const id = orderIdOf(req, res, 'query');
     if (id === undefined) return;
     const order = await orderView(sql, id);
@@ -98,7 +102,7 @@ export function supportRouter(deps: { sql: Sql; config: Config; authFailures: Fa
     sendPage(res, 200, orderPage({ order, mails, jobs, csrf: csrf(), flash }));
   }));
 
-  router.get('/support/order/tickets.pdf', route(async (req, res) => {
+  router.get('/support/order/tickets.pdf', asyncRoute(async (req, res) => {
     const id = orderIdOf(req, res, 'query');
     if (id === undefined) return;
     const merged = await mergedTickets(sql, config, id);
@@ -108,14 +112,14 @@ export function supportRouter(deps: { sql: Sql; config: Config; authFailures: Fa
     sendPdf(res, merged.pdf, pdfFileName(id, 'tickets'));
   }));
 
-  router.get('/support/ticket.pdf', route(async (req, res) => {
+  router.get('/support/ticket.pdf', asyncRoute(async (req, res) => {
     const id = first(req.query.id);
     const ticket = await ticketPdf(sql, id);
     if (!ticket) return fail(res, 404, `Ticket ${id} is not known.`);
     sendPdf(res, ticket.pdf, pdfFileName(ticket.order_id, 'ticket', ticket.id));
   }));
 
-  router.post('/support/order/email', route(async (req, res) => {
+  router.post('/support/order/email', asyncRoute(async (req, res) => {
     if (!ownForm(req, res)) return;
     const id = orderIdOf(req, res, 'body');
     if (id === undefined) return;
@@ -129,12 +133,18 @@ export function supportRouter(deps: { sql: Sql; config: Config; authFailures: Fa
     res.redirect(303, `${orderHref(id)}&queued=${jobId}`);
   }));
 
-  router.post('/support/job/retry', route(async (req, res) => {
+  router.post('/support/job/retry', asyncRoute(async (req, res) => {
     if (!ownForm(req, res)) return;
     const id = first(req.body?.id);
-    if (!/^[1-9]\d{0,17}$/.test(id) || !(await retryJob(sql, id))) return fail(res, 404, `Job ${id} is not a failed job.`);
+    if (!isSerialId(id) || !(await retryJob(sql, id))) return fail(res, 404, `Job ${id} is not a failed job.`);
     res.redirect(303, `/support?retried=${id}`);
   }));
 
+  // After its routes: "database unavailable" as a page, 503 + Retry-After (other errors go on to app.ts).
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (!isDatabaseUnavailable(err)) return next(err);
+    res.set('Retry-After', '5');
+    fail(res, 503, 'The database is unavailable right now; try again in a moment.');
+  });
   return router;
 }

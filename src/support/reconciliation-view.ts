@@ -1,13 +1,27 @@
 // The support page's section on the last reconciliation with Tixstock and its differences.
-import type { getRun } from '../reconcile/runs.js';
 import { type Html, html, when } from './html.js';
 
-type Run = NonNullable<Awaited<ReturnType<typeof getRun>>>;
+/** What the section shows of a run (reconcile/runs.ts's getRun gives it; app.ts hands it in). */
+export interface ShownRun {
+  id: string;
+  status: string;
+  repair: boolean;
+  requested_by: string;
+  started_at: Date;
+  finished_at: Date | null;
+  pages: number;
+  listings_checked: number;
+  without_id: number;
+  imported: number;
+  difference_count: number;
+  error: string | null;
+  differences: { listing_id: string; field: string; ours: unknown; tixstock: unknown; action: string; note?: string | null }[];
+}
 
 const SHOWN = 100;
 const shown = (v: unknown) => (v === null || v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v));
 
-export function lastReconciliation(run: Run | undefined): Html {
+export function lastReconciliation(run: ShownRun | undefined): Html {
   if (!run) {
     return html`<section id="reconciliation"><h2>Reconciliation with Tixstock</h2>
 <p class="muted">No reconciliation has run yet (<span class="mono">npm run support -- reconcile</span>, or POST /api/reconciliations).</p></section>`;

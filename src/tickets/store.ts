@@ -1,6 +1,7 @@
 // Ticket PDFs and proof URLs attached to orders by the fulfilment webhooks. PDFs are kept in
 // PostgreSQL byte for byte (a dyno's disk does not survive a restart).
 import type { Sql, Tx } from '../db/connect.js';
+import { isSerialId } from '../ids.js';
 import { copyRowReturningId, type CopyColumns } from '../db/copy.js';
 import type { CheckedPdf } from './check.js';
 
@@ -60,10 +61,7 @@ export interface TicketInfo {
   received_at: Date;
 }
 
-/** Our ticket ids are decimal integers; anything else names no ticket. */
-export function isTicketId(id: string): boolean {
-  return /^[1-9]\d{0,17}$/.test(id);
-}
+export const isTicketId = isSerialId;
 
 const seatCollator = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
 

@@ -6,9 +6,17 @@ import type { PendingQuery } from 'postgres';
 import type { Fragment, Sql, Tx } from '../db/connect.js';
 import { copyRowReturningId, type CopyColumns } from '../db/copy.js';
 import { transactionWithDeadline } from '../db/transaction.js';
-import type { DeliveryRefs, Outcome } from './registry.js';
 import { pdfBySha256 } from '../tickets/store.js';
+import type { Outcome } from '../replies.js';
 import { rebuiltBody, type BodyFile } from './stored-body.js';
+
+/** What a delivery touched, stored on its log row for search and support. */
+export interface DeliveryRefs {
+  listing_id?: string | null;
+  event_id?: string | null;
+  order_id?: string | null;
+  broker_id?: string | null;
+}
 
 export interface NewDelivery {
   version: string;

@@ -10,13 +10,14 @@ import { sha256InSteps } from '../digest.js';
 import { findNul } from '../http.js';
 import { addLogContext, log } from '../log.js';
 import { InvalidJsonString, LIFT_MIN, materializeStrings, readJsonBody } from '../json-bytes.js';
+import type { Outcome } from '../replies.js';
 import { redactSecrets } from './redact.js';
 import { isPdfStored } from '../tickets/store.js';
 import {
   deliveryCommitted, findRetryOfBody, findRetryOfEntity, finishDelivery, insertDelivery, isAlreadyReplayed, referencedBodyOf,
-  restoreFullBody, retryLookup, type NewDelivery,
+  restoreFullBody, retryLookup, type DeliveryRefs, type NewDelivery,
 } from './deliveries.js';
-import { findWebhook, normalizeVersion, supportedVersions, type DeliveryRefs, type Outcome } from './registry.js';
+import { findWebhook, normalizeVersion, supportedVersions } from './registry.js';
 import { bodyWithTicketReference } from './stored-body.js';
 import './v1/index.js';
 

@@ -4,18 +4,8 @@ import type { z } from 'zod';
 import type { Config } from '../config.js';
 import type { PendingQuery } from 'postgres';
 import type { Sql, Tx } from '../db/connect.js';
-import type { DeliveryValues, RecordedDelivery } from './deliveries.js';
+import type { DeliveryRefs, DeliveryValues, RecordedDelivery } from './deliveries.js';
 import type { ExternalFile } from './stored-body.js';
-
-export type Outcome = 'applied' | 'rejected' | 'duplicate' | 'invalid' | 'unsupported' | 'failed';
-
-/** What a delivery touched, stored on its log row for search and support. */
-export interface DeliveryRefs {
-  listing_id?: string | null;
-  event_id?: string | null;
-  order_id?: string | null;
-  broker_id?: string | null;
-}
 
 export interface HandlerContext {
   tx: Tx;

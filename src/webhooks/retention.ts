@@ -1,11 +1,12 @@
 // Keeps the delivery log within the database's storage: raw bodies are dropped once they are
 // older than DELIVERY_BODY_RETENTION (the row, its outcome and reply stay), in short batches, and
-// each run records what it freed. Run periodically by the job worker (jobs/handlers.ts), which
+// each run records what it freed. Run periodically by the job worker (retentionTask), which
 // also checks DATABASE_SIZE_LIMIT then. Freed space is reused by new rows once (auto)vacuum has
 // seen it; the files do not shrink (that would take VACUUM FULL, which locks the table).
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { checkDatabaseSize } from '../db/stats.js';
+import type { PeriodicTask } from '../jobs/worker.js';
 import { log } from '../log.js';
 import { dropOldBodies } from './deliveries.js';
 
@@ -84,3 +85,13 @@ export async function runRetention(sql: Sql, config: Config, opts: RetentionOpti
   });
   return { runId: run.id, rows, bytes, batches, databaseBytes: size.bytes };
 }
+
+const HOUR = 60 * 60_000;
+
+/** Drops delivery bodies older than DELIVERY_BODY_RETENTION and checks DATABASE_SIZE_LIMIT; once
+ * an hour across all dynos (a dyno whose turn another took skips). */
+export const retentionTask: PeriodicTask = {
+  name: 'delivery-retention', everyMs: HOUR, firstAfterMs: 60_000, run: async ({ sql, config, stopping }) => {
+    await runRetention(sql, config, { minGapMs: HOUR - 5 * 60_000, stopping });
+  },
+};

@@ -6,7 +6,7 @@ import type { Config } from '../../config.js';
 import { log } from '../../log.js';
 import { findBrokerByUsername, setBrokerClosed, setTixstockAccountOpen, verifyPassword } from '../../inventory/brokers.js';
 import { applied, defineWebhook, entityKey, rejected } from '../registry.js';
-import { looseBoolean, looseId } from './schemas.js';
+import { looseBoolean, looseId } from '../../tixstock/resources.js';
 
 // Failed logins per user name, one count per configuration (the process's; each test app's own).
 const loginFailuresOf = new WeakMap<Config, FailedAuthThrottle>();

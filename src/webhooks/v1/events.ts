@@ -2,7 +2,7 @@
 import { cancelEvent, upsertEvent } from '../../inventory/events.js';
 import { deleteListingsOfEvent } from '../../inventory/listings.js';
 import { applied, defineWebhook, entityKey } from '../registry.js';
-import { eventResource } from './schemas.js';
+import { eventResource } from '../../tixstock/resources.js';
 
 defineWebhook('v1', ['event.update'], {
   schema: eventResource,

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { isListingId } from '../../inventory/listings.js';
 import { ensureOrder, orderStatusOf } from '../../inventory/orders.js';
 import { log } from '../../log.js';
-import { queueFulfilmentNotice } from '../../support/notices.js';
+import { queueFulfilmentNotice } from '../../jobs/mails.js';
 import type { Config } from '../../config.js';
 import { checkTicketFile, type FileCheck } from '../../tickets/check.js';
 import { pdfWorkers } from '../../tickets/pdf-workers.js';
@@ -14,9 +14,9 @@ import { attachProofUrls, attachTicket } from '../../tickets/store.js';
 import { applied, defineWebhook, rejected, type HandlerContext, type HandlerResult } from '../registry.js';
 import type { ExternalFile } from '../stored-body.js';
 import { JsonStringBytes } from '../../json-bytes.js';
-import { looseBoolean, looseId, seat } from './schemas.js';
+import { looseBoolean, looseId, looseText, seat } from '../../tixstock/resources.js';
 
-const text = z.union([z.string(), z.number()]).transform((v) => String(v).trim() || null).nullish();
+const text = looseText(true);
 
 const fulfilment = z
   .looseObject({

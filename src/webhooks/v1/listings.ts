@@ -9,9 +9,7 @@ import type { ListingFields, QuantityChange } from '../../inventory/listings.js'
 import { upsertOrder } from '../../inventory/orders.js';
 import { deliveryInsertSelect, nextDeliveryId, type RecordedDelivery } from '../deliveries.js';
 import { applied, defineWebhook, entityKey, rejected, type HandlerContext, type HandlerResult, type StatementContext } from '../registry.js';
-
-import { orderResource } from './orders.js';
-import { count, listingResource, looseId, seat, type ListingResource } from './schemas.js';
+import { count, listingResource, looseId, orderResource, seat, type ListingResource } from '../../tixstock/resources.js';
 
 function fieldsOf(ctx: HandlerContext, l: ListingResource): ListingFields {
   return listingFields(l, ctx.config.DISPLAY_PRICE_MARKUP_PERCENT);

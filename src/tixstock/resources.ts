@@ -2,8 +2,8 @@
 // "true"/"false", 1/0 or real booleans, money and seat numbers as strings or numbers, and adds
 // optional fields within a version: every object here keeps fields it does not name.
 import { z } from 'zod';
-import { idProblem } from '../../ids.js';
-import { normalizeAmount } from '../../money.js';
+import { idProblem } from '../ids.js';
+import { amount, money } from '../money.js';
 
 /** Largest quantity we accept; far above any real listing, low enough to rule out nonsense. */
 export const MAX_QUANTITY = 100_000;
@@ -49,18 +49,6 @@ export function count(min = 0) {
     );
 }
 
-/** A non-negative decimal amount, kept as an exact string such as "59.00". */
-export const amount = z
-  .union([z.string().trim(), z.number().finite()])
-  .transform((v) => (typeof v === 'number' ? String(v) : v))
-  .pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a non-negative decimal such as "59.00"'))
-  .transform(normalizeAmount);
-
-export const money = z.looseObject({
-  currency: z.string().trim().regex(/^[A-Za-z]{3}$/, 'must be a 3-letter currency code').transform((s) => s.toUpperCase()),
-  amount,
-});
-export type Money = z.infer<typeof money>;
 
 /** A seat number: "21", 21, or absent. */
 export const seat = z
@@ -113,3 +101,30 @@ export const listingResource = z.looseObject({
   published: looseBoolean.optional(),
 });
 export type ListingResource = z.infer<typeof listingResource>;
+
+/** Text that may arrive as a number, kept as a string; `blankIsNull`: trimmed, and "" is null. */
+export const looseText = (blankIsNull = false) =>
+  z.union([z.string(), z.number()]).transform((v) => (blankIsNull ? String(v).trim() || null : String(v))).nullish();
+
+/** Tixstock's order resource. Only `id` is required: ticket.sold may carry a partial copy. */
+export const orderResource = z.looseObject({
+  id: looseId,
+  date: z.string().nullish(),
+  customer: z
+    .looseObject({
+      id: looseText(),
+      first_name: z.string().nullish(),
+      last_name: z.string().nullish(),
+      email_address: z.string().nullish(),
+    })
+    .nullish(),
+  items: z.array(z.looseObject({ listing_id: looseText() })).nullish(),
+  quantity: count(0).nullish(),
+  currency: z.string().trim().max(10).nullish(),
+  sub_total: amount.nullish(),
+  grand_total: amount.nullish(),
+  status: z.string().trim().max(100).nullish(),
+  shipping_tracking_id: looseText(),
+  shipping_label: z.string().nullish(),
+});
+export type OrderResource = z.infer<typeof orderResource>;

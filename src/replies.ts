@@ -10,7 +10,11 @@ const asSent = z.unknown();
 const resource = z.record(z.string(), z.unknown());
 export const money = z.object({ currency: z.string(), amount: z.string() });
 
-export const outcomes = ['applied', 'rejected', 'duplicate', 'invalid', 'unsupported', 'failed'] as const;
+/** Outcomes that are not a webhook applied (or answered from the log): what support looks at. */
+export const ERROR_OUTCOMES = ['rejected', 'invalid', 'unsupported', 'failed'] as const;
+/** A webhook's outcome, as its delivery log row keeps it. */
+export const OUTCOMES = ['applied', 'duplicate', ...ERROR_OUTCOMES] as const;
+export type Outcome = (typeof OUTCOMES)[number];
 
 export const listingSummary = z.object({
   id,
@@ -71,7 +75,7 @@ export const deliverySummary = z.object({
   version: z.string(),
   type: z.string().nullable(),
   path: z.string(),
-  outcome: z.enum(outcomes),
+  outcome: z.enum(OUTCOMES),
   status: z.number().int(),
   reply: asSent.describe('the JSON answered to Tixstock'),
   error: z.string().nullable(),
@@ -105,7 +109,7 @@ export const replayResult = z.object({
   replay_of: id,
   type: z.string().nullable(),
   version: z.string(),
-  outcome: z.enum(outcomes),
+  outcome: z.enum(OUTCOMES),
   status: z.number().int(),
   reply: asSent,
   body_rebuilt_from_ticket: id.nullable().describe('the ticket whose stored PDF the body was rebuilt from (its file was a reference), else null'),

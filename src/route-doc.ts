@@ -13,6 +13,15 @@ export const errorBody = z.looseObject({
 /** A list reply: `next` is the cursor for `after`, null on the last page. */
 export const pageOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next: z.string().nullable() });
 
+/** A page of rows ordered by id: `next` is the last id when the page is full. */
+export function listPage(items: readonly Record<string, unknown>[], limit: number) {
+  const last = items[items.length - 1];
+  return { items, next: items.length === limit && last ? String(last.id) : null };
+}
+
+/** `limit` of a list: 1 to 500 rows. */
+export const pageLimit = (byDefault = 100) => z.coerce.number().int().min(1).max(500).default(byDefault);
+
 /** A reply that is not JSON, e.g. a PDF download. */
 export interface FileReply {
   contentType: string;

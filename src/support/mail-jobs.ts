@@ -1,30 +1,12 @@
-// The two mails support relies on, as jobs: the notice sent to SUPPORT_EMAIL when a ticket
-// PDF arrives, and an order's PDFs sent to any address on request. Queued in the caller's
-// transaction; built and sent by the job worker after it commits.
-import { z } from 'zod';
+// The handlers of the two mail jobs (jobs/mails.ts queues them): each builds its mail from the
+// stored tickets, sends it and records it; also the mails sent for an order.
 import type { Config } from '../config.js';
 import type { Sql, Tx } from '../db/connect.js';
-import { enqueueJob } from '../jobs/queue.js';
+import { FULFILMENT_NOTICE, noticePayload, ORDER_TICKETS, orderTicketsPayload } from '../jobs/mails.js';
 import type { JobHandler } from '../jobs/worker.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { ticketInfo, ticketPdf, ticketsOfOrder, type TicketInfo } from '../tickets/store.js';
 import { recordMail, sendMail, type Attachment, type OutgoingMail } from './mail.js';
-
-export const FULFILMENT_NOTICE = 'mail.fulfilment_notice';
-export const ORDER_TICKETS = 'mail.order_tickets';
-
-const noticePayload = z.object({ ticket_id: z.string(), order_id: z.string(), to: z.string().nullable() });
-const orderTicketsPayload = z.object({ order_id: z.string(), to: z.string(), requested_by: z.string() });
-
-export function queueFulfilmentNotice(tx: Tx, config: Config, t: { ticketId: string; orderId: string }): Promise<string> {
-  const payload: z.infer<typeof noticePayload> = { ticket_id: t.ticketId, order_id: t.orderId, to: config.SUPPORT_EMAIL ?? null };
-  return enqueueJob(tx, { kind: FULFILMENT_NOTICE, payload, orderId: t.orderId });
-}
-
-export function queueOrderTickets(db: Sql | Tx, r: { orderId: string; to: string; requestedBy: string }): Promise<string> {
-  const payload: z.infer<typeof orderTicketsPayload> = { order_id: r.orderId, to: r.to, requested_by: r.requestedBy };
-  return enqueueJob(db, { kind: ORDER_TICKETS, payload, orderId: r.orderId });
-}
 
 const seatOf = (t: Pick<TicketInfo, 'row' | 'seat'>) =>
   [t.row && `row ${t.row}`, t.seat && `seat ${t.seat}`].filter(Boolean).join(' ') || 'no seat given';
@@ -81,3 +63,9 @@ export async function mailsOfOrder(sql: Sql, orderId: string, limit = 50) {
     select id, job_id, kind, to_address, subject, transport, attachments, sent_at
       from mails where order_id = ${orderId} order by id desc limit ${limit}`;
 }
+
+/** Job kind -> handler, for the worker (main.ts). A kind is never renamed: rows already queued carry it. */
+export const mailJobHandlers: Record<string, JobHandler> = {
+  [FULFILMENT_NOTICE]: fulfilmentNoticeJob,
+  [ORDER_TICKETS]: orderTicketsJob,
+};

@@ -4,19 +4,18 @@ import express from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import type { FailedAuthThrottle } from '../auth-throttle.js';
-import { asyncRoute, parseInput, refuseNul, sendError, type AsyncHandler } from '../http.js';
-import { runOptionsFrom, startRun } from '../reconcile/run.js';
-import { getRun, listRuns, RunInProgress } from '../reconcile/runs.js';
+import { asyncRoute, parseInput, sendError } from '../http.js';
+import { numericId } from '../ids.js';
+import * as reply from '../replies.js';
+import { describeRoute, pageLimit, pageOf } from '../route-doc.js';
 import type { TixstockClient } from '../tixstock/contract.js';
-import { requireApiToken } from './auth.js';
-import { describeRoute, pageOf } from './describe.js';
-import * as reply from './schemas.js';
+import { runOptionsFrom, startRun } from './run.js';
+import { getRun, listRuns, RunInProgress } from './runs.js';
 
 const startBody = z.object({ repair: z.boolean().optional() }).strict();
 const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  after: z.string().regex(/^\d{1,18}$/, 'must be a numeric id').optional(),
+  limit: pageLimit(50),
+  after: numericId().optional(),
 });
 
 export const reconciliationRoutes = [
@@ -28,13 +27,11 @@ export const reconciliationRoutes = [
     replies: { 200: reply.reconciliationWithDifferences } }),
 ];
 
-export function reconciliationsRouter(deps: { sql: Sql; config: Config; tixstock?: TixstockClient; authFailures: FailedAuthThrottle }): express.Router {
+export function reconciliationsRouter(deps: { sql: Sql; config: Config; tixstock?: TixstockClient }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
-  router.use('/api/reconciliations', requireApiToken(config.API_TOKEN, deps.authFailures), express.json({ limit: '10kb' }), refuseNul());
-  const route = (h: AsyncHandler) => asyncRoute(h);
 
-  router.post('/api/reconciliations', route(async (req, res) => {
+  router.post('/api/reconciliations', asyncRoute(async (req, res) => {
     const body = parseInput(startBody, req.body ?? {}, 'body');
     if (!deps.tixstock) return sendError(res, 503, 'no Tixstock client is configured in this process');
     try {
@@ -47,13 +44,13 @@ export function reconciliationsRouter(deps: { sql: Sql; config: Config; tixstock
   }));
 
   // Newest first; `after` is the last id of the previous page.
-  router.get('/api/reconciliations', route(async (req, res) => {
+  router.get('/api/reconciliations', asyncRoute(async (req, res) => {
     const q = parseInput(listQuery, req.query, 'query');
     const items = await listRuns(sql, { limit: q.limit, before: q.after });
     res.json({ items, next: items.length === q.limit ? items[items.length - 1]!.id : null });
   }));
 
-  router.get('/api/reconciliations/:id', route(async (req, res) => {
+  router.get('/api/reconciliations/:id', asyncRoute(async (req, res) => {
     const run = await getRun(sql, String(req.params.id));
     if (!run) return sendError(res, 404, `reconciliation ${String(req.params.id)} not found`);
     res.json(run);

@@ -1,18 +1,16 @@
-// /api/orders and /api/tickets: orders with their tickets, the stored PDFs (one, or all of an
-// order merged). The reseller's own order status (PUT) is in sales/routes.ts: it is pushed to Tixstock.
+// /api/orders and /api/tickets: the order view (order-view.ts) over the API, the stored PDFs (one,
+// or all of an order merged). The reseller's own order status (PUT) is in sales/routes.ts: it is pushed to Tixstock.
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import type { FailedAuthThrottle } from '../auth-throttle.js';
-import { asyncRoute, refuseNul, sendError, type AsyncHandler } from '../http.js';
+import { asyncRoute, sendError } from '../http.js';
 import { ID_RULE } from '../ids.js';
-import { isOrderId, mergedTickets, orderView } from '../support/order-view.js';
+import * as reply from '../replies.js';
+import { describeRoute } from '../route-doc.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { ticketPdf } from '../tickets/store.js';
-import { requireApiToken } from './auth.js';
-import { describeRoute } from './describe.js';
-import * as reply from './schemas.js';
+import { isOrderId, mergedTickets, orderView } from './order-view.js';
 
 const idParam = z.object({ id: z.string() });
 const pdf = { contentType: 'application/pdf', description: 'the PDF, as a download' };
@@ -32,19 +30,17 @@ export function sendPdf(res: Response, pdf: Uint8Array, filename: string): void 
   res.send(Buffer.from(pdf.buffer, pdf.byteOffset, pdf.byteLength));
 }
 
-export function ordersRouter(deps: { sql: Sql; config: Config; authFailures: FailedAuthThrottle }): express.Router {
+export function ordersRouter(deps: { sql: Sql; config: Config }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
-  router.use(['/api/orders', '/api/tickets'], requireApiToken(config.API_TOKEN, deps.authFailures), express.json({ limit: '100kb' }), refuseNul());
 
-  const route = (h: AsyncHandler) => asyncRoute(h);
   const orderId = (req: Request, res: Response): string | undefined => {
     const id = String(req.params.id);
     if (isOrderId(id)) return id;
     sendError(res, 400, `bad request: an order id is ${ID_RULE}`);
   };
 
-  router.get('/api/orders/:id', route(async (req, res) => {
+  router.get('/api/orders/:id', asyncRoute(async (req, res) => {
     const id = orderId(req, res);
     if (id === undefined) return;
     const order = await orderView(sql, id);
@@ -52,7 +48,7 @@ export function ordersRouter(deps: { sql: Sql; config: Config; authFailures: Fai
     res.json(order);
   }));
 
-  router.get('/api/orders/:id/tickets.pdf', route(async (req, res) => {
+  router.get('/api/orders/:id/tickets.pdf', asyncRoute(async (req, res) => {
     const id = orderId(req, res);
     if (id === undefined) return;
     const merged = await mergedTickets(sql, config, id);
@@ -62,7 +58,7 @@ export function ordersRouter(deps: { sql: Sql; config: Config; authFailures: Fai
     sendPdf(res, merged.pdf, pdfFileName(id, 'tickets'));
   }));
 
-  router.get('/api/tickets/:id.pdf', route(async (req, res) => {
+  router.get('/api/tickets/:id.pdf', asyncRoute(async (req, res) => {
     const id = String(req.params.id);
     const ticket = await ticketPdf(sql, id);
     if (!ticket) return sendError(res, 404, `ticket ${id} not found`);
