@@ -102,7 +102,7 @@ const configSchema = z.object({
   TIXSTOCK_API_RATE_PER_MINUTE: integer(240, 1, 100000),
   /** How long Tixstock keeps a hold before releasing it by itself (fractions allowed). */
   TIXSTOCK_HOLD_MINUTES: z.coerce.number().positive().max(24 * 60).default(30),
-  /** The release call's path template: Tixstock's docs do not show it (DESIGN 2b). */
+  /** The release call's path template: Tixstock's docs do not show it, so it can be set. */
   TIXSTOCK_RELEASE_PATH: z.string().trim().min(1).default('tickets/release/{hold_id}/{release_quantity}'),
   /** How often the job worker compares the inventory with Tixstock's tickets/get (0 = never). */
   RECONCILE_INTERVAL: duration('24h', 60_000),

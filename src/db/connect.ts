@@ -45,12 +45,12 @@ export function connect(url: string, opts: ConnectOptions): Sql {
  * show where a failed query came from). V8 keeps such an Error's stack unformatted until it is
  * read, and an unformatted stack holds the functions of its frames and everything their
  * closures reach: the first fulfilment through each statement stayed in memory for good (its
- * body and PDF, tens of MB; found with a heap snapshot, tested by test/scripts/body-retention.ts).
+ * body and PDF, tens of MB; tested by test/scripts/body-retention.ts).
  * So: each query's `origin` is read once, which formats that stack into a string; and the
  * function given to begin() is reachable only while its transaction runs, because the COMMIT
  * and ROLLBACK postgres.js sends itself keep their first transaction's begin() in such a stack.
- * (postgres.js's `debug` option avoids the cache too, but makes a fresh Error per query: 15-20%
- * fewer holds per second, measured.) Applied to the pool here; transaction.ts applies it to the
+ * (postgres.js's `debug` option avoids the cache too, but makes a fresh Error per query, which
+ * costs throughput on the hot path.) Applied to the pool here; transaction.ts applies it to the
  * transaction and reserved handles it is given.
  */
 export function releasingOrigins<T extends Sql | Tx>(db: T): T {

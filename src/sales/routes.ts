@@ -1,5 +1,5 @@
 // /api/holds, /api/brokers/:id/close and PUT /api/orders/:id/status: the reseller's own sales,
-// through Tixstock's reseller API (status codes: DESIGN 3 "Status codes of the sales calls").
+// through Tixstock's reseller API (status codes: README, "Our own sales").
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';

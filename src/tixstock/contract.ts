@@ -68,7 +68,7 @@ export interface TicketsQuery {
   listingId?: string;
 }
 
-/** The calls of DESIGN 2b. Every method resolves with a TixstockReply or rejects with a
+/** The reseller API calls we make (README, "Tixstock's reseller API"). Every method resolves with a TixstockReply or rejects with a
  * TixstockError; nothing else escapes. None retries hold or addOrder. */
 export interface TixstockClient {
   /** POST tickets/hold/{listing_id} {"quantity"}: data.quantity_available, meta.hold_id. */

@@ -1,5 +1,5 @@
 // A Tixstock simulator over real HTTP (node:http) for tests and for developers without a
-// Tixstock sandbox: the reseller API calls of DESIGN 2b with their reply and error shapes,
+// Tixstock sandbox: the reseller API calls the client makes, with their reply and error shapes,
 // faults switched on per call, control endpoints under /_sim/, and the webhook player
 // (sim-webhooks.ts) that plays Tixstock's side against a running service.
 import http from 'node:http';

@@ -235,8 +235,8 @@ export function findRetryOfBody(tx: Tx, bodySha256: Buffer, version: string): Pr
 
 /** The lookup of findRetryOfBody. Ordered by received_at, the order of deliveries_retry_idx: ordered
  * by id, PostgreSQL's generic plan for this prepared statement (used after five executions)
- * walked the primary key backwards through every delivery instead (41 ms at 27,000 rows, and
- * growing with the log). Exported for the test that checks the plan. */
+ * walked the primary key backwards through every delivery instead, slower with every delivery
+ * logged. Exported for the test that checks the plan. */
 export function retryLookup(tx: Tx | Sql, bodySha256: Buffer, version: string) {
   return tx<PriorDelivery[]>`
     select id, status, reply, listing_id, event_id, order_id, broker_id

@@ -17,9 +17,11 @@ import {
   deliveryCommitted, findRetryOfBody, findRetryOfEntity, finishDelivery, insertDelivery, isAlreadyReplayed, referencedBodyOf,
   restoreFullBody, retryLookup, type DeliveryRefs, type NewDelivery,
 } from './deliveries.js';
-import { findWebhook, normalizeVersion, supportedVersions } from './registry.js';
+import { normalizeVersion, webhookRegistry, type AnyWebhook } from './registry.js';
 import { bodyWithTicketReference } from './stored-body.js';
-import './v1/index.js';
+import { v1Webhooks } from './v1/index.js';
+
+const webhooks = webhookRegistry({ v1: v1Webhooks });
 
 export interface IncomingDelivery {
   raw: Buffer;
@@ -74,17 +76,51 @@ export function webhookDeadlineMs(config: Config, bytes: number): number {
   return config.WEBHOOK_DEADLINE_MS + Math.floor(bytes / (4 * 1024 * 1024)) * 1000;
 }
 
+/** A webhook's way: what its log row records, then classify -> (prepare) -> apply. */
 export async function processDelivery(deps: { sql: Sql; config: Config }, d: IncomingDelivery): Promise<ProcessedDelivery> {
+  const p = await received(deps, d);
+  const c = await classify(p);
+  if ('refused' in c) return c.refused;
+  if (c.def.statement) return applyStatement(p, c);
+  const prepared = await prepare(p, c);
+  if ('refused' in prepared) return prepared.refused;
+  return applyInTransaction(p, c, prepared);
+}
+
+/** What every step knows of the delivery: its log row's values, its deadline, how to refuse it. */
+interface Received {
+  deps: { sql: Sql; config: Config };
+  d: IncomingDelivery;
+  version: string;
+  json: ReturnType<typeof readJsonBody>;
+  base: Omit<NewDelivery, 'type' | 'outcome' | 'status' | 'reply'>;
+  redacted: boolean;
+  deadlineMs: () => number;
+  confirmUntil: number;
+  /** Not applied: recorded (so it can be inspected and replayed after a fix) and answered 4xx. */
+  refuse: (status: number, outcome: Outcome, type: string | null, message: string, errors?: string[]) => Promise<ProcessedDelivery>;
+}
+
+/** A webhook its definition accepts: its type, handler and parsed data. */
+interface Classified {
+  type: string;
+  def: AnyWebhook;
+  /** The envelope's data as given to the schema (large strings lifted, for definitions that take them). */
+  input: unknown;
+  data: unknown;
+}
+
+/** Refused: the answer is ready, recorded in the log. */
+type Refused = { refused: ProcessedDelivery };
+
+async function received(deps: { sql: Sql; config: Config }, d: IncomingDelivery): Promise<Received> {
   const { sql, config } = deps;
   const version = normalizeVersion(d.versionHeader);
   const deadlineAt = d.deadlineAt ?? Date.now() + webhookDeadlineMs(config, d.raw.length);
   const deadlineMs = () => deadlineAt - Date.now();
-  // A lost COMMIT is confirmed within a bound of its own after the deadline, so that the answer
-  // still comes in bounded time from the first byte.
-  const confirmUntil = deadlineAt + COMMIT_CONFIRM_MS;
   const json = readJsonBody(d.raw);
   const { body, redacted } = redactSecrets(d.raw, json);
-  const base: Omit<NewDelivery, 'type' | 'outcome' | 'status' | 'reply'> = {
+  const base: Received['base'] = {
     version,
     path: d.path,
     headers: d.headers,
@@ -93,45 +129,51 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     redacted,
     replayOf: d.replayOf ?? null,
   };
-
-  // Not applied: recorded (so it can be inspected and replayed after a fix) and answered 4xx.
-  const refuse = async (status: number, outcome: Outcome, type: string | null, message: string, errors?: string[]) => {
+  const refuse: Received['refuse'] = async (status, outcome, type, message, errors) => {
     const reply = errorReply(message, errors);
     const deliveryId = await transactionWithDeadline(sql, deadlineMs(), (tx) =>
       insertDelivery(tx, { ...base, type, outcome, status, reply, error: (errors ?? [message]).join('\n') }),
     );
     return { status, outcome, reply, deliveryId, version, type, refs: {} };
   };
+  // A lost COMMIT is confirmed within a bound of its own after the deadline, so that the answer
+  // still comes in bounded time from the first byte.
+  return { deps, d, version, json, base, redacted, deadlineMs, confirmUntil: deadlineAt + COMMIT_CONFIRM_MS, refuse };
+}
 
+/** Content type, JSON, NUL, version, envelope, type, then the type's schema. */
+async function classify(p: Received): Promise<Classified | Refused> {
+  const { d, version, json } = p;
+  const refused = async (...args: Parameters<Received['refuse']>): Promise<Refused> => ({ refused: await p.refuse(...args) });
   if (d.contentType !== undefined && !isJsonContentType(d.contentType)) {
-    return refuse(415, 'invalid', null, `Content-Type must be application/json, got ${JSON.stringify(d.contentType.slice(0, 100))}`);
+    return refused(415, 'invalid', null, `Content-Type must be application/json, got ${JSON.stringify(d.contentType.slice(0, 100))}`);
   }
   const charset = d.contentType === undefined ? undefined : charsetOf(d.contentType);
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    return refuse(415, 'invalid', null, `Content-Type charset ${JSON.stringify(charset.slice(0, 40))} is not accepted: webhooks are UTF-8 JSON`);
+    return refused(415, 'invalid', null, `Content-Type charset ${JSON.stringify(charset.slice(0, 40))} is not accepted: webhooks are UTF-8 JSON`);
   }
   // The signature is over the bytes sent, so a compressed body is refused rather than inflated.
   const encoding = d.headers['content-encoding']?.trim().toLowerCase();
   if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
-    return refuse(415, 'invalid', null, `Content-Encoding ${JSON.stringify(encoding.slice(0, 40))} is not accepted: send the JSON body uncompressed`);
+    return refused(415, 'invalid', null, `Content-Encoding ${JSON.stringify(encoding.slice(0, 40))} is not accepted: send the JSON body uncompressed`);
   }
-  if (!json.ok) return refuse(400, 'invalid', null, json.message);
+  if (!json.ok) return refused(400, 'invalid', null, json.message);
   const parsed = json.value;
   const rawType = (parsed as { meta?: { type?: unknown } } | null)?.meta?.type;
   const typeForLog = typeof rawType === 'string' && !rawType.includes('\u0000') ? rawType.trim().slice(0, 100) : null;
   const nul = findNul(parsed);
-  if (nul !== undefined) return refuse(400, 'invalid', typeForLog, `${nul} contains a NUL character (\\u0000), which cannot be stored`);
-  if (!supportedVersions().includes(version)) {
-    return refuse(400, 'unsupported', typeForLog,
-      `Tixstock-Version ${JSON.stringify(version)} is not supported (supported: ${supportedVersions().join(', ')})`);
+  if (nul !== undefined) return refused(400, 'invalid', typeForLog, `${nul} contains a NUL character (\\u0000), which cannot be stored`);
+  if (!webhooks.versions.includes(version)) {
+    return refused(400, 'unsupported', typeForLog,
+      `Tixstock-Version ${JSON.stringify(version)} is not supported (supported: ${webhooks.versions.join(', ')})`);
   }
   const env = envelope.safeParse(parsed);
   if (!env.success) {
-    return refuse(400, 'invalid', typeForLog, 'body is not a Tixstock webhook: expected {"data": {...}, "meta": {"type": "..."}}', issuesOf(env.error, ''));
+    return refused(400, 'invalid', typeForLog, 'body is not a Tixstock webhook: expected {"data": {...}, "meta": {"type": "..."}}', issuesOf(env.error, ''));
   }
   const type = env.data.meta.type;
-  const def = findWebhook(version, type);
-  if (!def) return refuse(400, 'unsupported', type, `unknown webhook type ${JSON.stringify(type)} for Tixstock-Version ${version}`);
+  const def = webhooks.find(version, type);
+  if (!def) return refused(400, 'unsupported', type, `unknown webhook type ${JSON.stringify(type)} for Tixstock-Version ${version}`);
   // Async: a schema may do slow checks (decoding and loading a PDF) here, before the transaction.
   // Large string values stay bytes for definitions that take them (fulfilments), else strings.
   // A lifted string is checked only when it is turned into a string, here or by the schema.
@@ -141,72 +183,101 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     if (!def.largeStrings && d.raw.length >= LIFT_MIN) {
       input = materializeStrings(input);
       const nulInLong = findNul(input, 'data');
-      if (nulInLong !== undefined) return refuse(400, 'invalid', type, `${nulInLong} contains a NUL character (\\u0000), which cannot be stored`);
+      if (nulInLong !== undefined) return refused(400, 'invalid', type, `${nulInLong} contains a NUL character (\\u0000), which cannot be stored`);
     }
     data = await def.schema.safeParseAsync(input);
   } catch (err) {
     if (!(err instanceof InvalidJsonString)) throw err;
-    return refuse(400, 'invalid', type, `body is not valid JSON: ${err.message}`);
+    return refused(400, 'invalid', type, `body is not valid JSON: ${err.message}`);
   }
   if (!data.success) {
     const errors = issuesOf(data.error, 'data');
-    return refuse(400, 'invalid', type, `invalid ${type} webhook: ${errors.join('; ')}`, errors);
+    return refused(400, 'invalid', type, `invalid ${type} webhook: ${errors.join('; ')}`, errors);
   }
+  return { type, def, input, data: data.data };
+}
 
-  // A failure while applying: database unavailable is thrown (answered 503, nothing written),
-  // anything else is recorded as a refusal.
-  const failed = (err: unknown, deliveryIdOf: (result: unknown) => string | null) => {
-    if (err instanceof CommitOutcomeUnknown) {
-      log.error('commit outcome unknown: answered 503; check whether this delivery exists', { delivery_id: deliveryIdOf(err.result), type, version });
-    }
-    if (isDatabaseUnavailable(err) || isAlreadyReplayed(err)) throw err;
-    if (isDataException(err)) {
-      return refuse(400, 'invalid', type, `invalid ${type} webhook: a value cannot be stored (${(err as Error).message})`);
-    }
-    log.error('webhook handler failed', { type, version, error: err });
-    return refuse(500, 'failed', type, `internal error while applying ${type}; nothing was applied and the delivery is logged for replay`,
-      [String((err as Error)?.message ?? err)]);
-  };
-
-  if (def.statement) {
-    const statement = def.statement;
-    try {
-      const row = await statementWithDeadline(sql, deadlineMs(), (db) => statement({ db, delivery: { ...base, type }, config }, data.data).then((rows) => rows[0]!),
-        { wasCommitted: (r) => deliveryCommitted(sql, r.id), confirmUntil });
-      return { status: 200, outcome: row.outcome, reply: row.reply, deliveryId: row.id, version, type, refs: { listing_id: row.listing_id } };
-    } catch (err) {
-      return failed(err, (r) => (r as { id: string }).id);
-    }
+/** A failure while applying: database unavailable is thrown (answered 503, nothing written),
+ * anything else is recorded as a refusal. */
+function failed(p: Received, type: string, err: unknown, deliveryIdOf: (result: unknown) => string | null): Promise<ProcessedDelivery> {
+  const { version } = p;
+  if (err instanceof CommitOutcomeUnknown) {
+    log.error('commit outcome unknown: answered 503; check whether this delivery exists', { delivery_id: deliveryIdOf(err.result), type, version });
   }
+  if (isDatabaseUnavailable(err) || isAlreadyReplayed(err)) throw err;
+  if (isDataException(err)) {
+    return p.refuse(400, 'invalid', type, `invalid ${type} webhook: a value cannot be stored (${(err as Error).message})`);
+  }
+  log.error('webhook handler failed', { type, version, error: err });
+  return p.refuse(500, 'failed', type, `internal error while applying ${type}; nothing was applied and the delivery is logged for replay`,
+    [String((err as Error)?.message ?? err)]);
+}
 
-  // The listing, event, broker or order an absolute-state webhook sets, when its data names it.
-  const entity = def.retriesAreDuplicates ? def.entityOf?.(data.data) : undefined;
-  // Slow checks (loading a ticket PDF) only for a webhook that is not a retry of an applied one:
-  // looked for here without a lock, and again under its lock in the transaction.
-  const checkRetry = def.retriesAreDuplicates && !d.replayOf;
-  let prepared: { data: unknown } | undefined = { data: data.data };
+/** Holds and releases: the whole webhook, delivery row included, as one statement sent with BEGIN. */
+async function applyStatement(p: Received, c: Classified): Promise<ProcessedDelivery> {
+  const { deps: { sql, config }, base, version } = p;
+  const { type } = c;
+  const statement = c.def.statement!;
+  try {
+    const row = await statementWithDeadline(sql, p.deadlineMs(), (db) => statement({ db, delivery: { ...base, type }, config }, c.data).then((rows) => rows[0]!),
+      { wasCommitted: (r) => deliveryCommitted(sql, r.id), confirmUntil: p.confirmUntil });
+    return { status: 200, outcome: row.outcome, reply: row.reply, deliveryId: row.id, version, type, refs: { listing_id: row.listing_id } };
+  } catch (err) {
+    return failed(p, type, err, (r) => (r as { id: string }).id);
+  }
+}
+
+/** What prepare found out before the transaction. */
+interface Prepared {
+  /** The listing, event, broker or order an absolute-state webhook sets, when its data names it. */
+  entity: string | undefined;
+  /** Whether to look for an applied delivery it repeats (absolute-state webhooks, not replays). */
+  checkRetry: boolean;
+  /** The handler's input; undefined when the webhook was taken for a retry (not prepared). */
+  prepared: { data: unknown } | undefined;
+  /** The body with a reference to the file the handler stores, instead of the file. */
+  referenced: Awaited<ReturnType<typeof bodyWithTicketReference>> | undefined;
+}
+
+/** Slow checks (loading a ticket PDF) only for a webhook that is not a retry of an applied one:
+ * looked for here without a lock, and again under its lock in the transaction. */
+async function prepare(p: Received, c: Classified): Promise<Prepared | Refused> {
+  const { deps: { sql, config }, base, version } = p;
+  const { def, type } = c;
+  const entity = def.retriesAreDuplicates ? def.entityOf?.(c.data) : undefined;
+  const checkRetry = !!def.retriesAreDuplicates && !p.d.replayOf;
+  let prepared: { data: unknown } | undefined = { data: c.data };
   if (def.prepare) {
     try {
       const seen = checkRetry && entity === undefined && (await retryLookup(sql, base.bodySha256, version)).length > 0;
-      prepared = seen ? undefined : { data: await def.prepare({ config }, data.data) };
+      prepared = seen ? undefined : { data: await def.prepare({ config }, c.data) };
     } catch (err) {
       // A large string is checked for valid JSON escapes only when it is read, here.
-      if (err instanceof InvalidJsonString) return refuse(400, 'invalid', type, `body is not valid JSON: ${err.message}`);
-      return failed(err, () => null);
+      if (err instanceof InvalidJsonString) return { refused: await p.refuse(400, 'invalid', type, `body is not valid JSON: ${err.message}`) };
+      return { refused: await failed(p, type, err, () => null) };
     }
   }
-  // A file the handler stores (a fulfilment's PDF, in tickets) is not stored a second time in
-  // the body of a delivery that applies or repeats it: the body keeps a reference instead.
-  const referenceOf = async (p: { data: unknown }) => {
-    const external = def.externalFile && !redacted ? def.externalFile(input, p.data) : undefined;
-    return external && (await bodyWithTicketReference(d.raw, external));
-  };
-  let referenced = prepared && (await referenceOf(prepared));
+  return { entity, checkRetry, prepared, referenced: prepared && (await referenceOf(p, c, prepared)) };
+}
+
+/** A file the handler stores (a fulfilment's PDF, in tickets) is not stored a second time in
+ * the body of a delivery that applies or repeats it: the body keeps a reference instead. */
+async function referenceOf(p: Received, c: Classified, prepared: { data: unknown }) {
+  const external = c.def.externalFile && !p.redacted ? c.def.externalFile(c.input, prepared.data) : undefined;
+  return external && (await bodyWithTicketReference(p.d.raw, external));
+}
+
+/** In one transaction: a retry is answered from the log, anything else recorded and applied. */
+async function applyInTransaction(p: Received, c: Classified, r: Prepared): Promise<ProcessedDelivery> {
+  const { deps: { sql, config }, d, base, version } = p;
+  const { def, type } = c;
+  const { entity, checkRetry } = r;
+  let { prepared, referenced } = r;
   const referencedBody = () => (referenced ? { body: referenced.body, bodyFile: referenced.bodyFile, bodyBytes: referenced.bodyBytes } : {});
 
   let finished: Promise<unknown> | undefined;
   try {
-    const processed = await transactionWithDeadline(sql, deadlineMs(), async (tx) => {
+    const processed = await transactionWithDeadline(sql, p.deadlineMs(), async (tx) => {
       if (checkRetry) {
         const prior = entity !== undefined
           ? await findRetryOfEntity(tx, entity, base.bodySha256, version)
@@ -224,8 +295,8 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
       // Taken for a retry above but not one under the lock (its original just left the window):
       // rare enough to check here, within the transaction's deadline.
       if (!prepared) {
-        prepared = { data: await def.prepare!({ config }, data.data) };
-        referenced = await referenceOf(prepared);
+        prepared = { data: await def.prepare!({ config }, c.data) };
+        referenced = await referenceOf(p, c, prepared);
       }
       const deliveryId = await insertDelivery(tx, { ...base, ...referencedBody(), type, outcome: 'applied', status: 200, reply: {}, entity });
       addLogContext({ delivery_id: deliveryId });
@@ -236,7 +307,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
       // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
       finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs, entity ?? result.entity ?? null);
       return { status: 200, outcome: result.outcome, reply: result.reply, deliveryId, version, type, refs };
-    }, { wasCommitted: (r) => deliveryCommitted(sql, r.deliveryId!), confirmUntil });
+    }, { wasCommitted: (r) => deliveryCommitted(sql, r.deliveryId!), confirmUntil: p.confirmUntil });
     // If the UPDATE failed, PostgreSQL turned the COMMIT behind it into a ROLLBACK: nothing was
     // applied, and this throws like any failure inside the transaction. (A lost connection is
     // not such a failure: the transaction was confirmed committed, so the UPDATE was too.)
@@ -245,6 +316,6 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
     });
     return processed;
   } catch (err) {
-    return failed(err, (r) => (r as ProcessedDelivery).deliveryId);
+    return failed(p, type, err, (r) => (r as ProcessedDelivery).deliveryId);
   }
 }

@@ -1,7 +1,7 @@
 // POST /webhooks/tixstock (and any subpath, e.g. /webhooks/tixstock/ticket-create), on plain
 // node:http: check the signature header, read the raw body within WEBHOOK_BODY_LIMIT and the byte
 // budget, verify the signature, then process it with bounded concurrency, all within the
-// webhook's deadline counted from its first byte. Status codes are those of DESIGN.md section 3.
+// webhook's deadline counted from its first byte. Status codes: README, "Webhooks".
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';

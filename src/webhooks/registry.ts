@@ -1,5 +1,5 @@
-// (version, meta.type) -> zod schema + handler. Adding v2 later means adding a v2/ folder that
-// calls defineWebhook('v2', ...), not editing v1.
+// (version, meta.type) -> zod schema + handler. Adding v2 later means adding a v2/ folder with its
+// table, given to webhookRegistry beside v1's (process.ts), not editing v1.
 import type { z } from 'zod';
 import type { Config } from '../config.js';
 import type { PendingQuery } from 'postgres';
@@ -64,26 +64,37 @@ export interface StatementContext {
   config: Config;
 }
 
-const registry = new Map<string, WebhookDefinition<z.ZodType, unknown>>();
-const key = (version: string, type: string) => `${version}\u0000${type}`;
+/** A webhook's definition, its handler's input checked against its schema by the compiler. A
+ * version's table (v1/index.ts) says which types it handles. */
+export function defineWebhook<S extends z.ZodType, P = z.output<S>>(def: WebhookDefinition<S, P>): AnyWebhook {
+  return def as unknown as AnyWebhook;
+}
 
-export function defineWebhook<S extends z.ZodType, P = z.output<S>>(version: string, types: string[], def: WebhookDefinition<S, P>): void {
-  for (const type of types) {
-    if (registry.has(key(version, type))) throw new Error(`webhook ${version} ${type} defined twice`);
-    if (!def.handle === !def.statement) throw new Error(`webhook ${version} ${type}: define handle or statement, not both`);
-    if (def.statement && def.prepare) throw new Error(`webhook ${version} ${type}: a one-statement webhook has no prepare step`);
-    if (def.statement && def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: a one-statement webhook cannot be checked for retries`);
-    if (def.entityOf && !def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: entityOf is for webhooks whose retries are duplicates`);
-    registry.set(key(version, type), def as unknown as WebhookDefinition<z.ZodType, unknown>);
+export type AnyWebhook = WebhookDefinition<z.ZodType, unknown>;
+/** meta.type -> definition, for one version. */
+export type WebhookTable = Record<string, AnyWebhook>;
+
+export interface WebhookRegistry {
+  find(version: string, type: string): AnyWebhook | undefined;
+  /** The versions there is a table for, sorted. */
+  versions: string[];
+}
+
+/** Version -> its table; every definition is checked once, here. */
+export function webhookRegistry(tables: Record<string, WebhookTable>): WebhookRegistry {
+  const byVersion = new Map<string, Map<string, AnyWebhook>>();
+  for (const [version, table] of Object.entries(tables)) {
+    const types = new Map<string, AnyWebhook>();
+    for (const [type, def] of Object.entries(table)) {
+      if (!def.handle === !def.statement) throw new Error(`webhook ${version} ${type}: define handle or statement, not both`);
+      if (def.statement && def.prepare) throw new Error(`webhook ${version} ${type}: a one-statement webhook has no prepare step`);
+      if (def.statement && def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: a one-statement webhook cannot be checked for retries`);
+      if (def.entityOf && !def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: entityOf is for webhooks whose retries are duplicates`);
+      types.set(type, def);
+    }
+    byVersion.set(version, types);
   }
-}
-
-export function findWebhook(version: string, type: string): WebhookDefinition<z.ZodType, unknown> | undefined {
-  return registry.get(key(version, type));
-}
-
-export function supportedVersions(): string[] {
-  return [...new Set([...registry.keys()].map((k) => k.split('\u0000')[0]!))].sort();
+  return { find: (version, type) => byVersion.get(version)?.get(type), versions: [...byVersion.keys()].sort() };
 }
 
 /** `Tixstock-Version` as sent ("v1", "V1", " v1 "); a missing header means v1. */

@@ -16,7 +16,7 @@ function loginFailures(config: Config): FailedAuthThrottle {
   return throttle;
 }
 
-defineWebhook('v1', ['broker.authenticate'], {
+export const brokerAuthenticate = defineWebhook({
   schema: z.looseObject({
     username: z.string().trim().min(1, 'must not be empty').max(200),
     password: z.string().min(1, 'must not be empty').max(1000),
@@ -43,7 +43,7 @@ defineWebhook('v1', ['broker.authenticate'], {
   },
 });
 
-defineWebhook('v1', ['broker.open'], {
+export const brokerOpen = defineWebhook({
   schema: z.looseObject({ broker_id: looseId }),
   retriesAreDuplicates: true,
   entityOf: (data) => entityKey('broker', data.broker_id),
@@ -53,7 +53,7 @@ defineWebhook('v1', ['broker.open'], {
   },
 });
 
-defineWebhook('v1', ['broker.closed'], {
+export const brokerClosed = defineWebhook({
   schema: z.looseObject({ broker_id: looseId }),
   retriesAreDuplicates: true,
   entityOf: (data) => entityKey('broker', data.broker_id),

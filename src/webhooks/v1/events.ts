@@ -4,7 +4,7 @@ import { deleteListingsOfEvent } from '../../inventory/listings.js';
 import { applied, defineWebhook, entityKey } from '../registry.js';
 import { eventResource } from '../../tixstock/resources.js';
 
-defineWebhook('v1', ['event.update'], {
+export const eventUpdate = defineWebhook({
   schema: eventResource,
   retriesAreDuplicates: true,
   entityOf: (data) => entityKey('event', data.id),
@@ -17,7 +17,7 @@ defineWebhook('v1', ['event.update'], {
   },
 });
 
-defineWebhook('v1', ['event.cancel'], {
+export const eventCancel = defineWebhook({
   schema: eventResource,
   retriesAreDuplicates: true,
   entityOf: (data) => entityKey('event', data.id),

@@ -83,7 +83,7 @@ function ticketFile(input: unknown, d: Fulfilment): ExternalFile | undefined {
   return d.check?.ok && file instanceof JsonStringBytes ? { value: file, pdf: d.check.pdf, sha256: d.check.sha256 } : undefined;
 }
 
-defineWebhook('v1', ['order.eticket_fulfilment'], {
+export const eticketFulfilment = defineWebhook({
   schema: fulfilment,
   retriesAreDuplicates: true,
   largeStrings: true,
@@ -92,7 +92,7 @@ defineWebhook('v1', ['order.eticket_fulfilment'], {
   handle: (ctx, data) => handle(ctx, 'eticket', data),
 });
 
-defineWebhook('v1', ['order.mobile_ticket_fulfilment'], {
+export const mobileTicketFulfilment = defineWebhook({
   schema: fulfilment,
   retriesAreDuplicates: true,
   largeStrings: true,

@@ -23,7 +23,7 @@ function replyFor(listingId: string, change: QuantityChange, done: string): Hand
   return applied({ listing_id: listingId, success: true, message: `${done}; quantity ${change.before} -> ${change.after}` }, refs);
 }
 
-defineWebhook('v1', ['ticket.add', 'ticket.create'], {
+export const ticketAdd = defineWebhook({
   schema: listingResource,
   retriesAreDuplicates: true,
   async handle(ctx, data) {
@@ -45,7 +45,7 @@ defineWebhook('v1', ['ticket.add', 'ticket.create'], {
   },
 });
 
-defineWebhook('v1', ['ticket.update'], {
+export const ticketUpdate = defineWebhook({
   schema: listingResource.extend({ id: looseId }),
   retriesAreDuplicates: true,
   entityOf: (data) => entityKey('listing', data.id),
@@ -70,7 +70,7 @@ defineWebhook('v1', ['ticket.update'], {
   },
 });
 
-defineWebhook('v1', ['ticket.delete'], {
+export const ticketDelete = defineWebhook({
   schema: z.looseObject({ listing_id: looseId }),
   retriesAreDuplicates: true,
   entityOf: (data) => entityKey('listing', data.listing_id),
@@ -113,7 +113,7 @@ function quantityStatement(ctx: StatementContext, p: {
   });
 }
 
-defineWebhook('v1', ['ticket.hold'], {
+export const ticketHold = defineWebhook({
   schema: z.looseObject({ external_id: looseId, hold_quantity: count(1) }),
   retriesAreDuplicates: false,
   statement: (ctx, data) => quantityStatement(ctx, {
@@ -131,7 +131,7 @@ const releaseSchema = z
     path: ['release_quantity'],
   });
 
-defineWebhook('v1', ['ticket.release'], {
+export const ticketRelease = defineWebhook({
   schema: releaseSchema,
   retriesAreDuplicates: false,
   statement: (ctx, data) => {
@@ -144,7 +144,7 @@ defineWebhook('v1', ['ticket.release'], {
   },
 });
 
-defineWebhook('v1', ['ticket.sold'], {
+export const ticketSold = defineWebhook({
   schema: z.looseObject({
     listing_id: looseId,
     sold_quantity: count(0),

@@ -3,7 +3,7 @@ import { upsertOrder } from '../../inventory/orders.js';
 import { applied, defineWebhook, entityKey } from '../registry.js';
 import { orderResource } from '../../tixstock/resources.js';
 
-defineWebhook('v1', ['order.update'], {
+export const orderUpdate = defineWebhook({
   schema: orderResource,
   retriesAreDuplicates: true,
   entityOf: (data) => entityKey('order', data.id),
