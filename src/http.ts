@@ -18,6 +18,9 @@ export function sendError(res: ServerResponse, status: number, message: string, 
   sendJson(res, status, { success: false, message, errors }, headers);
 }
 
+/** 404 `{what} not found`. */
+export const sendNotFound = (res: ServerResponse, what: string): void => sendError(res, 404, `${what} not found`);
+
 /** Bad input, answered 400 by asyncRoute with every problem named. */
 export class BadRequest extends Error {
   constructor(readonly errors: string[], hint = '') {

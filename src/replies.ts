@@ -221,6 +221,9 @@ export const storageStats = z.object({
   }),
 });
 
+/** A reply's row as postgres.js reads it from the database: its times (`*_at`) are Dates. */
+export type AsRead<T> = { [K in keyof T]: K extends `${string}_at` ? (null extends T[K] ? Date | null : Date) : T[K] };
+
 export const reconciliation = z.object({
   id,
   status: z.enum(['running', 'done', 'failed']),

@@ -22,6 +22,9 @@ export function listPage(items: readonly Record<string, unknown>[], limit: numbe
 /** `limit` of a list: 1 to 500 rows. */
 export const pageLimit = (byDefault = 100) => z.coerce.number().int().min(1).max(500).default(byDefault);
 
+/** The `:id` of a route's path. */
+export const idParam = z.object({ id: z.string() });
+
 /** A reply that is not JSON, e.g. a PDF download. */
 export interface FileReply {
   contentType: string;

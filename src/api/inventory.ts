@@ -1,15 +1,15 @@
 // /api/listings, /api/events, /api/brokers, /api/stats: read access to the inventory, broker accounts, storage.
-import express, { type Response } from 'express';
+import express from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { storageStats } from '../db/stats.js';
-import { asyncRoute, parseInput, sendError } from '../http.js';
+import { asyncRoute, parseInput, sendError, sendNotFound } from '../http.js';
 import { numericId } from '../ids.js';
 import { createBroker, UsernameTaken } from '../inventory/brokers.js';
 import { getEvent, listEvents } from '../inventory/events.js';
 import { getListing, isListingId, listingsOfEvent, listListings, quantityChanges } from '../inventory/listings.js';
-import { describeRoute, listPage, pageLimit, pageOf } from '../route-doc.js';
+import { describeRoute, idParam, listPage, pageLimit, pageOf } from '../route-doc.js';
 import * as reply from '../replies.js';
 
 const limit = pageLimit();
@@ -26,8 +26,6 @@ const newBroker = z.object({
   username: z.string().trim().min(1).max(200),
   password: z.string().min(8, 'must be at least 8 characters').max(1000),
 });
-
-const idParam = z.object({ id: z.string() });
 
 export const inventoryRoutes = [
   describeRoute({ method: 'get', path: '/api/listings', summary: 'Listings, oldest first, paged by `after`', query: listingQuery,
@@ -48,8 +46,6 @@ export function inventoryRouter(deps: { sql: Sql; config: Config }): express.Rou
   const { sql, config } = deps;
   const router = express.Router();
 
-  const notFound = (res: Response, what: string) => sendError(res, 404, `${what} not found`);
-
   router.get('/api/listings', asyncRoute(async (req, res) => {
     const q = parseInput(listingQuery, req.query, 'query');
     const rows = await listListings(sql, { eventId: q.event_id, brokerId: q.broker_id, status: q.status, limit: q.limit, after: q.after });
@@ -58,13 +54,13 @@ export function inventoryRouter(deps: { sql: Sql; config: Config }): express.Rou
 
   router.get('/api/listings/:id', asyncRoute(async (req, res) => {
     const row = await getListing(sql, String(req.params.id));
-    if (!row) return notFound(res, `listing ${String(req.params.id)}`);
+    if (!row) return sendNotFound(res, `listing ${String(req.params.id)}`);
     res.json(row);
   }));
 
   router.get('/api/listings/:id/ledger', asyncRoute(async (req, res) => {
     const id = String(req.params.id);
-    if (!isListingId(id) || !(await getListing(sql, id))) return notFound(res, `listing ${id}`);
+    if (!isListingId(id) || !(await getListing(sql, id))) return sendNotFound(res, `listing ${id}`);
     res.json({ items: await quantityChanges(sql, id), next: null });
   }));
 
@@ -76,7 +72,7 @@ export function inventoryRouter(deps: { sql: Sql; config: Config }): express.Rou
   router.get('/api/events/:id', asyncRoute(async (req, res) => {
     const id = String(req.params.id);
     const event = await getEvent(sql, id);
-    if (!event) return notFound(res, `event ${id}`);
+    if (!event) return sendNotFound(res, `event ${id}`);
     res.json({ ...event, listings: await listingsOfEvent(sql, id) });
   }));
 

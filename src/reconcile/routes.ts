@@ -7,7 +7,7 @@ import type { Sql } from '../db/connect.js';
 import { asyncRoute, parseInput, sendError } from '../http.js';
 import { numericId } from '../ids.js';
 import * as reply from '../replies.js';
-import { describeRoute, pageLimit, pageOf } from '../route-doc.js';
+import { describeRoute, idParam, pageLimit, pageOf } from '../route-doc.js';
 import type { TixstockClient } from '../tixstock/contract.js';
 import { runOptionsFrom, startRun } from './run.js';
 import { getRun, listRuns, RunInProgress } from './runs.js';
@@ -23,7 +23,7 @@ export const reconciliationRoutes = [
     body: startBody, replies: { 202: reply.reconciliationWithDifferences } }),
   describeRoute({ method: 'get', path: '/api/reconciliations', summary: 'Reconciliation runs, newest first, paged by `after`', query: listQuery,
     replies: { 200: pageOf(reply.reconciliation) } }),
-  describeRoute({ method: 'get', path: '/api/reconciliations/:id', summary: 'One run with its differences', params: z.object({ id: z.string() }),
+  describeRoute({ method: 'get', path: '/api/reconciliations/:id', summary: 'One run with its differences', params: idParam,
     replies: { 200: reply.reconciliationWithDifferences } }),
 ];
 

@@ -2,8 +2,10 @@
 // module writes them. One run at a time across all processes: the partial unique index on
 // status = 'running' refuses a second one, and a run that has not heartbeat for STALE_AFTER_MS
 // (its process died) is failed by the next one that starts.
+import type { z } from 'zod';
 import type { Sql, Tx } from '../db/connect.js';
 import { isSerialId } from '../ids.js';
+import type { AsRead, reconciliation } from '../replies.js';
 import type { Difference } from './compare.js';
 
 export const STALE_AFTER_MS = 2 * 60_000;
@@ -14,20 +16,7 @@ export class RunInProgress extends Error {
   }
 }
 
-export interface RunRow {
-  id: string;
-  status: 'running' | 'done' | 'failed';
-  repair: boolean;
-  requested_by: string;
-  started_at: Date;
-  finished_at: Date | null;
-  pages: number;
-  listings_checked: number;
-  without_id: number;
-  imported: number;
-  difference_count: number;
-  error: string | null;
-}
+export type RunRow = AsRead<z.infer<typeof reconciliation>>;
 
 const RUN_COLUMNS = (sql: Sql) => sql`
   id::text, status, repair, requested_by, started_at, finished_at, pages, listings_checked, without_id, imported,
@@ -97,7 +86,7 @@ export async function getRun(sql: Sql, id: string) {
   if (!isSerialId(id)) return undefined;
   const [run] = await sql<RunRow[]>`select ${RUN_COLUMNS(sql)} from reconciliations where id = ${id}`;
   if (!run) return undefined;
-  const differences = await sql<Difference[]>`
+  const differences = await sql<(Difference & { note: string | null })[]>`
     select listing_id, field, ours, tixstock, action, note from reconciliation_differences
      where reconciliation_id = ${id} order by id limit ${MAX_DIFFERENCES_SHOWN}`;
   return { ...run, differences: [...differences] };

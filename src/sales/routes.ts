@@ -8,7 +8,7 @@ import { asyncRoute, parseInput, sendError } from '../http.js';
 import { ID_RULE, isId, numericId } from '../ids.js';
 import { getHold, HOLD_STATUSES, listHolds } from '../inventory/holds.js';
 import * as reply from '../replies.js';
-import { describeRoute, pageLimit, pageOf } from '../route-doc.js';
+import { describeRoute, idParam, pageLimit, pageOf } from '../route-doc.js';
 import { customerSchema, type TixstockClient } from '../tixstock/contract.js';
 import { createHold, holdView, orderHold, releaseHold, type Answer } from './holds.js';
 import { idempotencyKey } from './idempotency.js';
@@ -37,7 +37,6 @@ const statusBody = z.object({
   status: z.union([z.string().trim().min(1, 'must not be empty').max(100, 'is too long'), z.null()]),
 });
 
-const idParam = z.object({ id: z.string() });
 const idempotent = 'Send an Idempotency-Key header to make a retry return the first answer.';
 
 export const salesRoutes = [
@@ -77,7 +76,7 @@ export function salesRouter(deps: {
   /** The order as GET /api/orders/:id answers it (support/order-view.ts), handed in by app.ts. */
   orderView: (sql: Sql, id: string) => Promise<unknown>;
 }): express.Router {
-  const { sql, config } = deps;
+  const { sql } = deps;
   const router = express.Router();
 
   router.post('/api/holds', asyncRoute(async (req, res) => {

@@ -1,18 +1,16 @@
 // /api/orders and /api/tickets: the order view (order-view.ts) over the API, the stored PDFs (one,
 // or all of an order merged). The reseller's own order status (PUT) is in sales/routes.ts: it is pushed to Tixstock.
 import express, { type Request, type Response } from 'express';
-import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import { asyncRoute, sendError } from '../http.js';
 import { ID_RULE } from '../ids.js';
 import * as reply from '../replies.js';
-import { describeRoute } from '../route-doc.js';
+import { describeRoute, idParam } from '../route-doc.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { ticketPdf } from '../tickets/store.js';
 import { isOrderId, mergedTickets, orderView } from './order-view.js';
 
-const idParam = z.object({ id: z.string() });
 const pdf = { contentType: 'application/pdf', description: 'the PDF, as a download' };
 
 export const orderRoutes = [

@@ -1,22 +1,11 @@
 // The support page's section on the last reconciliation with Tixstock and its differences.
+import type { z } from 'zod';
+import type { AsRead, reconciliationWithDifferences } from '../replies.js';
 import { type Html, html, when } from './html.js';
 
-/** What the section shows of a run (reconcile/runs.ts's getRun gives it; app.ts hands it in). */
-export interface ShownRun {
-  id: string;
-  status: string;
-  repair: boolean;
-  requested_by: string;
-  started_at: Date;
-  finished_at: Date | null;
-  pages: number;
-  listings_checked: number;
-  without_id: number;
-  imported: number;
-  difference_count: number;
-  error: string | null;
-  differences: { listing_id: string; field: string; ours: unknown; tixstock: unknown; action: string; note?: string | null }[];
-}
+/** What the section shows of a run: GET /api/reconciliations/:id's reply as read from the database
+ * (reconcile/runs.ts's getRun gives it; app.ts hands it in). */
+export type ShownRun = AsRead<z.infer<typeof reconciliationWithDifferences>>;
 
 const SHOWN = 100;
 const shown = (v: unknown) => (v === null || v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v));

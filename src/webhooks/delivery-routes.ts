@@ -1,13 +1,13 @@
 // /api/deliveries: the webhook log, one delivery with its body, and replaying a stored delivery.
-import express, { type Response } from 'express';
+import express from 'express';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { asyncRoute, parseInput, sendError } from '../http.js';
+import { asyncRoute, parseInput, sendError, sendNotFound } from '../http.js';
 import { isNumericId, numericId } from '../ids.js';
 import { OUTCOMES } from '../replies.js';
 import * as reply from '../replies.js';
-import { describeRoute, listPage, pageLimit, pageOf } from '../route-doc.js';
+import { describeRoute, idParam, listPage, pageLimit, pageOf } from '../route-doc.js';
 import { getDelivery, isAlreadyReplayed, listDeliveries, receivedBody, replayOf } from './deliveries.js';
 import { processDelivery, type ProcessedDelivery } from './process.js';
 
@@ -19,8 +19,6 @@ const deliveryQuery = z.object({
   limit: pageLimit(),
   after: numericId().optional(),
 });
-
-const idParam = z.object({ id: z.string() });
 
 export const deliveryRoutes = [
   describeRoute({ method: 'get', path: '/api/deliveries', summary: 'The webhook log', query: deliveryQuery,
@@ -43,8 +41,6 @@ export function deliveriesRouter(deps: { sql: Sql; config: Config }): express.Ro
   const { sql, config } = deps;
   const router = express.Router();
 
-  const notFound = (res: Response, what: string) => sendError(res, 404, `${what} not found`);
-
   router.get('/api/deliveries', asyncRoute(async (req, res) => {
     const q = parseInput(deliveryQuery, req.query, 'query');
     res.json(listPage(await listDeliveries(sql, q), q.limit));
@@ -53,14 +49,14 @@ export function deliveriesRouter(deps: { sql: Sql; config: Config }): express.Ro
   router.get('/api/deliveries/:id', asyncRoute(async (req, res) => {
     const id = String(req.params.id);
     const row = isNumericId(id) ? await getDelivery(sql, id) : undefined;
-    if (!row) return notFound(res, `delivery ${id}`);
+    if (!row) return sendNotFound(res, `delivery ${id}`);
     res.json(deliveryView(row));
   }));
 
   router.post('/api/deliveries/:id/replay', asyncRoute(async (req, res) => {
     const id = String(req.params.id);
     const row = isNumericId(id) ? await getDelivery(sql, id) : undefined;
-    if (!row) return notFound(res, `delivery ${id}`);
+    if (!row) return sendNotFound(res, `delivery ${id}`);
     if (row.outcome === 'applied' || row.outcome === 'duplicate') {
       return sendError(res, 409, `delivery ${id} was ${String(row.outcome)}; replaying it would apply it twice`);
     }
