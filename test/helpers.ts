@@ -37,6 +37,13 @@ export function testSql(): Sql {
   return shared;
 }
 
+/** Closes the shared pool (the root after-all hook of setup.ts), so the run exits by itself. */
+export async function closeTestSql(): Promise<void> {
+  const sql = shared;
+  shared = undefined;
+  await sql?.end({ timeout: 5 });
+}
+
 export type App = ReturnType<typeof createApp>;
 
 /** The app on the test database, as supertest's agent target. Call it in a before() hook:

@@ -7,7 +7,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
-import { freePort } from './helpers.js';
+import { closeTestSql, freePort } from './helpers.js';
 
 let pg: EmbeddedPostgres | undefined;
 // Under the system's temporary folder: as root, PostgreSQL runs as the user postgres, which
@@ -25,6 +25,14 @@ export async function mochaGlobalSetup() {
   await migrate(sql);
   await sql.end();
 }
+
+/** After every test file: what the files share is closed, so mocha exits without `exit: true`;
+ * a handle left open by a test shows as a run that does not end. */
+export const mochaHooks = {
+  async afterAll() {
+    await closeTestSql();
+  },
+};
 
 export async function mochaGlobalTeardown() {
   if (pg) {
