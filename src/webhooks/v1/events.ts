@@ -2,12 +2,17 @@
 import { cancelEvent, upsertEvent } from '../../inventory/events.js';
 import { deleteListingsOfEvent } from '../../inventory/listings.js';
 import { applied, defineWebhook, entityKey } from '../registry.js';
-import { eventResource } from '../../tixstock/resources.js';
+import { eventResource, type EventResource } from '../../tixstock/resources.js';
 
-export const eventUpdate = defineWebhook({
+/** Both set the event's absolute state: a retry is an equal body for the same event. */
+const eventState = {
   schema: eventResource,
   retriesAreDuplicates: true,
-  entityOf: (data) => entityKey('event', data.id),
+  entityOf: (data: EventResource) => entityKey('event', data.id),
+};
+
+export const eventUpdate = defineWebhook({
+  ...eventState,
   async handle(ctx, data) {
     const { cancelled } = await upsertEvent(ctx.tx, data);
     return applied(
@@ -18,9 +23,7 @@ export const eventUpdate = defineWebhook({
 });
 
 export const eventCancel = defineWebhook({
-  schema: eventResource,
-  retriesAreDuplicates: true,
-  entityOf: (data) => entityKey('event', data.id),
+  ...eventState,
   async handle(ctx, data) {
     // Recorded even when unknown, so that a later ticket.add for it is refused.
     const { found } = await cancelEvent(ctx.tx, data);

@@ -83,20 +83,14 @@ function ticketFile(input: unknown, d: Fulfilment): ExternalFile | undefined {
   return d.check?.ok && file instanceof JsonStringBytes ? { value: file, pdf: d.check.pdf, sha256: d.check.sha256 } : undefined;
 }
 
-export const eticketFulfilment = defineWebhook({
+const fulfilmentWebhook = (kind: 'eticket' | 'mobile') => defineWebhook({
   schema: fulfilment,
   retriesAreDuplicates: true,
   largeStrings: true,
   prepare: (ctx, data) => checkFile(ctx.config, data),
   externalFile: ticketFile,
-  handle: (ctx, data) => handle(ctx, 'eticket', data),
+  handle: (ctx, data) => handle(ctx, kind, data),
 });
 
-export const mobileTicketFulfilment = defineWebhook({
-  schema: fulfilment,
-  retriesAreDuplicates: true,
-  largeStrings: true,
-  prepare: (ctx, data) => checkFile(ctx.config, data),
-  externalFile: ticketFile,
-  handle: (ctx, data) => handle(ctx, 'mobile', data),
-});
+export const eticketFulfilment = fulfilmentWebhook('eticket');
+export const mobileTicketFulfilment = fulfilmentWebhook('mobile');
