@@ -5,14 +5,13 @@ import type { Sql, Tx } from '../db/connect.js';
 import { FULFILMENT_NOTICE, noticePayload, ORDER_TICKETS, orderTicketsPayload } from '../jobs/mails.js';
 import type { JobHandler } from '../jobs/worker.js';
 import { pdfFileName } from '../tickets/merge.js';
-import { ticketInfo, ticketPdf, ticketsOfOrder, type TicketInfo } from '../tickets/store.js';
+import { seatOf, ticketInfo, ticketPdf, ticketsOfOrder, type TicketInfo } from '../tickets/store.js';
 import { recordMail, sendMail, type Attachment, type OutgoingMail } from './mail.js';
 
-const seatOf = (t: Pick<TicketInfo, 'row' | 'seat'>) =>
-  [t.row && `row ${t.row}`, t.seat && `seat ${t.seat}`].filter(Boolean).join(' ') || 'no seat given';
+const seatText = (t: Pick<TicketInfo, 'row' | 'seat'>) => seatOf(t).join(' ') || 'no seat given';
 
 const describe = (t: TicketInfo) =>
-  `- ticket ${t.id}: listing ${t.listing_id ?? '-'}, ${seatOf(t)}, ${t.pages} page(s), ${t.bytes} bytes, sha256 ${t.sha256}`;
+  `- ticket ${t.id}: listing ${t.listing_id ?? '-'}, ${seatText(t)}, ${t.pages} page(s), ${t.bytes} bytes, sha256 ${t.sha256}`;
 
 /** A ticket as an attachment, its PDF read from the database only if the mail is sent. */
 function attachment(sql: Sql, orderId: string, t: TicketInfo): Attachment {
@@ -37,7 +36,7 @@ export const fulfilmentNoticeJob: JobHandler = async (job, ctx) => {
   if (!ticket) throw new Error(`ticket ${p.ticket_id} not found`);
   return send(ctx, {
     kind: job.kind, jobId: job.id, orderId: p.order_id, to: p.to,
-    subject: `Ticket received for order ${p.order_id} (${seatOf(ticket)})`,
+    subject: `Ticket received for order ${p.order_id} (${seatText(ticket)})`,
     text: `Tixstock delivered a ${ticket.kind === 'mobile' ? 'mobile ticket' : 'e-ticket'} for order ${p.order_id}.\n\n`
       + `${describe(ticket)}\n\nThe PDF is attached, byte for byte as received.\n`,
     attachments: [attachment(ctx.sql, p.order_id, ticket)],

@@ -5,7 +5,7 @@ import { externalLink, Html, html, when } from './html.js';
 import type { JobView } from '../jobs/queue.js';
 import type { StorageStats } from '../db/stats.js';
 import type { OrderSummary } from '../inventory/orders.js';
-import type { TicketInfo } from '../tickets/store.js';
+import { seatOf, type TicketInfo } from '../tickets/store.js';
 import type { OrderView } from './order-view.js';
 
 const STYLE = `
@@ -36,7 +36,7 @@ export function layout(title: string, body: Html): Html {
 export const orderHref = (id: string) => `/support/order?id=${encodeURIComponent(id)}`;
 const ticketHref = (id: string) => `/support/ticket.pdf?id=${encodeURIComponent(id)}`;
 const mergedHref = (id: string) => `/support/order/tickets.pdf?id=${encodeURIComponent(id)}`;
-const seatOf = (t: Pick<TicketInfo, 'row' | 'seat'>) => [t.row && `Row ${t.row}`, t.seat && `Seat ${t.seat}`].filter(Boolean).join(', ') || '—';
+const seatText = (t: Pick<TicketInfo, 'row' | 'seat'>) => seatOf(t).map((part) => part[0]!.toUpperCase() + part.slice(1)).join(', ') || '—';
 
 function searchForm(q: string): Html {
   return html`<section><h2>Find an order</h2>
@@ -59,7 +59,7 @@ function recentFulfilments(tickets: TicketInfo[]): Html {
   return html`<section id="recent"><h2>Recent fulfilments</h2>${tickets.length === 0 ? html`<p class="muted">No ticket PDFs received yet.</p>` : html`<table>
 <thead><tr><th>Received</th><th>Order</th><th>Kind</th><th>Seat</th><th>Pages</th><th>Size</th><th></th></tr></thead><tbody>
 ${tickets.map((t) => html`<tr><td>${when(t.received_at)}</td><td><a href="${orderHref(t.order_id)}">${t.order_id}</a></td><td>${t.kind}</td>
-<td>${seatOf(t)}</td><td>${t.pages}</td><td>${kb(t.bytes)}</td><td><a href="${ticketHref(t.id)}">PDF</a></td></tr>`)}
+<td>${seatText(t)}</td><td>${t.pages}</td><td>${kb(t.bytes)}</td><td><a href="${ticketHref(t.id)}">PDF</a></td></tr>`)}
 </tbody></table>`}</section>`;
 }
 
@@ -135,7 +135,7 @@ ${o.tixstock_sync ? html`<dt>Sent to Tixstock</dt><dd id="tixstock-sync">${o.tix
 <section id="tickets"><h2>Tickets (${o.tickets.length})</h2>
 ${o.tickets.length === 0 ? html`<p class="muted">No ticket PDF has arrived for this order.</p>` : html`<table>
 <thead><tr><th>Ticket</th><th>Kind</th><th>Listing</th><th>Seat</th><th>Pages</th><th>Size</th><th>SHA-256</th><th>Received</th><th></th></tr></thead><tbody>
-${o.tickets.map((t) => html`<tr><td class="mono">${t.id}</td><td>${t.kind}</td><td>${t.listing_id ?? '—'}</td><td>${seatOf(t)}</td>
+${o.tickets.map((t) => html`<tr><td class="mono">${t.id}</td><td>${t.kind}</td><td>${t.listing_id ?? '—'}</td><td>${seatText(t)}</td>
 <td>${t.pages}</td><td>${kb(t.bytes)}</td><td class="mono" title="${t.sha256}">${t.sha256.slice(0, 12)}…</td><td>${when(t.received_at)}</td>
 <td><a href="${ticketHref(t.id)}" id="download-${t.id}">Download</a></td></tr>`)}
 </tbody></table>

@@ -63,6 +63,10 @@ export interface TicketInfo {
 
 export const isTicketId = isSerialId;
 
+/** Where a ticket sits, as far as it says: ['row F', 'seat 21'], ['seat 21'] or []. */
+export const seatOf = (t: Pick<TicketInfo, 'row' | 'seat'>): string[] =>
+  [t.row && `row ${t.row}`, t.seat && `seat ${t.seat}`].filter((part): part is string => Boolean(part));
+
 const seatCollator = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
 
 /** Seat order: row, then seat, numbers compared as numbers ("F 9" before "F 10"). */
