@@ -1,6 +1,5 @@
 // A listing resource (ticket.add / ticket.update webhooks, tickets/get) -> the columns we keep.
-import { applyMarkup } from '../money.js';
-import type { Money } from '../money.js';
+import { applyMarkup, type Money } from '../money.js';
 import type { ListingFields } from './listings.js';
 
 /** A listing as Tixstock sends it: the fields read here; all of it is kept in `data`. */

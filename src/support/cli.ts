@@ -13,7 +13,7 @@ import { getJob } from '../jobs/queue.js';
 import { startJobWorker } from '../jobs/worker.js';
 import { abortRuns, runOptionsFrom, startRun, type StartedRun } from '../reconcile/run.js';
 import { getRun, RunInProgress } from '../reconcile/runs.js';
-import { pdfFileName } from '../tickets/merge.js';
+import { pdfFileName } from '../tickets/pdf-name.js';
 import { createTixstockClient } from '../tixstock/client.js';
 import { emailAddress } from './mail.js';
 import { queueOrderTickets } from '../jobs/mails.js';

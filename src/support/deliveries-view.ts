@@ -2,7 +2,7 @@
 // delivery with its headers, body, reply and outcome, filters by type and outcome, and the
 // last error at the top. Every value goes through `html`, which escapes it.
 import { isUtf8 } from 'node:buffer';
-import { type DeliveryDay, type DeliveryDetail, type DeliveryFilter, type DeliveryRow, SHOWN_BODY_BYTES } from './activity.js';
+import { type DeliveryDay, type DeliveryDetail, type DeliveryFilter, type DeliveryRow, SHOWN_BODY_BYTES } from './delivery-log.js';
 import { OUTCOMES } from '../replies.js';
 import { Html, html, when } from './html.js';
 import { layout, orderHref } from './views.js';

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import type { Sql, Tx } from '../db/connect.js';
 import { FULFILMENT_NOTICE, noticePayload, ORDER_TICKETS, orderTicketsPayload } from '../jobs/mails.js';
 import type { JobHandler } from '../jobs/worker.js';
-import { pdfFileName } from '../tickets/merge.js';
+import { pdfFileName } from '../tickets/pdf-name.js';
 import { seatOf, ticketInfo, ticketPdf, ticketsOfOrder, type TicketInfo } from '../tickets/store.js';
 import { recordMail, sendMail, type Attachment, type OutgoingMail } from './mail.js';
 

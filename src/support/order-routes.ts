@@ -7,7 +7,7 @@ import { asyncRoute, sendError } from '../http.js';
 import { ID_RULE } from '../ids.js';
 import * as reply from '../replies.js';
 import { describeRoute, idParam } from '../route-doc.js';
-import { pdfFileName } from '../tickets/merge.js';
+import { pdfFileName } from '../tickets/pdf-name.js';
 import { ticketPdf } from '../tickets/store.js';
 import { isOrderId, mergedTickets, orderView } from './order-view.js';
 

@@ -1,6 +1,6 @@
 // The support page's HTML: plain forms and links, no JavaScript. Every value goes through
 // `html`, which escapes it.
-import type { RefusedFulfilment } from './activity.js';
+import type { RefusedFulfilment } from './delivery-log.js';
 import { externalLink, Html, html, when } from './html.js';
 import type { JobView } from '../jobs/queue.js';
 import type { StorageStats } from '../db/stats.js';

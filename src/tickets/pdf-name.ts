@@ -1,4 +1,4 @@
-// Names of the PDFs we send. (Merging an order's tickets runs in a PDF worker: pdf-workers.ts.)
+// The names of the PDFs we send. (Merging an order's tickets runs in a PDF worker: pdf-workers.ts.)
 
 /** A name safe in a Content-Disposition header and on any file system. */
 export function pdfFileName(...parts: string[]): string {
