@@ -14,7 +14,7 @@
 import type { Config } from '../config.js';
 import type { Sql, Tx } from '../db/connect.js';
 import {
-  applyOwnSale, applyRelease, claimHold, clearBusy, confirmHold, getHold, noteHoldError, reserveHold, undoHold, type HoldRow,
+  applyOwnSale, applyRelease, claimHold, clearBusy, confirmHold, getHold, noteHoldError, releaseRefusal, reserveHold, undoHold, type HoldRow,
 } from '../inventory/holds.js';
 import { holdOfOrder, recordOwnSale } from '../inventory/orders.js';
 import { log } from '../log.js';
@@ -189,14 +189,16 @@ async function claim(deps: SalesDeps, holdId: string, op: 'release' | 'order', n
 
 export async function releaseHold(deps: SalesDeps, holdId: string, quantity: number | undefined): Promise<Answer> {
   const { sql, tixstock } = deps;
-  const claimed = await claim(deps, holdId, 'release', quantity);
-  if ('answer' in claimed) return claimed.answer;
-  const hold = claimed.done;
+  // Read, not claimed: one committed write fewer per release (see releaseRefusal).
+  const hold = await getHold(sql, holdId);
+  if (!hold) return failure(404, `hold ${holdId} not found`);
+  const refusal = releaseRefusal(hold, quantity);
+  if (refusal) return failure(409, refusal, undefined, { hold: holdView(hold) });
   const n = quantity ?? hold.quantity;
   try {
     await tixstock.release(hold.tixstock_hold_id!, n);
   } catch (err) {
-    await clearBusy(sql, hold.id, errorText(err)).catch(() => {});
+    await noteHoldError(sql, hold.id, errorText(err)).catch(() => {});
     const view = holdView((await getHold(sql, hold.id).catch(() => undefined)) ?? hold);
     if (err instanceof TixstockError && err.kind !== 'unknown_outcome') return refusalAnswer(err, 'release', 409, { hold: view });
     // Released at Tixstock or not: keeping the tickets off here until the hold expires is the
