@@ -301,6 +301,13 @@ describe('Tixstock client', () => {
       sim.fault({ call: 'broker/close', kind: 'slow', ms: 100, times: 1 });
       assert.deepEqual((await client.closeBroker('77')).data, { broker_id: '77' });
     });
+
+    it('an answer slower than the idle time of kept-alive connections is a success on a reused connection', async () => {
+      const { client } = clientFor(sim, { TIXSTOCK_API_TIMEOUT_MS: '2000' }, { keepAliveIdleMs: 100 });
+      await client.getTickets({ page: 1 });
+      sim.fault({ call: 'broker/close', kind: 'slow', ms: 300, times: 1 });
+      assert.deepEqual((await client.closeBroker('77')).data, { broker_id: '77' });
+    });
   });
 
   describe('every answer classified (a canned server)', () => {
