@@ -14,7 +14,7 @@
 import type { Config } from '../config.js';
 import type { Sql, Tx } from '../db/connect.js';
 import {
-  applyOwnSale, applyRelease, claimHold, clearBusy, confirmHold, getHold, noteHoldError, releaseRefusal, reserveHold, undoHold, type HoldRow,
+  applyOwnSale, applyRelease, claimHold, clearBusy, confirmHold, getHold, isHoldId, noteHoldError, releaseRefusal, reserveHold, undoHold, type HoldRow,
 } from '../inventory/holds.js';
 import { holdOfOrder, recordOwnSale } from '../inventory/orders.js';
 import { log } from '../log.js';
@@ -230,10 +230,11 @@ export async function orderHold(deps: SalesDeps, holdId: string, input: OrderInp
     if (soldFrom !== undefined && soldFrom !== null) {
       throw new LocalAnswer(failure(409, `order ${input.order_id} was already sold through us (hold ${soldFrom})`));
     }
+    // In the claim's transaction: one commit fewer, and never a claimed hold with its key unlinked.
+    if (key && isHoldId(holdId)) await linkKeyToHold(tx, key, holdId);
   });
   if ('answer' in claimed) return claimed.answer;
   const hold = claimed.done;
-  if (key) await linkKeyToHold(sql, key, hold.id);
   const date = tixstockDate(new Date());
   try {
     await tixstock.addOrder(hold.tixstock_hold_id!, input.quantity, {
