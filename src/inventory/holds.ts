@@ -3,7 +3,7 @@
 // connection held, and then the hold is confirmed or undone. Every change of a listing's
 // quantity goes through listingChange, like the webhooks' changes, so both share one ledger and
 // one row lock. Lock order is always hold, then listing.
-import type { Sql, Tx } from '../db/connect.js';
+import type { Fragment, Sql, Tx } from '../db/connect.js';
 import { isListingId, listingChange, releaseQuantity } from './listings.js';
 
 export type HoldStatus = 'pending' | 'active' | 'released' | 'ordered' | 'expired' | 'failed';
@@ -39,9 +39,14 @@ export type Reservation =
   | { kind: 'deleted' }
   | { kind: 'not_enough'; available: number };
 
+/** A new hold's id, as an expression: for a caller that records the id (an Idempotency-Key's row)
+ * in the statement before the reservation's (see reserveHold's `holdId`). */
+export const nextHoldId = (db: Sql | Tx): Fragment => db`nextval('hold_id_seq')`;
+
 /** quantity -= n on a published listing with at least n left, and a pending hold that expires
- * (if its outcome never becomes known) after `expiresInMs`, with its ledger row: one statement. */
-export async function reserveHold(db: Sql | Tx, listingId: string, n: number, expiresInMs: number): Promise<Reservation> {
+ * (if its outcome never becomes known) after `expiresInMs`, with its ledger row: one statement.
+ * The hold's id is `holdId` when given (taken with nextHoldId), a new one otherwise. */
+export async function reserveHold(db: Sql | Tx, listingId: string, n: number, expiresInMs: number, holdId?: string): Promise<Reservation> {
   if (!isListingId(listingId)) return { kind: 'not_found' };
   const change = listingChange(db, {
     id: listingId, deliveryId: db`null::bigint`, holdId: db`(select hold_id from ids)`, reason: 'our.hold', requested: n,
@@ -49,7 +54,7 @@ export async function reserveHold(db: Sql | Tx, listingId: string, n: number, ex
   });
   const [row] = await db<({ listing_status: string | null; before: number | null; after: number | null } & Partial<HoldRow>)[]>`
     with ids as (
-      select nextval('hold_id_seq') as hold_id
+      select ${holdId === undefined ? nextHoldId(db) : db`${holdId}::bigint`} as hold_id
     ), ${change}, hold as (
       insert into holds (id, listing_id, requested, quantity, status, expires_at)
       select (select hold_id from ids), id, ${n}, ${n}, 'pending', now() + ${ms(expiresInMs)} * interval '1 millisecond' from changed
