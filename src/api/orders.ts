@@ -5,12 +5,12 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import type { FailedAuthThrottle } from '../auth-throttle.js';
-import { asyncRoute, refuseNul, sendError, type AsyncHandler } from '../http.js';
+import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
 import { ID_RULE } from '../ids.js';
 import { isOrderId, mergedTickets, orderView } from '../support/order-view.js';
 import { pdfFileName } from '../tickets/merge.js';
 import { ticketPdf } from '../tickets/store.js';
-import { requireApiToken } from './auth.js';
+import { apiGate } from './auth.js';
 import { describeRoute } from './describe.js';
 import * as reply from './schemas.js';
 
@@ -35,7 +35,7 @@ export function sendPdf(res: Response, pdf: Uint8Array, filename: string): void 
 export function ordersRouter(deps: { sql: Sql; config: Config; authFailures: FailedAuthThrottle }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
-  router.use(['/api/orders', '/api/tickets'], requireApiToken(config.API_TOKEN, deps.authFailures), express.json({ limit: '100kb' }), refuseNul());
+  router.use(['/api/orders', '/api/tickets'], apiGate(config.API_TOKEN, deps.authFailures));
 
   const route = (h: AsyncHandler) => asyncRoute(h);
   const orderId = (req: Request, res: Response): string | undefined => {

@@ -5,11 +5,11 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import type { FailedAuthThrottle } from '../auth-throttle.js';
-import { asyncRoute, parseInput, refuseNul, sendError, type AsyncHandler } from '../http.js';
+import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
 import { runOptionsFrom, startRun } from '../reconcile/run.js';
 import { getRun, listRuns, RunInProgress } from '../reconcile/runs.js';
 import type { TixstockClient } from '../tixstock/contract.js';
-import { requireApiToken } from './auth.js';
+import { apiGate } from './auth.js';
 import { describeRoute, pageOf } from './describe.js';
 import * as reply from './schemas.js';
 
@@ -31,7 +31,7 @@ export const reconciliationRoutes = [
 export function reconciliationsRouter(deps: { sql: Sql; config: Config; tixstock?: TixstockClient; authFailures: FailedAuthThrottle }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
-  router.use('/api/reconciliations', requireApiToken(config.API_TOKEN, deps.authFailures), express.json({ limit: '10kb' }), refuseNul());
+  router.use('/api/reconciliations', apiGate(config.API_TOKEN, deps.authFailures));
   const route = (h: AsyncHandler) => asyncRoute(h);
 
   router.post('/api/reconciliations', route(async (req, res) => {

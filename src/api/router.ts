@@ -5,13 +5,13 @@ import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import type { FailedAuthThrottle } from '../auth-throttle.js';
 import { storageStats } from '../db/stats.js';
-import { asyncRoute, parseInput, refuseNul, sendError, type AsyncHandler } from '../http.js';
+import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
 import { createBroker, UsernameTaken } from '../inventory/brokers.js';
 import { getEvent, listEvents } from '../inventory/events.js';
 import { getListing, isListingId, listingsOfEvent, listListings, quantityChanges } from '../inventory/listings.js';
 import { getDelivery, isAlreadyReplayed, listDeliveries, receivedBody, replayOf } from '../webhooks/deliveries.js';
 import { processDelivery, type ProcessedDelivery } from '../webhooks/process.js';
-import { requireApiToken } from './auth.js';
+import { apiGate } from './auth.js';
 import { describeRoute, pageOf } from './describe.js';
 import * as reply from './schemas.js';
 
@@ -77,7 +77,7 @@ function deliveryView(row: Record<string, unknown>) {
 export function apiRouter(deps: { sql: Sql; config: Config; authFailures: FailedAuthThrottle }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
-  router.use('/api', requireApiToken(config.API_TOKEN, deps.authFailures), express.json({ limit: '100kb' }), refuseNul());
+  router.use('/api', apiGate(config.API_TOKEN, deps.authFailures));
 
   const route = (h: AsyncHandler) => asyncRoute(h);
   const notFound = (res: Response, what: string) => sendError(res, 404, `${what} not found`);

@@ -5,10 +5,10 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import type { FailedAuthThrottle } from '../auth-throttle.js';
-import { asyncRoute, parseInput, refuseNul, sendError, type AsyncHandler } from '../http.js';
+import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
 import { ID_RULE } from '../ids.js';
 import { getHold, HOLD_STATUSES, listHolds } from '../inventory/holds.js';
-import { requireApiToken } from '../api/auth.js';
+import { apiGate } from '../api/auth.js';
 import { describeRoute, pageOf } from '../api/describe.js';
 import * as reply from '../api/schemas.js';
 import { isOrderId, orderView } from '../support/order-view.js';
@@ -78,7 +78,7 @@ function keyOf(req: Request, res: Response, scope: string, input: unknown) {
 export function salesRouter(deps: { sql: Sql; config: Config; tixstock: TixstockClient; authFailures: FailedAuthThrottle }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
-  router.use(['/api/holds', '/api/brokers', '/api/orders'], requireApiToken(config.API_TOKEN, deps.authFailures), express.json({ limit: '100kb' }), refuseNul());
+  router.use(['/api/holds', '/api/brokers', '/api/orders'], apiGate(config.API_TOKEN, deps.authFailures));
   const route = (h: AsyncHandler) => asyncRoute(h);
 
   router.post('/api/holds', route(async (req, res) => {
