@@ -159,6 +159,8 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
       log.error('commit outcome unknown: answered 503; check whether this delivery exists', { delivery_id: deliveryIdOf(err.result), type, version });
     }
     if (isDatabaseUnavailable(err) || isAlreadyReplayed(err)) throw err;
+    // A large string is checked for valid JSON escapes only when it is read (the file's check).
+    if (err instanceof InvalidJsonString) return refuse(400, 'invalid', type, `body is not valid JSON: ${err.message}`);
     if (isDataException(err)) {
       return refuse(400, 'invalid', type, `invalid ${type} webhook: a value cannot be stored (${(err as Error).message})`);
     }
@@ -187,10 +189,8 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
   if (def.prepare) {
     try {
       const seen = checkRetry && entity === undefined && (await retryLookup(sql, base.bodySha256, version)).length > 0;
-      prepared = seen ? undefined : { data: await def.prepare({ config }, data.data) };
+      prepared = seen ? undefined : { data: await def.prepare({ config, deadlineAt }, data.data) };
     } catch (err) {
-      // A large string is checked for valid JSON escapes only when it is read, here.
-      if (err instanceof InvalidJsonString) return refuse(400, 'invalid', type, `body is not valid JSON: ${err.message}`);
       return failed(err, () => null);
     }
   }
@@ -223,7 +223,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
       // Taken for a retry above but not one under the lock (its original just left the window):
       // rare enough to check here, within the transaction's deadline.
       if (!prepared) {
-        prepared = { data: await def.prepare!({ config }, data.data) };
+        prepared = { data: await def.prepare!({ config, deadlineAt }, data.data) };
         referenced = await referenceOf(prepared);
       }
       const deliveryId = await insertDelivery(tx, { ...base, ...referencedBody(), type, outcome: 'applied', status: 200, reply: {}, entity });
