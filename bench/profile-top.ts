@@ -41,3 +41,9 @@ const show = (title: string, m: Map<string, number>) => {
 };
 show('self', self);
 show('inclusive', inclusive);
+// The same, as shares of the busy samples (idle left out): where the CPU the process used went.
+const idle = self.get('(idle) :0') ?? 0;
+process.stdout.write(`\nself, busy samples only (${total - idle} of ${total}; markdown)\n\n| % of busy | function |\n| --- | --- |\n`);
+for (const [k, v] of [...self].filter(([k]) => k !== '(idle) :0').sort((a, b) => b[1] - a[1]).slice(0, Number(limit))) {
+  process.stdout.write(`| ${((v / (total - idle)) * 100).toFixed(1)} | \`${k}\` |\n`);
+}

@@ -113,7 +113,7 @@ const configSchema = z.object({
   /** V8 heap limit of each PDF worker, in MB (a worker past it is stopped and the PDF refused). */
   PDF_WORKER_MEMORY_MB: integer(256, 16, 16384),
   /** A PDF not loaded within this many ms is refused and its worker replaced (per PDF in a merge). */
-  PDF_TIMEOUT_MS: integer(10000, 100, 600000),
+  PDF_TIMEOUT_MS: integer(3000, 100, 600000),
   /** Objects and xref entries a PDF may have. */
   PDF_MAX_OBJECTS: integer(100000, 10, 100000000),
   /** MB that a PDF's object and xref streams may inflate to, all together. */

@@ -34,6 +34,10 @@ export async function start(config: Config) {
   });
   await schedulePeriodicReconciliation(db.sql, config).catch((err) => log.error('could not schedule the periodic reconciliation', { error: err }));
   pdfWorkers(config).warm();
+  if (config.PDF_TIMEOUT_MS + 1000 > config.WEBHOOK_DEADLINE_MS) {
+    log.warn('PDF_TIMEOUT_MS is not 1 s below WEBHOOK_DEADLINE_MS: a slow bad PDF is answered 503 (and retried) instead of refused', {
+      pdf_timeout_ms: config.PDF_TIMEOUT_MS, webhook_deadline_ms: config.WEBHOOK_DEADLINE_MS });
+  }
   let shuttingDown = false;
   const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY, config.WEBHOOK_MEMORY_LIMIT);
   const app = createApp({ sql: db.sql, config, gate, tixstock, isShuttingDown: () => shuttingDown });

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { addListing, api, type App, fixture, resetDatabase, sendWebhook, testApp, testSql, webhook, withQuantity } from './helpers.js';
 import { retryLookup } from '../src/webhooks/deliveries.js';
+import { v1Webhooks } from '../src/webhooks/v1/index.js';
 
 describe('delivery log', () => {
   let app: App;
@@ -191,11 +192,11 @@ describe('delivery log', () => {
 
   it('the retry lookup uses its index even in the generic plan of a prepared statement', async () => {
     const sql = testSql();
-    // Many applied deliveries with few distinct bodies (holds and releases repeat theirs): the
+    // Many applied deliveries with few distinct bodies (copies of a few webhooks): the
     // planner then expects any body to match often, and walking the primary key looks cheap.
     await sql`
       insert into deliveries (version, type, path, headers, body, body_sha256, outcome, status, reply)
-      select 'v1', 'ticket.hold', '/', '{}', '\\x00', sha256(int4send(g % 100)), 'applied', 200, '{}'
+      select 'v1', 'ticket.add', '/', '{}', '\\x00', sha256(int4send(g % 100)), 'applied', 200, '{}'
         from generate_series(1, 20000) g`;
     await sql`analyze deliveries`;
     const { string } = await retryLookup(sql, Buffer.alloc(32), 'v1').describe();
@@ -208,5 +209,29 @@ describe('delivery log', () => {
     });
     assert.match(plan, /deliveries_retry_idx/, plan);
     assert.doesNotMatch(plan, /deliveries_pkey/, plan);
+  });
+
+  it('holds and releases are left out of the retry index, and only types never looked up as retries are', async () => {
+    const sql = testSql();
+    await resetDatabase();
+    const id = await addListing(app, withQuantity(50));
+    for (let i = 0; i < 5; i++) {
+      await sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: 1, n: i })).expect(200);
+      await sendWebhook(app, webhook('ticket.release', { external_id: id, release_quantity: 1, n: i })).expect(200);
+    }
+    await sql`vacuum deliveries`; // sets the index's reltuples to the number of entries it holds
+    const [counts] = await sql<[{ applied: number; entries: number }]>`
+      select (select count(*)::int from deliveries where outcome = 'applied') as applied,
+             (select reltuples::int from pg_class where relname = 'deliveries_retry_idx') as entries`;
+    assert.equal(counts.applied, 11);
+    assert.equal(counts.entries, 1, 'only the ticket.add is in the retry index');
+    // A type left out must be one whose repeats are new changes (a statement, never a retry lookup).
+    const [{ def }] = await sql<[{ def: string }]>`select pg_get_indexdef('deliveries_retry_idx'::regclass) as def`;
+    const excluded = [...def.matchAll(/'([\w.]+)'::text/g)].map((m) => m[1]!).filter((t) => t !== 'applied');
+    assert.deepEqual(excluded.sort(), ['ticket.hold', 'ticket.release'], def);
+    for (const type of excluded) {
+      const w = v1Webhooks[type]!;
+      assert.ok(w.statement && !w.retriesAreDuplicates, `${type} is looked up as a retry, so it must stay in the index`);
+    }
   });
 });

@@ -158,6 +158,15 @@ describe('PDF limits', function () {
     assert.deepEqual(outcomes.map((r) => r.outcome), ['applied', 'duplicate']);
   });
 
+  it('a check cut short by the webhook\'s own deadline is a 503, not recorded, not a refusal of the file', async () => {
+    const short = testApp({ WEBHOOK_DEADLINE_MS: '2500', PDF_TIMEOUT_MS: '60000', PDF_MAX_OBJECTS: '100000000' });
+    const pdf = await withLines('', '1 0 obj\n', 200_000);
+    const before = (await sql`select count(*)::int as n from deliveries where order_id = 'R-LATE'`)[0]!.n;
+    const res = await sendWebhook(short.app, fulfilment('eticket', { order_id: 'R-LATE' }, pdf));
+    assert.equal(res.status, 503, res.text);
+    assert.equal((await sql`select count(*)::int as n from deliveries where order_id = 'R-LATE'`)[0]!.n, before);
+  });
+
   it('refuses a PDF that takes longer than PDF_TIMEOUT_MS, replacing its worker', async () => {
     const slow = testApp({ PDF_TIMEOUT_MS: '500', PDF_MAX_OBJECTS: '100000000' });
     const pool = pdfWorkers(slow.config);

@@ -256,6 +256,39 @@ describe('sales: holds, releases and orders', function () {
       });
     }
 
+    it('releases racing on one hold: Tixstock decides, and the tickets come back exactly once', async () => {
+      const id = await w.listing(5);
+      const h = (await hold(id, 2).expect(201)).body;
+      w.sim.fault({ call: 'release', kind: 'slow', ms: 150, times: 2 });
+      const both = await Promise.all([api.post(`/api/holds/${h.id}/release`), api.post(`/api/holds/${h.id}/release`)]);
+      assert.deepEqual(both.map((r) => r.status).sort(), [200, 409], JSON.stringify(both.map((r) => r.body)));
+      assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
+      assert.equal((await ledgerOf(id)).filter((r) => r.reason === 'our.release').length, 1);
+
+      const h2 = (await hold(id, 4).expect(201)).body;
+      w.sim.fault({ call: 'release', kind: 'slow', ms: 150, times: 3 });
+      const parts = await Promise.all([1, 1, 2].map((n) => api.post(`/api/holds/${h2.id}/release`, { quantity: n })));
+      assert.deepEqual(parts.map((r) => r.status), [200, 200, 200]);
+      assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
+      const after = (await api.get(`/api/holds/${h2.id}`).expect(200)).body;
+      assert.deepEqual([after.status, after.quantity], ['released', 0]);
+    });
+
+    it('a hold expired here by the sweep while Tixstock releases it: its tickets come back once', async () => {
+      const id = await w.listing(5);
+      const h = (await hold(id, 2).expect(201)).body;
+      w.sim.fault({ call: 'release', kind: 'slow', ms: 300, times: 1 });
+      const release = api.post(`/api/holds/${h.id}/release`).then((r) => r);
+      await new Promise((r) => setTimeout(r, 100));
+      await testSql()`update holds set expires_at = now() - interval '1 second' where id = ${h.id}`;
+      assert.equal(await expireDueHolds(testSql()), 1);
+      const r = await release;
+      assert.equal(r.status, 200);
+      assert.equal(r.body.status, 'expired');
+      assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
+      assert.deepEqual((await ledgerOf(id)).slice(-2).map((x) => x.reason), ['our.hold', 'our.hold.expired']);
+    });
+
     it('fault applied_no_answer on release: 503, the tickets stay off here (never offered early)', async () => {
       const id = await w.listing(5);
       const h = (await hold(id, 2).expect(201)).body;

@@ -75,6 +75,16 @@ describe('support CLI', function () {
     assert.equal(smtp.mails[0]!.attachments.length, 2);
   });
 
+  it('email leaves the service\'s own jobs (Tixstock sync, reconciliation) to the service', async () => {
+    const [sync] = await t.sql`insert into jobs (kind, payload, order_id) values ('tixstock.order_update', '{"order_id":"R-20027"}', 'R-20027') returning id`;
+    const [rec] = await t.sql`insert into jobs (kind, payload) values ('reconcile.periodic', '{}') returning id`;
+    const r = await cli(['email', 'R-20027', 'buyer@example.org']);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = await t.sql`select kind, attempts, status, last_error from jobs where id in (${sync!.id}, ${rec!.id})`;
+    for (const row of rows) assert.equal(row.attempts, 0, `${row.kind} was claimed by the CLI: ${row.last_error}`);
+    await t.sql`delete from jobs where id in (${sync!.id}, ${rec!.id})`;
+  });
+
   it('email without SMTP_URL records the mail to the log', async () => {
     const r = await cli(['email', 'R-20027', 'buyer@example.org']);
     assert.equal(r.code, 0, r.stderr);

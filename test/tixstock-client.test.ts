@@ -301,6 +301,13 @@ describe('Tixstock client', () => {
       sim.fault({ call: 'broker/close', kind: 'slow', ms: 100, times: 1 });
       assert.deepEqual((await client.closeBroker('77')).data, { broker_id: '77' });
     });
+
+    it('an answer slower than the idle time of kept-alive connections is a success on a reused connection', async () => {
+      const { client } = clientFor(sim, { TIXSTOCK_API_TIMEOUT_MS: '2000' }, { keepAliveIdleMs: 100 });
+      await client.getTickets({ page: 1 });
+      sim.fault({ call: 'broker/close', kind: 'slow', ms: 300, times: 1 });
+      assert.deepEqual((await client.closeBroker('77')).data, { broker_id: '77' });
+    });
   });
 
   describe('every answer classified (a canned server)', () => {
@@ -403,6 +410,68 @@ describe('Tixstock client', () => {
       await first;
       await fails(second, 'rate_limited');
       assert.equal(sim.calls.length, 1);
+    });
+  });
+
+  describe('kept-alive connections (a counting server)', () => {
+    let server: Server;
+    let url: string;
+    let connections: number;
+    let received: string[];
+    /** Cut the connection instead of answering the n-th request of each connection. */
+    let cutRequest: number | undefined;
+    const reply = JSON.stringify({ data: [], meta: { hold_id: 'h1' }, errors: [] });
+    before(async () => {
+      server = http.createServer((req, res) => {
+        const socket = req.socket as typeof req.socket & { served?: number };
+        socket.served = (socket.served ?? 0) + 1;
+        req.resume();
+        req.on('end', () => {
+          received.push(`${req.method} ${req.url}`);
+          if (socket.served === cutRequest) return void socket.destroy();
+          res.writeHead(200, { 'Content-Type': 'application/json' }).end(reply);
+        });
+      });
+      server.on('connection', () => void connections++);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    });
+    beforeEach(() => {
+      connections = 0;
+      received = [];
+      cutRequest = undefined;
+    });
+    after(() => new Promise<void>((r) => server.close(() => r())));
+
+    it('calls share one connection, closed by the client once idle for keepAliveIdleMs', async () => {
+      const { client } = clientFor(url, {}, { keepAliveIdleMs: 150 });
+      for (let i = 0; i < 5; i++) await client.getTickets({ page: 1 });
+      await client.hold('L1', 1);
+      assert.equal(connections, 1);
+      await sleep(400);
+      await client.hold('L1', 1);
+      assert.equal(connections, 2, 'the idle connection was closed, a new one opened');
+      assert.equal(received.length, 7);
+    });
+
+    it('a read whose reused connection is cut before any answer is sent again once, on a new connection', async () => {
+      const { client } = clientFor(url);
+      await client.getTickets({ page: 1 });
+      cutRequest = 2;
+      assert.deepEqual((await client.getTickets({ page: 2 })).data, []);
+      assert.deepEqual(received, ['GET /v1/tickets/get?per_page=50&page=1', 'GET /v1/tickets/get?per_page=50&page=2', 'GET /v1/tickets/get?per_page=50&page=2']);
+      assert.equal(connections, 2);
+    });
+
+    it('a hold whose reused connection is cut is unknown_outcome and never sent again', async () => {
+      const { client } = clientFor(url);
+      await client.getTickets({ page: 1 });
+      cutRequest = 2;
+      await fails(client.hold('L1', 1), 'unknown_outcome');
+      await client.getTickets({ page: 1 });
+      await fails(client.addOrder('h1', 1, orderBody('O-k')), 'unknown_outcome');
+      const get = 'GET /v1/tickets/get?per_page=50&page=1';
+      assert.deepEqual(received, [get, 'POST /v1/tickets/hold/L1', get, 'POST /v1/order/add/h1/1']);
     });
   });
 

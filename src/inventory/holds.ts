@@ -3,7 +3,7 @@
 // connection held, and then the hold is confirmed or undone. Every change of a listing's
 // quantity goes through listingChange, like the webhooks' changes, so both share one ledger and
 // one row lock. Lock order is always hold, then listing.
-import type { Sql, Tx } from '../db/connect.js';
+import type { Fragment, Sql, Tx } from '../db/connect.js';
 import { isSerialId } from '../ids.js';
 import { isListingId, listingChange, releaseQuantity } from './listings.js';
 
@@ -40,9 +40,14 @@ export type Reservation =
   | { kind: 'deleted' }
   | { kind: 'not_enough'; available: number };
 
+/** A new hold's id, as an expression: for a caller that records the id (an Idempotency-Key's row)
+ * in the statement before the reservation's (see reserveHold's `holdId`). */
+export const nextHoldId = (db: Sql | Tx): Fragment => db`nextval('hold_id_seq')`;
+
 /** quantity -= n on a published listing with at least n left, and a pending hold that expires
- * (if its outcome never becomes known) after `expiresInMs`, with its ledger row: one statement. */
-export async function reserveHold(db: Sql | Tx, listingId: string, n: number, expiresInMs: number): Promise<Reservation> {
+ * (if its outcome never becomes known) after `expiresInMs`, with its ledger row: one statement.
+ * The hold's id is `holdId` when given (taken with nextHoldId), a new one otherwise. */
+export async function reserveHold(db: Sql | Tx, listingId: string, n: number, expiresInMs: number, holdId?: string): Promise<Reservation> {
   if (!isListingId(listingId)) return { kind: 'not_found' };
   const change = listingChange(db, {
     id: listingId, deliveryId: db`null::bigint`, holdId: db`(select hold_id from ids)`, reason: 'our.hold', requested: n,
@@ -50,7 +55,7 @@ export async function reserveHold(db: Sql | Tx, listingId: string, n: number, ex
   });
   const [row] = await db<({ listing_status: string | null; before: number | null; after: number | null } & Partial<HoldRow>)[]>`
     with ids as (
-      select nextval('hold_id_seq') as hold_id
+      select ${holdId === undefined ? nextHoldId(db) : db`${holdId}::bigint`} as hold_id
     ), ${change}, hold as (
       insert into holds (id, listing_id, requested, quantity, status, expires_at)
       select (select hold_id from ids), id, ${n}, ${n}, 'pending', now() + ${ms(expiresInMs)} * interval '1 millisecond' from changed
@@ -105,7 +110,7 @@ export async function undoHold(sql: Sql, holdId: string, error: string): Promise
 
 export type Claim = { kind: 'claimed'; hold: HoldRow } | { kind: 'not_found' } | { kind: 'refused'; hold: HoldRow; reason: string };
 
-/** Takes the hold for one release or order/add at Tixstock until `forMs` from now, if it is
+/** Takes the hold for one order/add at Tixstock (releases take no mark: releaseRefusal) until `forMs` from now, if it is
  * active, unexpired, not busy and holds at least `n` (one statement; the busy mark, not a row
  * lock, keeps other calls and the sweep off it while Tixstock answers). An order/add whose answer
  * never came leaves its mark for good: the hold may be sold, so nothing may use it again. */
@@ -146,22 +151,46 @@ export async function noteHoldError(sql: Sql, holdId: string, error: string, ord
      where id = ${holdId}`;
 }
 
-/** Tixstock released n of the hold (claimed for it): they go back on the listing (never above the
- * ceiling), in one statement. */
+/** Why a release of `n` (all when undefined) cannot be sent to Tixstock now, or undefined when it
+ * can. A release takes no busy mark: Tixstock decides between calls that race on one hold (it
+ * refuses a release of tickets no longer held), and applyRelease returns only what is still held. */
+export function releaseRefusal(h: HoldRow, n: number | undefined): string | undefined {
+  if (h.status === 'pending') return `hold ${h.id} is not confirmed by Tixstock yet`;
+  if (h.status !== 'active') return `hold ${h.id} is ${h.status}`;
+  if (h.expires_at.getTime() <= Date.now()) return `hold ${h.id} has expired`;
+  if (h.busy === 'order') {
+    return h.busy_until && h.busy_until.getTime() > Date.now()
+      ? `hold ${h.id} has an order in progress`
+      : `hold ${h.id}: Tixstock's answer to order ${h.order_id ?? ''} was lost; it may be sold, so it can be neither released nor ordered again`;
+  }
+  if (h.quantity < (n ?? 1)) return `hold ${h.id} holds ${h.quantity}, not ${n}`;
+  return undefined;
+}
+
+/** Tixstock released n of the hold: they go back on the listing (never above the ceiling), in
+ * one statement, as far as the hold still holds them (the sweep may have expired it meanwhile,
+ * or a racing release taken some). */
 export async function applyRelease(sql: Sql, hold: Pick<HoldRow, 'id' | 'listing_id'>, n: number): Promise<HoldRow> {
-  const [row] = await sql<HoldRow[]>`
-    with h as (
-      update holds set quantity = quantity - least(quantity, ${n}::int),
-                       status = case when quantity - least(quantity, ${n}::int) = 0 then 'released' else status end,
-                       busy = null, busy_until = null, updated_at = now()
-       where id = ${hold.id} and busy = 'release'
-      returning ${sql(HOLD_COLUMNS)}
+  const [row] = await sql<(HoldRow & { returned: number })[]>`
+    with before as (
+      select id, least(quantity, ${n}::int) as returned from holds where id = ${hold.id} for update
+    ), h as (
+      update holds set quantity = quantity - before.returned,
+                       status = case when quantity - before.returned = 0 then 'released' else status end,
+                       busy = case when busy = 'release' then null else busy end,
+                       busy_until = case when busy = 'release' then null else busy_until end, updated_at = now()
+        from before
+       where holds.id = before.id and holds.status = 'active' and before.returned > 0
+      returning ${sql(HOLD_COLUMNS.map((c) => `holds.${c}`))}, before.returned
     ), ${listingChange(sql, {
       id: hold.listing_id, deliveryId: sql`null::bigint`, holdId: sql`${hold.id}::bigint`, reason: 'our.release', requested: n,
-      quantity: releaseQuantity(sql, n), ceiling: sql`old.quantity_ceiling`, when: sql`exists (select 1 from h)`,
+      quantity: sql`least(old.quantity_ceiling, old.quantity + (select returned from h))`, ceiling: sql`old.quantity_ceiling`,
+      when: sql`exists (select 1 from h)`,
     })}
     select * from h`;
-  return row ?? (await getHold(sql, hold.id))!;
+  if (!row) return (await getHold(sql, hold.id))!;
+  const { returned: _r, ...h } = row;
+  return h;
 }
 
 /** Tixstock took our order for n of the hold: the tickets stay off the listing and its ceiling

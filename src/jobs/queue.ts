@@ -23,15 +23,16 @@ export async function enqueueJob(db: Sql | Tx, j: {
   return row!.id;
 }
 
-/** Takes up to `limit` due jobs for `workerId` until the lease ends. Attempts count claims,
- * so a job that crashes its worker every time still runs out of attempts. */
-export async function claimJobs(sql: Sql, workerId: string, limit: number, leaseMs: number): Promise<Job[]> {
+/** Takes up to `limit` due jobs for `workerId` until the lease ends (only of `kinds`, when given).
+ * Attempts count claims, so a job that crashes its worker every time still runs out of attempts. */
+export async function claimJobs(sql: Sql, workerId: string, limit: number, leaseMs: number, kinds?: string[]): Promise<Job[]> {
   return sql<Job[]>`
     update jobs j
        set status = 'running', attempts = j.attempts + 1, locked_by = ${workerId},
            locked_until = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
       from (select id from jobs
-             where (status = 'pending' and run_at <= now()) or (status = 'running' and locked_until < now())
+             where ((status = 'pending' and run_at <= now()) or (status = 'running' and locked_until < now()))
+               ${kinds ? sql`and kind = any(${kinds}::text[])` : sql``}
              order by run_at, id
              for update skip locked
              limit ${limit}) due

@@ -44,6 +44,9 @@ export interface JobWorkerOptions {
   retryBaseMs?: number;
   maxRetryMs?: number;
   workerId?: string;
+  /** Claim only the kinds this worker has handlers for (the support CLI's, which must not take
+   * and fail the service's jobs). Default false: the service's worker fails an unknown kind loudly. */
+  onlyOwnKinds?: boolean;
 }
 
 export interface JobWorker {
@@ -102,7 +105,7 @@ export function startJobWorker(opts: JobWorkerOptions): JobWorker {
     if (stopped || free <= 0) return false;
     let jobs: Job[] = [];
     try {
-      jobs = await claimJobs(sql, id, free, leaseMs);
+      jobs = await claimJobs(sql, id, free, leaseMs, opts.onlyOwnKinds ? Object.keys(handlers) : undefined);
     } catch (err) {
       log.warn('could not claim jobs (database unavailable?)', { error: err });
     }

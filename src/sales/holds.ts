@@ -12,14 +12,14 @@
 //    Tixstock may be holding for us. A process killed at any step leaves a reservation that the
 //    sweep resolves the same way.
 import type { Config } from '../config.js';
-import type { Sql, Tx } from '../db/connect.js';
+import type { Fragment, Sql, Tx } from '../db/connect.js';
 import {
-  applyOwnSale, applyRelease, claimHold, clearBusy, confirmHold, getHold, noteHoldError, reserveHold, undoHold, type HoldRow,
+  applyOwnSale, applyRelease, claimHold, clearBusy, confirmHold, getHold, isHoldId, nextHoldId, noteHoldError, releaseRefusal, reserveHold, undoHold, type HoldRow,
 } from '../inventory/holds.js';
 import { holdOfOrder, recordOwnSale } from '../inventory/orders.js';
 import { log } from '../log.js';
 import { TixstockError, type TixstockClient, type TixstockErrorKind } from '../tixstock/contract.js';
-import { claimKey, forgetKey, linkKeyToHold, storeAnswer, type IdempotencyKey, type StoredAnswer } from './idempotency.js';
+import { claimKey, forgetKey, storeAnswer, type IdempotencyKey, type StoredAnswer } from './idempotency.js';
 
 export interface SalesDeps {
   sql: Sql;
@@ -32,7 +32,7 @@ export interface Answer extends StoredAnswer {
   retryAfter?: number;
 }
 
-/** The hold resource of DESIGN 3 (plus what support needs to explain it). */
+/** A hold as GET /api/holds/:id answers it (replies.ts `hold`), with what support needs to explain it. */
 export function holdView(h: HoldRow) {
   return {
     id: h.id, tixstock_hold_id: h.tixstock_hold_id, listing_id: h.listing_id, quantity: h.quantity, status: h.status,
@@ -44,7 +44,7 @@ export function holdView(h: HoldRow) {
 const failure = (status: number, message: string, errors: string[] = [message], extra: Record<string, unknown> = {}, retryAfter?: number): Answer =>
   ({ status, body: { success: false, message, errors, ...extra }, retryAfter });
 
-/** Tixstock's definite answers that change nothing, as our status (DESIGN 3). */
+/** Tixstock's definite answers that change nothing, as our status (README, "Our own sales"). */
 function refusalAnswer(err: TixstockError, what: string, notFoundStatus: number, extra: Record<string, unknown>): Answer {
   const messages = err.messages.length ? err.messages : [err.message];
   const byKind: Record<Exclude<TixstockErrorKind, 'unknown_outcome'>, () => Answer> = {
@@ -76,21 +76,23 @@ async function rollbackWith<T>(work: () => Promise<T>): Promise<{ done: T } | { 
   }
 }
 
-/** What a request with an already used key is answered. A request still in progress whose hold
- * has since been settled (its answer never stored: the process died, or it is just storing it)
- * is answered from the hold; otherwise 409 "in progress". */
-async function keyAnswer(tx: Tx, key: IdempotencyKey, settled: (h: HoldRow) => Answer | undefined): Promise<Answer | undefined> {
-  const state = await claimKey(tx, key);
+/** Claims the key, linked to `holdId`, and says what a request with an already used key is
+ * answered: undefined (with the key's hold id) when the key is new. A request still in progress
+ * whose hold has since been settled (its answer never stored: the process died, or it is just
+ * storing it) is answered from the hold; otherwise 409 "in progress". */
+async function keyAnswer(tx: Tx, key: IdempotencyKey, holdId: Fragment | string | null,
+  settled: (h: HoldRow) => Answer | undefined): Promise<{ answer: Answer } | { holdId: string | null }> {
+  const state = await claimKey(tx, key, holdId);
+  const answer = (a: Answer) => ({ answer: a });
   switch (state.kind) {
-    case 'new': return undefined;
-    case 'answered': return state.answer;
+    case 'new': return { holdId: state.holdId };
+    case 'answered': return answer(state.answer);
     case 'other_request':
-      return failure(400, 'bad request: this Idempotency-Key was used for another request', ['headers.idempotency-key: used for another request']);
+      return answer(failure(400, 'bad request: this Idempotency-Key was used for another request', ['headers.idempotency-key: used for another request']));
     case 'in_progress': {
       const h = state.holdId ? await getHold(tx, state.holdId) : undefined;
-      const answer = h ? settled(h) : undefined;
-      return answer ?? failure(409, 'a request with this Idempotency-Key is in progress (or its outcome at Tixstock is not known yet)',
-        undefined, state.holdId ? { hold_id: state.holdId } : {});
+      return answer((h ? settled(h) : undefined) ?? failure(409, 'a request with this Idempotency-Key is in progress (or its outcome at Tixstock is not known yet)',
+        undefined, state.holdId ? { hold_id: state.holdId } : {}));
     }
   }
 }
@@ -120,10 +122,10 @@ export const tixstockDate = (d: Date) => `${d.toISOString().slice(0, 19)}+0000`;
 export async function createHold(deps: SalesDeps, listingId: string, quantity: number, key?: IdempotencyKey): Promise<Answer> {
   const { sql, config, tixstock } = deps;
   const requestedAt = Date.now();
-  const reserve = async (db: Sql | Tx) => {
+  const reserve = async (db: Sql | Tx, holdId?: string) => {
     // Unconfirmed, it is kept until Tixstock's hold would have expired if the call reached
     // Tixstock at the very end of the call's window.
-    const r = await reserveHold(db, listingId, quantity, holdMs(config) + callWindowMs(config));
+    const r = await reserveHold(db, listingId, quantity, holdMs(config) + callWindowMs(config), holdId);
     if (r.kind === 'not_found') throw new LocalAnswer(failure(404, `listing ${listingId} not found`, [`body.listing_id: listing ${listingId} not found`]));
     if (r.kind === 'deleted') throw new LocalAnswer(failure(409, `listing ${listingId} is deleted`));
     if (r.kind === 'not_enough') {
@@ -134,15 +136,14 @@ export async function createHold(deps: SalesDeps, listingId: string, quantity: n
   };
   // Without a key the reservation is one statement (its own transaction).
   const reserved = await rollbackWith(() => (!key ? reserve(sql) : sql.begin(async (tx) => {
-    const answered = await keyAnswer(tx, key, (h) => {
+    // The key's row takes the new hold's id, so the reservation needs no statement to link them.
+    const claimed = await keyAnswer(tx, key, nextHoldId(tx), (h) => {
       if (h.status === 'pending') return undefined;
       if (h.status === 'failed') return failure(409, `hold ${h.id} failed: ${h.last_error ?? 'refused by Tixstock'}`, undefined, { hold: holdView(h) });
       return { status: 201, body: holdView(h) };
     });
-    if (answered) throw new LocalAnswer(answered);
-    const h = await reserve(tx);
-    await linkKeyToHold(tx, key, h.id);
-    return h;
+    if ('answer' in claimed) throw new LocalAnswer(claimed.answer);
+    return reserve(tx, claimed.holdId!);
   }) as Promise<HoldRow>));
   if ('answer' in reserved) return reserved.answer;
   const hold = reserved.done;
@@ -189,14 +190,16 @@ async function claim(deps: SalesDeps, holdId: string, op: 'release' | 'order', n
 
 export async function releaseHold(deps: SalesDeps, holdId: string, quantity: number | undefined): Promise<Answer> {
   const { sql, tixstock } = deps;
-  const claimed = await claim(deps, holdId, 'release', quantity);
-  if ('answer' in claimed) return claimed.answer;
-  const hold = claimed.done;
+  // Read, not claimed: one committed write fewer per release (see releaseRefusal).
+  const hold = await getHold(sql, holdId);
+  if (!hold) return failure(404, `hold ${holdId} not found`);
+  const refusal = releaseRefusal(hold, quantity);
+  if (refusal) return failure(409, refusal, undefined, { hold: holdView(hold) });
   const n = quantity ?? hold.quantity;
   try {
     await tixstock.release(hold.tixstock_hold_id!, n);
   } catch (err) {
-    await clearBusy(sql, hold.id, errorText(err)).catch(() => {});
+    await noteHoldError(sql, hold.id, errorText(err)).catch(() => {});
     const view = holdView((await getHold(sql, hold.id).catch(() => undefined)) ?? hold);
     if (err instanceof TixstockError && err.kind !== 'unknown_outcome') return refusalAnswer(err, 'release', 409, { hold: view });
     // Released at Tixstock or not: keeping the tickets off here until the hold expires is the
@@ -219,10 +222,10 @@ export async function orderHold(deps: SalesDeps, holdId: string, input: OrderInp
   const { sql, tixstock } = deps;
   const claimed = await claim(deps, holdId, 'order', input.quantity, async (tx) => {
     if (key) {
-      const answered = await keyAnswer(tx, key, (h) => (h.status === 'ordered' && h.order_id === input.order_id
+      const claimed = await keyAnswer(tx, key, isHoldId(holdId) ? holdId : null, (h) => (h.status === 'ordered' && h.order_id === input.order_id
         ? { status: 201, body: { ...holdView(h), order: { id: input.order_id, order_status: input.order_status, quantity: h.sold_quantity } } }
         : undefined));
-      if (answered) throw new LocalAnswer(answered);
+      if ('answer' in claimed) throw new LocalAnswer(claimed.answer);
     }
     const soldFrom = await holdOfOrder(tx, input.order_id);
     if (soldFrom !== undefined && soldFrom !== null) {
@@ -231,7 +234,6 @@ export async function orderHold(deps: SalesDeps, holdId: string, input: OrderInp
   });
   if ('answer' in claimed) return claimed.answer;
   const hold = claimed.done;
-  if (key) await linkKeyToHold(sql, key, hold.id);
   const date = tixstockDate(new Date());
   try {
     await tixstock.addOrder(hold.tixstock_hold_id!, input.quantity, {

@@ -5,7 +5,7 @@
 // progress and is answered 409 at once; it never waits for Tixstock. A finished request's
 // answer is stored and given again for 24 hours.
 import { createHash } from 'node:crypto';
-import type { Sql, Tx } from '../db/connect.js';
+import type { Fragment, Sql, Tx } from '../db/connect.js';
 
 export const KEY_TTL_HOURS = 24;
 
@@ -21,7 +21,7 @@ export interface StoredAnswer {
 }
 
 export type KeyState =
-  | { kind: 'new' }
+  | { kind: 'new'; holdId: string | null }
   | { kind: 'answered'; answer: StoredAnswer }
   | { kind: 'in_progress'; holdId: string | null }
   | { kind: 'other_request' };
@@ -33,25 +33,21 @@ export function idempotencyKey(header: string | undefined, scope: string, input:
   return { scope, key: header, requestSha256: createHash('sha256').update(JSON.stringify(input)).digest('hex') };
 }
 
-/** Claims the key for this request, or says what became of the request that claimed it first.
- * A key older than 24 hours is taken over as new. */
-export async function claimKey(tx: Tx, k: IdempotencyKey): Promise<KeyState> {
-  const claimed = await tx`
-    insert into idempotency_keys (scope, key, request_sha256) values (${k.scope}, ${k.key}, ${k.requestSha256})
+/** Claims the key for this request, linked to `holdId` (the hold it makes or uses), or says what
+ * became of the request that claimed it first. A key older than 24 hours is taken over as new. */
+export async function claimKey(tx: Tx, k: IdempotencyKey, holdId: Fragment | string | null): Promise<KeyState> {
+  const claimed = await tx<{ hold_id: string | null }[]>`
+    insert into idempotency_keys (scope, key, request_sha256, hold_id) values (${k.scope}, ${k.key}, ${k.requestSha256}, ${holdId}::bigint)
     on conflict (scope, key) do update
-       set request_sha256 = excluded.request_sha256, hold_id = null, response_status = null, response = null, created_at = now()
+       set request_sha256 = excluded.request_sha256, hold_id = excluded.hold_id, response_status = null, response = null, created_at = now()
      where idempotency_keys.created_at < now() - ${KEY_TTL_HOURS} * interval '1 hour'
-    returning key`;
-  if (claimed.length === 1) return { kind: 'new' };
+    returning hold_id`;
+  if (claimed.length === 1) return { kind: 'new', holdId: claimed[0]!.hold_id };
   const [row] = await tx<{ request_sha256: string; hold_id: string | null; response_status: number | null; response: unknown }[]>`
     select request_sha256, hold_id, response_status, response from idempotency_keys where scope = ${k.scope} and key = ${k.key}`;
   if (!row || row.request_sha256 !== k.requestSha256) return { kind: 'other_request' };
   if (row.response_status === null) return { kind: 'in_progress', holdId: row.hold_id };
   return { kind: 'answered', answer: { status: row.response_status, body: row.response } };
-}
-
-export async function linkKeyToHold(db: Sql | Tx, k: IdempotencyKey, holdId: string): Promise<void> {
-  await db`update idempotency_keys set hold_id = ${holdId} where scope = ${k.scope} and key = ${k.key}`;
 }
 
 /** Stores the answer that later requests with this key are given. */

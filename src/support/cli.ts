@@ -53,7 +53,7 @@ function printOrder(o: OrderView): void {
 }
 
 async function waitForJob(sql: Sql, config: Config, jobId: string): Promise<void> {
-  const worker = startJobWorker({ sql, config, handlers: mailJobHandlers, pollMs: 200, retryBaseMs: 2000, maxRetryMs: 10_000, periodic: [] });
+  const worker = startJobWorker({ sql, config, handlers: mailJobHandlers, pollMs: 200, retryBaseMs: 2000, maxRetryMs: 10_000, periodic: [], onlyOwnKinds: true });
   try {
     const until = Date.now() + 60_000;
     for (;;) {

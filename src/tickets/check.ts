@@ -121,10 +121,10 @@ function whyNotBase64(text: string): string {
   return 'it is not canonical base64 (stray bits in the padding)';
 }
 
-export async function checkTicketFile(base64: string | JsonStringBytes, workers: PdfWorkers): Promise<FileCheck> {
+export async function checkTicketFile(base64: string | JsonStringBytes, workers: PdfWorkers, deadlineAt?: number): Promise<FileCheck> {
   const decoded = await decodeBase64StrictYielding(base64);
   if (typeof decoded === 'string') return { ok: false, fileError: `file is not valid base64: ${decoded}` };
-  const checked = await workers.check(decoded);
+  const checked = await workers.check(decoded, deadlineAt);
   if (!checked.ok) {
     return { ok: false, fileError: checked.limit ? `file is refused: ${checked.reason}, beyond what a ticket PDF needs` : `file is not a PDF: ${checked.reason}` };
   }

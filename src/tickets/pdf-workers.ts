@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
+import { DeadlineExceeded } from '../db/transaction.js';
 import { log } from '../log.js';
 
 export interface PdfLimits {
@@ -21,8 +22,15 @@ export interface PdfRefusal {
   ok: false;
   reason: string;
   limit: boolean;
+  /** Its time ran out (PDF_TIMEOUT_MS, or the webhook's deadline). */
+  late?: boolean;
   index?: number;
 }
+
+const timedOut = (reply: PdfReply) => !reply.ok && reply.late === true;
+
+/** Time kept after a PDF check for recording the webhook's answer. */
+const DEADLINE_RESERVE_MS = 1000;
 /** `pdf`: the checked bytes, handed back. */
 export type CheckReply = { ok: true; pages: number; sha256: string; pdf: Uint8Array } | PdfRefusal;
 export type MergeReply = { ok: true; pdf: Uint8Array } | PdfRefusal;
@@ -73,8 +81,12 @@ export class PdfWorkers {
   /** Pages and sha256 of a ticket PDF. Its ArrayBuffer is moved to the worker, not copied, and
    * moved back in the reply (`pdf`); `pdf` itself is left empty. So the caller must own that
    * buffer (check.ts's decoder allocates it with allocUnsafeSlow); a slice of Node's pool is copied. */
-  check(pdf: Uint8Array): Promise<CheckReply> {
-    return this.run({ kind: 'check', pdf, limits: this.options.limits }, this.options.timeoutMs) as Promise<CheckReply>;
+  /** `deadlineAt`: the webhook's own end (ms since the epoch). The PDF then gets at most the time
+   * left before it less DEADLINE_RESERVE_MS (to record the answer); when that, not PDF_TIMEOUT_MS,
+   * is what runs out, the check throws DeadlineExceeded (answered 503, retried) instead of refusing
+   * the file: a good PDF behind a slow queue is not a bad PDF. */
+  check(pdf: Uint8Array, deadlineAt?: number): Promise<CheckReply> {
+    return this.run({ kind: 'check', pdf, limits: this.options.limits }, this.options.timeoutMs, deadlineAt) as Promise<CheckReply>;
   }
 
   /** The PDFs' pages in one PDF, in the order given; each PDF gets the time limit of a check. */
@@ -111,8 +123,11 @@ export class PdfWorkers {
     return running;
   }
 
-  private async run(job: PdfJob, timeoutMs: number): Promise<PdfReply> {
+  private async run(job: PdfJob, limitMs: number, deadlineAt?: number): Promise<PdfReply> {
     return this.queue.add(async () => {
+      const leftMs = deadlineAt === undefined ? Infinity : deadlineAt - Date.now() - DEADLINE_RESERVE_MS;
+      if (leftMs <= 0) throw new DeadlineExceeded(0);
+      const timeoutMs = Math.min(limitMs, leftMs);
       const running = this.idle.pop() ?? this.start();
       await running.ready;
       this.counts.jobs++;
@@ -122,12 +137,13 @@ export class PdfWorkers {
       running.worker.unref();
       if (reusable) this.idle.push(running);
       else void running.worker.terminate();
+      if (timedOut(reply) && timeoutMs < limitMs) throw new DeadlineExceeded(timeoutMs);
       return reply;
     }) as Promise<PdfReply>;
   }
 
   private send(worker: Worker, job: PdfJob, timeoutMs: number): Promise<{ reply: PdfReply; reusable: boolean }> {
-    const refuse = (reason: string) => ({ reply: { ok: false, reason, limit: true } as PdfRefusal, reusable: false });
+    const refuse = (reason: string, late = false) => ({ reply: { ok: false, reason, limit: true, ...(late ? { late } : {}) } as PdfRefusal, reusable: false });
     return new Promise((resolve) => {
       const done = (result: { reply: PdfReply; reusable: boolean }) => {
         clearTimeout(timer);
@@ -148,7 +164,7 @@ export class PdfWorkers {
       const timer = setTimeout(() => {
         this.counts.timedOut++;
         log.warn('PDF worker stopped: a PDF took longer than its time', { job: job.kind, timeout_ms: timeoutMs });
-        done(refuse(`loading it takes longer than ${timeoutMs / 1000} s`));
+        done(refuse(`loading it takes longer than ${timeoutMs / 1000} s`, true));
       }, timeoutMs);
       worker.on('message', onMessage).on('error', onError).on('exit', onExit);
       worker.postMessage(job, transferable(job));

@@ -243,6 +243,7 @@ export function retryLookup(tx: Tx | Sql, bodySha256: Buffer, version: string) {
       from (select id, status, reply, listing_id, event_id, order_id, broker_id, entity
               from deliveries
              where body_sha256 = ${bodySha256} and version = ${version} and outcome = 'applied'
+               and type not in ('ticket.hold', 'ticket.release') -- the index's condition (sql/0012): deltas are not retried
                and received_at > now() - interval '24 hours'
              order by received_at desc
              limit 1) prior

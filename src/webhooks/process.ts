@@ -95,6 +95,8 @@ interface Received {
   json: ReturnType<typeof readJsonBody>;
   base: Omit<NewDelivery, 'type' | 'outcome' | 'status' | 'reply'>;
   redacted: boolean;
+  /** Date.now() by which it must have reached its COMMIT. */
+  deadlineAt: number;
   deadlineMs: () => number;
   confirmUntil: number;
   /** Not applied: recorded (so it can be inspected and replayed after a fix) and answered 4xx. */
@@ -138,7 +140,7 @@ async function received(deps: { sql: Sql; config: Config }, d: IncomingDelivery)
   };
   // A lost COMMIT is confirmed within a bound of its own after the deadline, so that the answer
   // still comes in bounded time from the first byte.
-  return { deps, d, version, json, base, redacted, deadlineMs, confirmUntil: deadlineAt + COMMIT_CONFIRM_MS, refuse };
+  return { deps, d, version, json, base, redacted, deadlineAt, deadlineMs, confirmUntil: deadlineAt + COMMIT_CONFIRM_MS, refuse };
 }
 
 /** Content type, JSON, NUL, version, envelope, type, then the type's schema. */
@@ -205,6 +207,8 @@ function failed(p: Received, type: string, err: unknown, deliveryIdOf: (result: 
     log.error('commit outcome unknown: answered 503; check whether this delivery exists', { delivery_id: deliveryIdOf(err.result), type, version });
   }
   if (isDatabaseUnavailable(err) || isAlreadyReplayed(err)) throw err;
+  // A large string is checked for valid JSON escapes only when it is read (the file's check).
+  if (err instanceof InvalidJsonString) return p.refuse(400, 'invalid', type, `body is not valid JSON: ${err.message}`);
   if (isDataException(err)) {
     return p.refuse(400, 'invalid', type, `invalid ${type} webhook: a value cannot be stored (${(err as Error).message})`);
   }
@@ -250,10 +254,8 @@ async function prepare(p: Received, c: Classified): Promise<Prepared | Refused> 
   if (def.prepare) {
     try {
       const seen = checkRetry && entity === undefined && (await retryLookup(sql, base.bodySha256, version)).length > 0;
-      prepared = seen ? undefined : { data: await def.prepare({ config }, c.data) };
+      prepared = seen ? undefined : { data: await def.prepare({ config, deadlineAt: p.deadlineAt }, c.data) };
     } catch (err) {
-      // A large string is checked for valid JSON escapes only when it is read, here.
-      if (err instanceof InvalidJsonString) return { refused: await p.refuse(400, 'invalid', type, `body is not valid JSON: ${err.message}`) };
       return { refused: await failed(p, type, err, () => null) };
     }
   }
@@ -295,7 +297,7 @@ async function applyInTransaction(p: Received, c: Classified, r: Prepared): Prom
       // Taken for a retry above but not one under the lock (its original just left the window):
       // rare enough to check here, within the transaction's deadline.
       if (!prepared) {
-        prepared = { data: await def.prepare!({ config }, c.data) };
+        prepared = { data: await def.prepare!({ config, deadlineAt: p.deadlineAt }, c.data) };
         referenced = await referenceOf(p, c, prepared);
       }
       const deliveryId = await insertDelivery(tx, { ...base, ...referencedBody(), type, outcome: 'applied', status: 200, reply: {}, entity });

@@ -33,7 +33,7 @@ export interface WebhookDefinition<S extends z.ZodType = z.ZodType, P = z.output
   /** Slow checks of the parsed data (loading a ticket PDF), outside the transaction and only when
    * the webhook is not a retry of an applied one: a retry is answered from the log without them.
    * What it returns is what `handle` (and `externalFile`) get. */
-  prepare?(ctx: { config: Config }, data: z.output<S>): Promise<P>;
+  prepare?(ctx: { config: Config; deadlineAt: number }, data: z.output<S>): Promise<P>;
   /** Sets absolute state: a body equal to the latest applied delivery for the same entity within
    * 24 h is a retry, answered from the log (see entityOf). False for deltas (hold, release)
    * where two identical webhooks may both be real. */

@@ -38,9 +38,9 @@ const fulfilment = z
 
 /** The heavy check, once, before the transaction and only when the webhook is not a retry (see
  * `prepare`). The base64 text is dropped afterwards so it is not carried (or logged) any further. */
-async function checkFile(config: Config, { file, ...rest }: z.infer<typeof fulfilment>) {
+async function checkFile(config: Config, deadlineAt: number, { file, ...rest }: z.infer<typeof fulfilment>) {
   const given = typeof file === 'string' ? file.trim() : file;
-  const check: FileCheck | null = given ? await checkTicketFile(given, pdfWorkers(config)) : null;
+  const check: FileCheck | null = given ? await checkTicketFile(given, pdfWorkers(config), deadlineAt) : null;
   return { ...rest, check };
 }
 type Fulfilment = Awaited<ReturnType<typeof checkFile>>;
@@ -87,7 +87,7 @@ const fulfilmentWebhook = (kind: 'eticket' | 'mobile') => defineWebhook({
   schema: fulfilment,
   retriesAreDuplicates: true,
   largeStrings: true,
-  prepare: (ctx, data) => checkFile(ctx.config, data),
+  prepare: (ctx, data) => checkFile(ctx.config, ctx.deadlineAt, data),
   externalFile: ticketFile,
   handle: (ctx, data) => handle(ctx, kind, data),
 });
