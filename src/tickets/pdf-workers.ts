@@ -104,7 +104,7 @@ export class PdfWorkers {
     const worker = new Worker(entry, {
       ...how,
       // A small young generation: the PDF's bytes live outside the heap, and a larger one only
-      // added resident memory (+120 MB instead of +85 MB over five 20 MB checks).
+      // adds resident memory.
       resourceLimits: { maxOldGenerationSizeMb: this.options.memoryMb, maxYoungGenerationSizeMb: 8 },
     });
     worker.unref(); // only a worker with a job keeps the process (the CLI, a test run) alive
