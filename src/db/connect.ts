@@ -17,6 +17,14 @@ export interface ConnectOptions {
 /** A value as a jsonb parameter; null and undefined as SQL null. */
 export const jsonOrNull = (db: Sql | Tx, v: unknown) => (v === null || v === undefined ? null : db.json(v as never));
 
+/** The end of a list's query: `where` each column equals its value (those given), ids after
+ * `after`, oldest first, `limit` rows. */
+export function pageWhere(db: Sql, equal: Record<string, string | undefined>, page: { after?: string; limit: number }): Fragment {
+  const given = Object.entries(equal).filter((e): e is [string, string] => Boolean(e[1]));
+  const conditions = given.reduce<Fragment>((parts, [column, value]) => db`${parts} and ${db(column)} = ${value}`, db``);
+  return db`where true ${conditions} ${page.after ? db`and id > ${page.after}` : db``} order by id limit ${page.limit}`;
+}
+
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '']);
 
 /** TLS is required unless the server is on this machine. Heroku Postgres certificates are not

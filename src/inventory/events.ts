@@ -1,6 +1,6 @@
 // Events: our copy of Tixstock's events. Written by event.update, event.cancel and (for the
 // event a new listing belongs to) ticket.add / ticket.update.
-import type { Sql, Tx } from '../db/connect.js';
+import { pageWhere, type Sql, type Tx } from '../db/connect.js';
 
 /** An event as Tixstock sends it (webhooks, tickets/get): these fields get columns, all of it is kept in `data`. */
 export interface EventInput {
@@ -48,10 +48,5 @@ export async function getEvent(sql: Sql, id: string) {
 export async function listEvents(sql: Sql, f: { limit: number; after?: string; status?: string }) {
   return sql`
     select id, name, datetime, status, cancelled, venue, created_at, updated_at
-      from events
-     where true
-       ${f.after ? sql`and id > ${f.after}` : sql``}
-       ${f.status ? sql`and status = ${f.status}` : sql``}
-     order by id
-     limit ${f.limit}`;
+      from events ${pageWhere(sql, { status: f.status }, f)}`;
 }

@@ -3,7 +3,7 @@
 // connection held, and then the hold is confirmed or undone. Every change of a listing's
 // quantity goes through listingChange, like the webhooks' changes, so both share one ledger and
 // one row lock. Lock order is always hold, then listing.
-import type { Fragment, Sql, Tx } from '../db/connect.js';
+import { type Fragment, pageWhere, type Sql, type Tx } from '../db/connect.js';
 import { isSerialId } from '../ids.js';
 import { isListingId, listingChange, releaseQuantity } from './listings.js';
 
@@ -264,11 +264,5 @@ export async function getHold(db: Sql | Tx, id: string): Promise<HoldRow | undef
 export async function listHolds(sql: Sql, f: { listingId?: string; status?: HoldStatus; limit: number; after?: string }) {
   if (f.listingId !== undefined && !isListingId(f.listingId)) return [];
   return sql<HoldRow[]>`
-    select ${sql(HOLD_COLUMNS)} from holds
-     where true
-       ${f.listingId ? sql`and listing_id = ${f.listingId}` : sql``}
-       ${f.status ? sql`and status = ${f.status}` : sql``}
-       ${f.after ? sql`and id > ${f.after}` : sql``}
-     order by id
-     limit ${f.limit}`;
+    select ${sql(HOLD_COLUMNS)} from holds ${pageWhere(sql, { listing_id: f.listingId, status: f.status }, f)}`;
 }

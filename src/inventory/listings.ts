@@ -3,7 +3,7 @@
 // processes, take turns and quantities stay exact. Each statement below changes the listing
 // and writes its ledger row together.
 import type { PendingQuery, Row } from 'postgres';
-import { type Fragment, jsonOrNull as json, type Sql, type Tx } from '../db/connect.js';
+import { type Fragment, jsonOrNull as json, pageWhere, type Sql, type Tx } from '../db/connect.js';
 import { isSerialId } from '../ids.js';
 import type { Money } from '../money.js';
 
@@ -206,14 +206,7 @@ export interface ListingFilter {
 
 export async function listListings(sql: Sql, f: ListingFilter) {
   return sql`
-    select ${sql(LISTING_COLUMNS)} from listings
-     where true
-       ${f.eventId ? sql`and event_id = ${f.eventId}` : sql``}
-       ${f.brokerId ? sql`and broker_id = ${f.brokerId}` : sql``}
-       ${f.status ? sql`and status = ${f.status}` : sql``}
-       ${f.after ? sql`and id > ${f.after}` : sql``}
-     order by id
-     limit ${f.limit}`;
+    select ${sql(LISTING_COLUMNS)} from listings ${pageWhere(sql, { event_id: f.eventId, broker_id: f.brokerId, status: f.status }, f)}`;
 }
 
 export async function listingsOfEvent(sql: Sql, eventId: string) {

@@ -3,7 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { PendingQuery } from 'postgres';
-import type { Fragment, Sql, Tx } from '../db/connect.js';
+import { type Fragment, pageWhere, type Sql, type Tx } from '../db/connect.js';
 import { copyRowReturningId, type CopyColumns } from '../db/copy.js';
 import { transactionWithDeadline } from '../db/transaction.js';
 import { pdfBySha256 } from '../tickets/store.js';
@@ -326,13 +326,7 @@ const sizes = (sql: Sql) => sql`coalesce(body_bytes, octet_length(body)) as byte
 export async function listDeliveries(sql: Sql, f: DeliveryFilter) {
   return sql`
     select ${sql(SUMMARY as unknown as string[])}, ${sizes(sql)}
-      from deliveries
-     where true
-       ${f.type ? sql`and type = ${f.type}` : sql``}
-       ${f.outcome ? sql`and outcome = ${f.outcome}` : sql``}
-       ${f.after ? sql`and id > ${f.after}` : sql``}
-     order by id
-     limit ${f.limit}`;
+      from deliveries ${pageWhere(sql, { type: f.type, outcome: f.outcome }, f)}`;
 }
 
 export interface StoredBody {
