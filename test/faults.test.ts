@@ -231,7 +231,6 @@ describe('faults', function () {
 
       // Every 200 was applied; a 503 was not, unless the service logged that delivery's commit
       // outcome as unknown (its COMMIT was cut off with PostgreSQL down: not confirmable in time).
-      const ok = new Set(storm.results.filter((r) => r.status === 200).map((r) => r.probe));
       const unknown = unknownOutcomeDeliveries(server.output());
       const applied = await appliedProbeDeliveries(sql);
       const mismatched = storm.results.filter((r) => applied.has(r.probe) !== (r.status === 200)

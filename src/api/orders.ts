@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import type { FailedAuthThrottle } from '../auth-throttle.js';
-import { asyncRoute, parseInput, sendError, type AsyncHandler } from '../http.js';
+import { asyncRoute, sendError, type AsyncHandler } from '../http.js';
 import { ID_RULE } from '../ids.js';
 import { isOrderId, mergedTickets, orderView } from '../support/order-view.js';
 import { pdfFileName } from '../tickets/merge.js';
