@@ -66,7 +66,10 @@ Send a signed example webhook (the fixtures hold one of each type):
   sig=$(openssl dgst -sha256 -hmac ${secret('TIXSTOCK_BEARER_TOKEN')} -hex < "$body" | awk '{print $2}')
   curl -s ${base}/webhooks/tixstock -H 'Content-Type: application/json' -H 'Tixstock-Version: v1' \\
     -H "X-Tixstock-Signature: $sig" --data-binary @"$body"
-
+${simulatorOrigin ? `
+A listing that Tixstock (the simulator) knows too, so that POST /api/holds can hold it:
+  curl -s -X POST ${simulatorOrigin}/_sim/play/listing -H 'Content-Type: application/json' -d '{"quantity": 10}'
+` : ''}
 `;
 }
 

@@ -1,7 +1,7 @@
 // The delivery log: retries of absolute-state webhooks answered from the log, holds and
 // releases always applied, secrets redacted, replays.
 import assert from 'node:assert/strict';
-import { addListing, api, type App, fixture, resetDatabase, sendWebhook, testApp, testSql, webhook, withQuantity } from './helpers.js';
+import { addListing, api, type App, captureOutput, fixture, resetDatabase, sendWebhook, testApp, testSql, webhook, withQuantity } from './helpers.js';
 import { retryLookup } from '../src/webhooks/deliveries.js';
 import { v1Webhooks } from '../src/webhooks/v1/index.js';
 
@@ -93,25 +93,6 @@ describe('delivery log', () => {
   });
 
   describe('secrets', () => {
-    async function captureOutput(fn: () => Promise<unknown>): Promise<string> {
-      const saved = { out: process.stdout.write, err: process.stderr.write, level: process.env.LOG_LEVEL };
-      let text = '';
-      const grab = (chunk: unknown) => {
-        text += String(chunk);
-        return true;
-      };
-      process.env.LOG_LEVEL = 'info';
-      process.stdout.write = grab as typeof process.stdout.write;
-      process.stderr.write = grab as typeof process.stderr.write;
-      try {
-        await fn();
-      } finally {
-        process.stdout.write = saved.out;
-        process.stderr.write = saved.err;
-        process.env.LOG_LEVEL = saved.level;
-      }
-      return text;
-    }
 
     it('broker passwords never reach the delivery log, the logs or the reply', async () => {
       await api(app).post('/api/brokers').send({ username: 'seller@example.org', password: 'correct horse battery' }).expect(201);

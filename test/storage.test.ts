@@ -9,30 +9,11 @@ import { mailJobHandlers } from '../src/support/mail-jobs.js';
 import { startJobWorker, type JobWorker } from '../src/jobs/worker.js';
 import { retentionTask, runRetention } from '../src/webhooks/retention.js';
 import { TICKET_REFERENCE_PREFIX } from '../src/webhooks/stored-body.js';
-import { addListing, api, resetDatabase, sendWebhook, testApp, webhook, withQuantity } from './helpers.js';
+import { addListing, api, captureOutput, resetDatabase, sendWebhook, testApp, webhook, withQuantity } from './helpers.js';
 import { fulfilment, largePdf, makePdf, sha256, waitUntil, type TestApp } from './tickets-helpers.js';
 
 const MB = 1024 * 1024;
 
-async function captureOutput(fn: () => Promise<unknown>): Promise<string> {
-  const saved = { out: process.stdout.write, err: process.stderr.write, level: process.env.LOG_LEVEL };
-  let text = '';
-  const grab = (chunk: unknown) => {
-    text += String(chunk);
-    return true;
-  };
-  process.env.LOG_LEVEL = 'info';
-  process.stdout.write = grab as typeof process.stdout.write;
-  process.stderr.write = grab as typeof process.stderr.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = saved.out;
-    process.stderr.write = saved.err;
-    process.env.LOG_LEVEL = saved.level;
-  }
-  return text;
-}
 
 describe('storage', () => {
   let t: TestApp;
