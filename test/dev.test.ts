@@ -30,7 +30,7 @@ describe('development mode', function () {
       assert.equal((await stat(file)).mode & 0o777, 0o600);
       const out = server.output();
       const banner = out.slice(out.indexOf('Send a signed example webhook'));
-      const command = banner.split('\n').slice(1).filter((l) => l.startsWith('  ')).join('\n').replaceAll('http://localhost:', 'http://127.0.0.1:');
+      const command = banner.split('\n\n')[0]!.split('\n').slice(1).filter((l) => l.startsWith('  ')).join('\n').replaceAll('http://localhost:', 'http://127.0.0.1:');
       const port = new URL(server.url).port;
       assert.match(command, new RegExp(`127\\.0\\.0\\.1:${port}/webhooks/tixstock`));
       const { stdout } = await exec('bash', ['-c', command], { cwd: root });
