@@ -29,10 +29,8 @@ describe('development mode', function () {
       assert.deepEqual(Object.keys(secrets).sort(), ['API_TOKEN', 'SUPPORT_PASSWORD', 'TIXSTOCK_BEARER_TOKEN']);
       assert.equal((await stat(file)).mode & 0o777, 0o600);
       const out = server.output();
-      // The webhook command's block only: the banner goes on with other commands after a blank line.
-      const start = out.indexOf('Send a signed example webhook');
-      const banner = out.slice(start, out.indexOf('\n\n', start));
-      const command = banner.split('\n').slice(1).filter((l) => l.startsWith('  ')).join('\n').replaceAll('http://localhost:', 'http://127.0.0.1:');
+      const banner = out.slice(out.indexOf('Send a signed example webhook'));
+      const command = banner.split('\n\n')[0]!.split('\n').slice(1).filter((l) => l.startsWith('  ')).join('\n').replaceAll('http://localhost:', 'http://127.0.0.1:');
       const port = new URL(server.url).port;
       assert.match(command, new RegExp(`127\\.0\\.0\\.1:${port}/webhooks/tixstock`));
       const { stdout } = await exec('bash', ['-c', command], { cwd: root });
