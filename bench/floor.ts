@@ -9,7 +9,10 @@ import { createHash } from 'node:crypto';
 import { serveSigned, sql } from './bare-server.js';
 
 serveSigned(async (body, url) => {
-  const parsed = JSON.parse(body.toString('utf8')) as { data: { external_id: string; hold_quantity?: number; release_quantity?: number }; meta: { type: string } };
+  const parsed = JSON.parse(body.toString('utf8')) as {
+    data: { external_id: string; hold_quantity?: number; release_quantity?: number };
+    meta: { type: string };
+  };
   const type = parsed.meta.type;
   const id = parsed.data.external_id;
   const n = parsed.data.hold_quantity ?? parsed.data.release_quantity ?? 1;

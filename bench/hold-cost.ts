@@ -32,10 +32,19 @@ const VARIANTS: { name: string; apply: string; undo: string }[] = [
     apply: 'drop index deliveries_retry_idx',
     undo: `create index deliveries_retry_idx on deliveries (body_sha256, received_at) where outcome = 'applied'`,
   },
-  { name: 'no type index', apply: 'drop index deliveries_type_idx', undo: 'create index deliveries_type_idx on deliveries (type, id)' },
-  { name: 'no outcome index', apply: 'drop index deliveries_outcome_idx', undo: 'create index deliveries_outcome_idx on deliveries (outcome, id)' },
   {
-    name: 'no listing index', apply: 'drop index deliveries_listing_idx',
+    name: 'no type index',
+    apply: 'drop index deliveries_type_idx',
+    undo: 'create index deliveries_type_idx on deliveries (type, id)',
+  },
+  {
+    name: 'no outcome index',
+    apply: 'drop index deliveries_outcome_idx',
+    undo: 'create index deliveries_outcome_idx on deliveries (outcome, id)',
+  },
+  {
+    name: 'no listing index',
+    apply: 'drop index deliveries_listing_idx',
     undo: 'create index deliveries_listing_idx on deliveries (listing_id) where listing_id is not null',
   },
   {
@@ -44,17 +53,21 @@ const VARIANTS: { name: string; apply: string; undo: string }[] = [
     undo: 'alter table listing_quantity_changes add constraint listing_quantity_changes_delivery_id_fkey foreign key (delivery_id) references deliveries (id)',
   },
   {
-    name: 'brin on received_at added', apply: 'create index deliveries_received_brin on deliveries using brin (received_at)',
+    name: 'brin on received_at added',
+    apply: 'create index deliveries_received_brin on deliveries using brin (received_at)',
     undo: 'drop index deliveries_received_brin',
   },
   {
-    name: 'btree on received_at added', apply: 'create index deliveries_received_idx on deliveries (received_at)',
+    name: 'btree on received_at added',
+    apply: 'create index deliveries_received_idx on deliveries (received_at)',
     undo: 'drop index deliveries_received_idx',
   },
 ];
 
 function holdStatement(sql: postgres.Sql, listingId: string, seq: number, noLedger: boolean) {
-  const body = Buffer.from(`{"data":{"external_id":"${listingId}","hold_quantity":1,"seq":${seq}},"meta":{"type":"ticket.hold"}}`);
+  const body = Buffer.from(
+    `{"data":{"external_id":"${listingId}","hold_quantity":1,"seq":${seq}},"meta":{"type":"ticket.hold"}}`,
+  );
   return sql`
     with d_id as (select nextval('deliveries_id_seq') as id),
     old as (select id, status, quantity, quantity_ceiling from listings where id = ${listingId} for update),
@@ -92,10 +105,12 @@ async function main() {
     await migrate(sql);
     await sql`insert into events (id, name, data) values ('e1', 'bench', '{}')`;
     const data = readFileSync(path.join(ROOT, 'test/fixtures/ticket.add.json'), 'utf8');
-    const listingIds = (await sql<{ id: string }[]>`
+    const listingIds = (
+      await sql<{ id: string }[]>`
       insert into listings (event_id, broker_id, quantity, quantity_ceiling, display_price, tixstock_display_price, data)
       select 'e1', 'b1', 100000, 100000, '{}', '{}', ${data}::jsonb from generate_series(1, 50)
-      returning id`).map((r) => r.id);
+      returning id`
+    ).map((r) => r.id);
     // A log of holds already there, so that index inserts land in indexes of a realistic size.
     await sql`
       insert into deliveries (version, type, path, headers, body, body_sha256, outcome, status, reply, listing_id)
@@ -114,7 +129,9 @@ async function main() {
       const t0 = ticks(pid);
       for (let i = 0; i < N; i++, seq++) await holdStatement(sql, listingIds[seq % listingIds.length]!, seq, noLedger);
       const cpuMs = ((ticks(pid) - t0) * 10) / N;
-      const [{ bytes }] = await sql<[{ bytes: number }]>`select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), ${lsn0}::pg_lsn)::float8 as bytes`;
+      const [{ bytes }] = await sql<
+        [{ bytes: number }]
+      >`select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), ${lsn0}::pg_lsn)::float8 as bytes`;
       return { cpuMs, walBytes: bytes / N };
     };
     const note = (name: string, r: { cpuMs: number; walBytes: number }) => {
@@ -135,13 +152,20 @@ async function main() {
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const base = results.get('as migrated')!;
-    const lines = ['| variant | PostgreSQL CPU ms per hold (median of 3) | vs as migrated | WAL bytes per hold | vs as migrated |', '| --- | --- | --- | --- | --- |'];
+    const lines = [
+      '| variant | PostgreSQL CPU ms per hold (median of 3) | vs as migrated | WAL bytes per hold | vs as migrated |',
+      '| --- | --- | --- | --- | --- |',
+    ];
     for (const [name, r] of results) {
       const cpu = median(r.cpu);
       const wal = median(r.wal);
-      lines.push(`| ${name} | ${cpu.toFixed(3)} | ${(cpu / median(base.cpu)).toFixed(2)} | ${Math.round(wal)} | ${(wal / median(base.wal)).toFixed(2)} |`);
+      lines.push(
+        `| ${name} | ${cpu.toFixed(3)} | ${(cpu / median(base.cpu)).toFixed(2)} | ${Math.round(wal)} | ${(wal / median(base.wal)).toFixed(2)} |`,
+      );
     }
-    process.stdout.write(`${N} holds per variant and round after a checkpoint, ${LOG_ROWS} rows of log before, 3 rounds\n\n${lines.join('\n')}\n`);
+    process.stdout.write(
+      `${N} holds per variant and round after a checkpoint, ${LOG_ROWS} rows of log before, 3 rounds\n\n${lines.join('\n')}\n`,
+    );
   } finally {
     await sql.end({ timeout: 2 });
     await pg.stop();

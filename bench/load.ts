@@ -45,31 +45,50 @@ async function run(job: LoadJob): Promise<LoadResult> {
   // One body sequence shared by all connections and targets, so no two requests repeat a body.
   // Each run its own tag: the ceiling's and the service's rounds of one case must not repeat
   // each other's bodies (a repeated absolute-state body is rightly answered as a duplicate).
-  const next = workload({ name: job.workload, token: job.token, listingIds: job.listingIds, pdf, runTag: `${job.runTag}-${runs++}` });
+  const next = workload({
+    name: job.workload,
+    token: job.token,
+    listingIds: job.listingIds,
+    pdf,
+    runTag: `${job.runTag}-${runs++}`,
+  });
   const per = Math.max(1, Math.floor(job.connections / job.urls.length));
-  const results = await Promise.all(job.urls.map((url) => autocannon({
-    url: `${url}/webhooks/tixstock`,
-    connections: per,
-    // autocannon refuses a duration key that is present but undefined.
-    ...(job.amount === undefined ? { duration: job.duration } : { amount: Math.ceil(job.amount / job.urls.length) }),
-    timeout: job.timeoutSeconds,
-    method: 'POST',
-    requests: [{
-      setupRequest: (req) => {
-        const { body, signature } = next();
-        return {
-          ...req,
-          body,
-          headers: {
-            'content-type': 'application/json', 'tixstock-version': 'v1', 'user-agent': 'Tixstock API',
-            'x-tixstock-signature': signature,
+  const results = await Promise.all(
+    job.urls.map((url) =>
+      autocannon({
+        url: `${url}/webhooks/tixstock`,
+        connections: per,
+        // autocannon refuses a duration key that is present but undefined.
+        ...(job.amount === undefined ? { duration: job.duration } : { amount: Math.ceil(job.amount / job.urls.length) }),
+        timeout: job.timeoutSeconds,
+        method: 'POST',
+        requests: [
+          {
+            setupRequest: (req) => {
+              const { body, signature } = next();
+              return {
+                ...req,
+                body,
+                headers: {
+                  'content-type': 'application/json',
+                  'tixstock-version': 'v1',
+                  'user-agent': 'Tixstock API',
+                  'x-tixstock-signature': signature,
+                },
+              };
+            },
           },
-        };
-      },
-    }],
-  })));
+        ],
+      }),
+    ),
+  );
   const status: Record<string, number> = {};
-  let requests = 0, noAnswer = 0, seconds = 0, p50 = 0, p99 = 0, max = 0;
+  let requests = 0,
+    noAnswer = 0,
+    seconds = 0,
+    p50 = 0,
+    p99 = 0,
+    max = 0;
   for (const r of results) {
     for (const [code, s] of Object.entries(r.statusCodeStats ?? {})) status[code] = (status[code] ?? 0) + (s.count ?? 0);
     requests += r.requests.total;

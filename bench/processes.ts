@@ -24,11 +24,13 @@ function track(proc: ChildProcess, name: string): { output: () => string; exited
   let output = '';
   proc.stdout?.on('data', (c) => (output = (output + c).slice(-4000)));
   proc.stderr?.on('data', (c) => (output = (output + c).slice(-4000)));
-  const exited = new Promise<void>((resolve) => proc.on('exit', (code, signal) => {
-    children.delete(proc);
-    if (code && !stopping.has(proc)) process.stderr.write(`${name} exited with ${code ?? signal}:\n${output}\n`);
-    resolve();
-  }));
+  const exited = new Promise<void>((resolve) =>
+    proc.on('exit', (code, signal) => {
+      children.delete(proc);
+      if (code && !stopping.has(proc)) process.stderr.write(`${name} exited with ${code ?? signal}:\n${output}\n`);
+      resolve();
+    }),
+  );
   return { output: () => output, exited };
 }
 
@@ -59,11 +61,18 @@ async function waitReady(url: string, proc: ChildProcess, output: () => string):
 /** The service as it runs in production: `node dist/src/main.js`, logs off. */
 export async function startService(env: Record<string, string>, name = 'service'): Promise<Server> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [...(process.env.BENCH_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), process.env.BENCH_SERVICE_ENTRY ?? path.join(ROOT, 'dist/src/main.js')], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'silent', PORT: String(port), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []),
+      process.env.BENCH_SERVICE_ENTRY ?? path.join(ROOT, 'dist/src/main.js'),
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, LOG_LEVEL: 'silent', PORT: String(port), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const { output, exited } = track(proc, name);
   const url = `http://127.0.0.1:${port}`;
   await waitReady(url, proc, output);
@@ -74,7 +83,10 @@ export async function startService(env: Record<string, string>, name = 'service'
 export async function startCeiling(env: Record<string, string>, script = 'ceiling.ts'): Promise<Server> {
   const port = await freePort();
   const proc = fork(path.join(BENCH, script), [], {
-    cwd: ROOT, execArgv: ['--import', 'tsx'], env: { ...process.env, PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    cwd: ROOT,
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   const { output, exited } = track(proc, script);
   await new Promise<void>((resolve, reject) => {
@@ -91,7 +103,11 @@ export interface Loader {
 }
 
 export async function startLoader(): Promise<Loader> {
-  const proc = fork(path.join(BENCH, 'load.ts'), [], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(path.join(BENCH, 'load.ts'), [], {
+    cwd: ROOT,
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const { exited } = track(proc, 'load generator');
   let nextId = 0;
   const waiting = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
@@ -106,11 +122,12 @@ export async function startLoader(): Promise<Loader> {
   });
   return {
     pid: proc.pid!,
-    run: (job) => new Promise((resolve, reject) => {
-      const id = nextId++;
-      waiting.set(id, { resolve, reject });
-      proc.send({ id, job });
-    }),
+    run: (job) =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        waiting.set(id, { resolve, reject });
+        proc.send({ id, job });
+      }),
     stop: () => stopProcess(proc, exited),
   };
 }

@@ -14,7 +14,8 @@ if (!file) throw new Error('usage: profile-top.ts <file.cpuprofile> [n]');
 const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[] };
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const total = profile.nodes.reduce((s, n) => s + n.hitCount, 0);
-const name = (n: Node) => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(src|dist)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
+const name = (n: Node) =>
+  `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(src|dist)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
 
 const self = new Map<string, number>();
 const inclusive = new Map<string, number>();
@@ -43,7 +44,12 @@ show('self', self);
 show('inclusive', inclusive);
 // The same, as shares of the busy samples (idle left out): where the CPU the process used went.
 const idle = self.get('(idle) :0') ?? 0;
-process.stdout.write(`\nself, busy samples only (${total - idle} of ${total}; markdown)\n\n| % of busy | function |\n| --- | --- |\n`);
-for (const [k, v] of [...self].filter(([k]) => k !== '(idle) :0').sort((a, b) => b[1] - a[1]).slice(0, Number(limit))) {
+process.stdout.write(
+  `\nself, busy samples only (${total - idle} of ${total}; markdown)\n\n| % of busy | function |\n| --- | --- |\n`,
+);
+for (const [k, v] of [...self]
+  .filter(([k]) => k !== '(idle) :0')
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, Number(limit))) {
   process.stdout.write(`| ${((v / (total - idle)) * 100).toFixed(1)} | \`${k}\` |\n`);
 }

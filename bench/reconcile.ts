@@ -32,18 +32,40 @@ export interface ReconcileBench {
   cpu: { service: number; postgres: number };
 }
 
-interface RunView { id: string; status: string; error: string | null; started_at: string; finished_at: string; listings_checked: number; difference_count: number; pages: number; imported: number }
+interface RunView {
+  id: string;
+  status: string;
+  error: string | null;
+  started_at: string;
+  finished_at: string;
+  listings_checked: number;
+  difference_count: number;
+  pages: number;
+  imported: number;
+}
 
 export async function reconcileCase(p: {
-  env: Record<string, string>; sql: postgres.Sql; loader: Loader; servers: Server[]; job: (j: Partial<LoadJob>) => LoadJob; say: (s: string) => void;
+  env: Record<string, string>;
+  sql: postgres.Sql;
+  loader: Loader;
+  servers: Server[];
+  job: (j: Partial<LoadJob>) => LoadJob;
+  say: (s: string) => void;
   pgPid?: number;
 }): Promise<ReconcileBench> {
   const { sql, say } = p;
   const sim = await startSimulator({ token: p.env.TIXSTOCK_BEARER_TOKEN!, rateLimitPerMinute: null });
   try {
-    const service = await startService({
-      ...p.env, API_TOKEN, TIXSTOCK_API_URL: sim.url, TIXSTOCK_API_RATE_PER_MINUTE: '100000', RECONCILE_INTERVAL: '0',
-    }, 'reconcile service');
+    const service = await startService(
+      {
+        ...p.env,
+        API_TOKEN,
+        TIXSTOCK_API_URL: sim.url,
+        TIXSTOCK_API_RATE_PER_MINUTE: '100000',
+        RECONCILE_INTERVAL: '0',
+      },
+      'reconcile service',
+    );
     p.servers.push(service);
     const [seq] = await sql<[{ last: string }]>`select (last_value + 1000)::text as last from listing_id_seq`;
     const first = BigInt(seq.last);
@@ -58,7 +80,8 @@ export async function reconcileCase(p: {
     const start = () => post(service.url, { repair: true });
 
     const imported = await finished(service.url, await start());
-    if (imported.status !== 'done' || imported.imported !== RECONCILE_LISTINGS) throw new Error(`import run: ${JSON.stringify(imported)}`);
+    if (imported.status !== 'done' || imported.imported !== RECONCILE_LISTINGS)
+      throw new Error(`import run: ${JSON.stringify(imported)}`);
     const importSeconds = seconds(imported);
     say(`reconcile: imported ${imported.imported} listings in ${importSeconds.toFixed(2)} s (${imported.pages} pages)`);
 
@@ -78,12 +101,17 @@ export async function reconcileCase(p: {
     const sampler = sampleRss(service.pid, 100);
     const cpuBefore = { service: cpuSecondsOf(service.pid), postgres: p.pgPid ? cpuSecondsOfTree(p.pgPid) : NaN };
     const run = await finished(service.url, await start());
-    const cpu = { service: cpuSecondsOf(service.pid) - cpuBefore.service, postgres: (p.pgPid ? cpuSecondsOfTree(p.pgPid) : NaN) - cpuBefore.postgres };
+    const cpu = {
+      service: cpuSecondsOf(service.pid) - cpuBefore.service,
+      postgres: (p.pgPid ? cpuSecondsOfTree(p.pgPid) : NaN) - cpuBefore.postgres,
+    };
     const samples = sampler.stop();
     const rssPeak = Math.max(peakRssOf(service.pid), ...samples.map((s) => s.rss));
     if (run.status !== 'done') throw new Error(`timed run: ${JSON.stringify(run)}`);
     const runSeconds = seconds(run);
-    say(`reconcile: ${run.listings_checked} listings, ${run.difference_count} differences in ${runSeconds.toFixed(2)} s; the same pages alone ${fetchSeconds.toFixed(2)} s; RSS ${mb(rssBase)} -> peak ${mb(rssPeak)} MB; CPU s service ${cpu.service.toFixed(2)}, PostgreSQL ${cpu.postgres.toFixed(2)}`);
+    say(
+      `reconcile: ${run.listings_checked} listings, ${run.difference_count} differences in ${runSeconds.toFixed(2)} s; the same pages alone ${fetchSeconds.toFixed(2)} s; RSS ${mb(rssBase)} -> peak ${mb(rssPeak)} MB; CPU s service ${cpu.service.toFixed(2)}, PostgreSQL ${cpu.postgres.toFixed(2)}`,
+    );
 
     // Holds/releases on 50 of the listings, alone and during a run, for as long as a run takes.
     const duration = Math.max(5, Math.ceil(runSeconds * 1.5));
@@ -96,12 +124,24 @@ export async function reconcileCase(p: {
     const during = start();
     const holdsDuringRun = await p.loader.run(holds);
     const underLoad = await finished(service.url, await during);
-    say(`reconcile: holds p99 ${ms(holdsAlone.p99)} ms alone, ${ms(holdsDuringRun.p99)} ms during a run (${seconds(underLoad).toFixed(2)} s under that load)`);
+    say(
+      `reconcile: holds p99 ${ms(holdsAlone.p99)} ms alone, ${ms(holdsDuringRun.p99)} ms during a run (${seconds(underLoad).toFixed(2)} s under that load)`,
+    );
     await service.stop();
     p.servers.splice(p.servers.indexOf(service), 1);
     return {
-      listings: RECONCILE_LISTINGS, pages: run.pages, importSeconds, fetchSeconds, runSeconds, differences: run.difference_count,
-      rssBase, rssGrowth: Math.max(0, rssPeak - rssBase), holdsAlone, holdsDuringRun, runUnderLoadSeconds: seconds(underLoad), cpu,
+      listings: RECONCILE_LISTINGS,
+      pages: run.pages,
+      importSeconds,
+      fetchSeconds,
+      runSeconds,
+      differences: run.difference_count,
+      rssBase,
+      rssGrowth: Math.max(0, rssPeak - rssBase),
+      holdsAlone,
+      holdsDuringRun,
+      runUnderLoadSeconds: seconds(underLoad),
+      cpu,
     };
   } finally {
     await sim.close();
@@ -112,7 +152,9 @@ const seconds = (r: RunView) => (new Date(r.finished_at).getTime() - new Date(r.
 
 async function post(url: string, body: unknown): Promise<string> {
   const res = await fetch(`${url}/api/reconciliations`, {
-    method: 'POST', headers: { Authorization: `Bearer ${API_TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    method: 'POST',
+    headers: { Authorization: `Bearer ${API_TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
   });
   const run = (await res.json()) as RunView;
   if (res.status !== 202) throw new Error(`POST /api/reconciliations: ${res.status} ${JSON.stringify(run)}`);
@@ -132,7 +174,9 @@ async function finished(url: string, id: string): Promise<RunView> {
 async function fetchAll(sim: Simulator, token: string): Promise<number> {
   const t0 = performance.now();
   for (let page = 1; ; page++) {
-    const res = await fetch(`${sim.url}/tickets/get?per_page=50&page=${page}`, { headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' } });
+    const res = await fetch(`${sim.url}/tickets/get?per_page=50&page=${page}`, {
+      headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+    });
     const body = (await res.json()) as { data: unknown[]; links: { next: string | null } };
     if (!body.links.next || body.data.length < 50) break;
   }

@@ -41,16 +41,48 @@ export function ratioOf(c: Case): number | undefined {
 const cpu = (u: CpuUse | undefined) => (u ? `${u.server.toFixed(2)}/${u.postgres.toFixed(2)}/${u.loader.toFixed(2)}` : '-');
 
 export function table(cases: Case[]): string {
-  const head = ['workload', 'conns', 'req/s', 'ceiling req/s', 'ratio', 'p50 ms', 'p99 ms', 'max ms', 'ceiling p99 ms',
-    'requests', 'errors', '503', 'peak RSS MB (+growth)', 'CPU cores server/pg/load', 'ceiling CPU', 'outcomes'];
+  const head = [
+    'workload',
+    'conns',
+    'req/s',
+    'ceiling req/s',
+    'ratio',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'ceiling p99 ms',
+    'requests',
+    'errors',
+    '503',
+    'peak RSS MB (+growth)',
+    'CPU cores server/pg/load',
+    'ceiling CPU',
+    'outcomes',
+  ];
   const rows = cases.map((c) => {
     const ratio = ratioOf(c);
-    const outcomes = Object.entries(c.outcomes).sort().map(([k, v]) => `${k} ${v}`).join(', ');
-    return [c.workload, String(c.connections), rps(c.service.rps), c.ceiling ? rps(c.ceiling.rps) : '-',
-      ratio === undefined ? '-' : ratio.toFixed(2), ms(c.service.p50), ms(c.service.p99), ms(c.service.max),
-      c.ceiling ? ms(c.ceiling.p99) : '-', String(c.service.requests), String(errorsOf(c.service)),
-      String(c.service.status['503'] ?? 0), `${mb(c.peakRss)} (+${mb(Math.max(0, c.peakRss - c.baseRss))})`,
-      cpu(c.serviceCpu), cpu(c.ceilingCpu), outcomes];
+    const outcomes = Object.entries(c.outcomes)
+      .sort()
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    return [
+      c.workload,
+      String(c.connections),
+      rps(c.service.rps),
+      c.ceiling ? rps(c.ceiling.rps) : '-',
+      ratio === undefined ? '-' : ratio.toFixed(2),
+      ms(c.service.p50),
+      ms(c.service.p99),
+      ms(c.service.max),
+      c.ceiling ? ms(c.ceiling.p99) : '-',
+      String(c.service.requests),
+      String(errorsOf(c.service)),
+      String(c.service.status['503'] ?? 0),
+      `${mb(c.peakRss)} (+${mb(Math.max(0, c.peakRss - c.baseRss))})`,
+      cpu(c.serviceCpu),
+      cpu(c.ceilingCpu),
+      outcomes,
+    ];
   });
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
@@ -63,8 +95,11 @@ export interface Target {
 }
 
 export function targetsTable(targets: Target[]): string {
-  return ['| target | measured | result |', '| --- | --- | --- |',
-    ...targets.map((t) => `| ${t.name} | ${t.measured} | ${t.pass === undefined ? 'not run' : t.pass ? 'PASS' : 'FAIL'} |`)].join('\n');
+  return [
+    '| target | measured | result |',
+    '| --- | --- | --- |',
+    ...targets.map((t) => `| ${t.name} | ${t.measured} | ${t.pass === undefined ? 'not run' : t.pass ? 'PASS' : 'FAIL'} |`),
+  ].join('\n');
 }
 
 export { mb, ms, rps };

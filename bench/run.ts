@@ -29,7 +29,9 @@ import { upload, type UploadAnswer } from './uploads.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const STABILITY_SECONDS = Number(process.env.BENCH_STABILITY_SECONDS ?? 60);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'holds,mix,fulfilment,scale,memory,uploads,reconcile').split(',').map((s) => s.trim()));
+const ONLY = new Set(
+  (process.env.BENCH_ONLY ?? 'holds,mix,fulfilment,scale,memory,uploads,reconcile').split(',').map((s) => s.trim()),
+);
 const POOL = process.env.DATABASE_POOL_SIZE ?? '8';
 const TOKEN = 'bench-bearer-token';
 const LISTINGS = 50;
@@ -77,24 +79,47 @@ async function main() {
     const pgPid = postmasterPid(dataDir);
     /** Runs a job and measures the CPU the server, PostgreSQL and the loader used meanwhile. */
     const runMeasured = async (j: LoadJob, serverPid: number): Promise<{ result: LoadResult; cpu: CpuUse }> => {
-      const read = () => ({ server: cpuSecondsOf(serverPid), postgres: pgPid ? cpuSecondsOfTree(pgPid) : NaN, loader: cpuSecondsOf(loader!.pid) });
+      const read = () => ({
+        server: cpuSecondsOf(serverPid),
+        postgres: pgPid ? cpuSecondsOfTree(pgPid) : NaN,
+        loader: cpuSecondsOf(loader!.pid),
+      });
       const before = read();
       const t0 = performance.now();
       const result = await loader!.run(j);
       const wall = (performance.now() - t0) / 1000;
       const after = read();
-      return { result, cpu: { server: (after.server - before.server) / wall, postgres: (after.postgres - before.postgres) / wall, loader: (after.loader - before.loader) / wall } };
+      return {
+        result,
+        cpu: {
+          server: (after.server - before.server) / wall,
+          postgres: (after.postgres - before.postgres) / wall,
+          loader: (after.loader - before.loader) / wall,
+        },
+      };
     };
     say(`service ${service.url} (pid ${service.pid}), ceiling ${ceiling.url} (pid ${ceiling.pid}), pool ${POOL}`);
 
     const listingIds = await addListings(service.url);
-    const job = (over: Partial<LoadJob> & Pick<LoadJob, 'workload' | 'connections'>): LoadJob =>
-      ({ urls: [], token: TOKEN, listingIds, timeoutSeconds: 30, runTag: `${runTag}-${Math.random().toString(36).slice(2, 8)}`, ...over });
+    const job = (over: Partial<LoadJob> & Pick<LoadJob, 'workload' | 'connections'>): LoadJob => ({
+      urls: [],
+      token: TOKEN,
+      listingIds,
+      timeoutSeconds: 30,
+      runTag: `${runTag}-${Math.random().toString(36).slice(2, 8)}`,
+      ...over,
+    });
 
     /** One case: the ceiling first, then the service, same job, peak RSS of the service. */
     /** One case: the ceiling and the service take turns in ROUNDS short runs of the same job
      * (so a burst of other load on this shared machine hits both alike), then the totals. */
-    const measure = async (workload: string, j: LoadJob, withCeiling = true, bodyBytes?: number, subject: Server = service): Promise<Case> => {
+    const measure = async (
+      workload: string,
+      j: LoadJob,
+      withCeiling = true,
+      bodyBytes?: number,
+      subject: Server = service,
+    ): Promise<Case> => {
       const rounds = j.duration !== undefined ? ROUNDS : 1;
       const part = { ...j, duration: j.duration === undefined ? undefined : j.duration / rounds };
       const ceilingRuns: { result: LoadResult; cpu: CpuUse }[] = [];
@@ -114,8 +139,21 @@ async function main() {
       const { result, cpu } = combineRuns(serviceRuns);
       const ceilingResult = ceilingRun?.result;
       const outcomes = await outcomesSince(sql, watermark);
-      const c: Case = { workload, connections: j.connections, service: result, ceiling: ceilingResult, peakRss, baseRss, outcomes, bodyBytes, serviceCpu: cpu, ceilingCpu: ceilingRun?.cpu };
-      say(`${workload} x${j.connections}: ${rps(result.rps)} req/s${ceilingResult ? ` (ceiling ${rps(ceilingResult.rps)}, ratio ${ratioOf(c)!.toFixed(2)})` : ''}, p99 ${ms(result.p99)} ms, errors ${errorsOf(result)}`);
+      const c: Case = {
+        workload,
+        connections: j.connections,
+        service: result,
+        ceiling: ceilingResult,
+        peakRss,
+        baseRss,
+        outcomes,
+        bodyBytes,
+        serviceCpu: cpu,
+        ceilingCpu: ceilingRun?.cpu,
+      };
+      say(
+        `${workload} x${j.connections}: ${rps(result.rps)} req/s${ceilingResult ? ` (ceiling ${rps(ceilingResult.rps)}, ratio ${ratioOf(c)!.toFixed(2)})` : ''}, p99 ${ms(result.p99)} ms, errors ${errorsOf(result)}`,
+      );
       return c;
     };
 
@@ -136,7 +174,15 @@ async function main() {
       const floor = await startCeiling(env, 'floor.ts');
       servers.push(floor);
       await loader.run(job({ workload: 'holds', connections: 8, duration: 3, urls: [floor.url] }));
-      cases.push(await measure('(a) floor (bench/floor.ts)', job({ workload: 'holds', connections: 8, duration: SECONDS }), true, undefined, floor));
+      cases.push(
+        await measure(
+          '(a) floor (bench/floor.ts)',
+          job({ workload: 'holds', connections: 8, duration: SECONDS }),
+          true,
+          undefined,
+          floor,
+        ),
+      );
       await floor.stop();
       servers.splice(servers.indexOf(floor), 1);
     }
@@ -145,13 +191,19 @@ async function main() {
     if (ONLY.has('mix')) {
       // The RSS watch: the mix for STABILITY_SECONDS at 8 connections, sampled every second.
       await databaseIdle(sql);
-      const ceilingMix = await runMeasured(job({ workload: 'mix', connections: 8, duration: SECONDS, urls: [ceiling.url] }), ceiling.pid);
+      const ceilingMix = await runMeasured(
+        job({ workload: 'mix', connections: 8, duration: SECONDS, urls: [ceiling.url] }),
+        ceiling.pid,
+      );
       const [{ max: watermark }] = await sql<[{ max: string }]>`select coalesce(max(id), 0)::text as max from deliveries`;
       await databaseIdle(sql);
       const baseRss = rssOf(service.pid);
       resetPeakRss(service.pid);
       const sampler = sampleRss(service.pid, 1000);
-      const { result, cpu } = await runMeasured(job({ workload: 'mix', connections: 8, duration: STABILITY_SECONDS, urls: [service.url] }), service.pid);
+      const { result, cpu } = await runMeasured(
+        job({ workload: 'mix', connections: 8, duration: STABILITY_SECONDS, urls: [service.url] }),
+        service.pid,
+      );
       const samples = sampler.stop();
       const avg = (from: number, to: number) => {
         const s = samples.filter((x) => x.at >= from && x.at < to).map((x) => x.rss);
@@ -161,9 +213,20 @@ async function main() {
       const end = avg(STABILITY_SECONDS - 10, STABILITY_SECONDS + 5);
       const max = Math.max(...samples.filter((x) => x.at >= 2).map((x) => x.rss));
       stability = { base, end, max, growth: end / base - 1 };
-      const c: Case = { workload: `(b) mix, ${STABILITY_SECONDS} s`, connections: 8, service: result, ceiling: ceilingMix.result,
-        peakRss: peakRssOf(service.pid), baseRss, outcomes: await outcomesSince(sql, watermark), serviceCpu: cpu, ceilingCpu: ceilingMix.cpu };
-      say(`(b) mix x8 ${STABILITY_SECONDS} s: ${rps(result.rps)} req/s (ratio ${ratioOf(c)!.toFixed(2)}), RSS ${mb(base)} -> ${mb(end)} MB (max ${mb(max)})`);
+      const c: Case = {
+        workload: `(b) mix, ${STABILITY_SECONDS} s`,
+        connections: 8,
+        service: result,
+        ceiling: ceilingMix.result,
+        peakRss: peakRssOf(service.pid),
+        baseRss,
+        outcomes: await outcomesSince(sql, watermark),
+        serviceCpu: cpu,
+        ceilingCpu: ceilingMix.cpu,
+      };
+      say(
+        `(b) mix x8 ${STABILITY_SECONDS} s: ${rps(result.rps)} req/s (ratio ${ratioOf(c)!.toFixed(2)}), RSS ${mb(base)} -> ${mb(end)} MB (max ${mb(max)})`,
+      );
       cases.push(c);
       cases.push(await measure('(b) mix', job({ workload: 'mix', connections: 64, duration: SECONDS })));
     }
@@ -177,31 +240,84 @@ async function main() {
       // Counted, not timed: a timed run would cut slow uploads off mid-flight (and autocannon
       // resends a cut request, which the service rightly answers as a duplicate).
       for (const connections of all ? CONNECTIONS : []) {
-        cases.push(await measure('(c) fulfilment 1 MB', job({ workload: 'fulfilment', connections, amount: Math.max(40, connections), pdfBytes: pdfBytes1, timeoutSeconds: 120 }), true, bodySize(pdfBytes1)));
+        cases.push(
+          await measure(
+            '(c) fulfilment 1 MB',
+            job({
+              workload: 'fulfilment',
+              connections,
+              amount: Math.max(40, connections),
+              pdfBytes: pdfBytes1,
+              timeoutSeconds: 120,
+            }),
+            true,
+            bodySize(pdfBytes1),
+          ),
+        );
       }
       // 20 MB: one at a time (the latency and memory target), then 8 and 64 at once.
       // What each one adds to the database (the ceiling writes to a table of its own).
-      const storedBytes = async () => (await sql<[{ bytes: number }]>`
-        select (pg_total_relation_size('deliveries') + pg_total_relation_size('tickets'))::float8 as bytes`)[0].bytes;
+      const storedBytes = async () =>
+        (
+          await sql<[{ bytes: number }]>`
+        select (pg_total_relation_size('deliveries') + pg_total_relation_size('tickets'))::float8 as bytes`
+        )[0].bytes;
       const storedBefore = await storedBytes();
-      fulfilment20 = await measure('(c) fulfilment 20 MB', job({ workload: 'fulfilment', connections: 1, amount: 5, pdfBytes: pdfBytes20, timeoutSeconds: 60 }), true, bodySize(pdfBytes20));
+      fulfilment20 = await measure(
+        '(c) fulfilment 20 MB',
+        job({ workload: 'fulfilment', connections: 1, amount: 5, pdfBytes: pdfBytes20, timeoutSeconds: 60 }),
+        true,
+        bodySize(pdfBytes20),
+      );
       cases.push(fulfilment20);
       stored20 = ((await storedBytes()) - storedBefore) / Math.max(1, fulfilment20.outcomes.applied ?? 0);
       for (const connections of all ? CONNECTIONS : []) {
         // At most 32 of these 27 MB requests per case (time); autocannon needs connections <= requests.
         const amount = Math.min(32, Math.max(16, connections));
-        cases.push(await measure('(c) fulfilment 20 MB', job({ workload: 'fulfilment', connections: Math.min(connections, amount), amount, pdfBytes: pdfBytes20, timeoutSeconds: 180 }), true, bodySize(pdfBytes20)));
+        cases.push(
+          await measure(
+            '(c) fulfilment 20 MB',
+            job({
+              workload: 'fulfilment',
+              connections: Math.min(connections, amount),
+              amount,
+              pdfBytes: pdfBytes20,
+              timeoutSeconds: 180,
+            }),
+            true,
+            bodySize(pdfBytes20),
+          ),
+        );
       }
     }
 
-    let memory: { alone: LoadResult; during: LoadResult; fulfilments: LoadResult; peakRss: number; baseRss: number; applied: number; deliveries: number } | undefined;
+    let memory:
+      | {
+          alone: LoadResult;
+          during: LoadResult;
+          fulfilments: LoadResult;
+          peakRss: number;
+          baseRss: number;
+          applied: number;
+          deliveries: number;
+        }
+      | undefined;
     if (ONLY.has('memory')) {
       // (d) WEBHOOK_MEMORY_LIMIT: 32 fulfilments of 20 MB at once, holds sent meanwhile, against
       // the same holds alone just before. Each fulfilment is applied and answered 200, or answered
       // 503 and not applied.
       // The holds from a load generator of their own: the one sending 32 x 27 MB is busy copying them.
       const holdsLoader = await startLoader();
-      const fulfilment = (over: Partial<LoadJob>) => job({ workload: 'fulfilment', connections: 1, amount: 1, pdfBytes: 20 * MB, timeoutSeconds: 120, urls: [service.url], ...over });
+      const fulfilment = (over: Partial<LoadJob>) =>
+        job({
+          workload: 'fulfilment',
+          connections: 1,
+          amount: 1,
+          pdfBytes: 20 * MB,
+          timeoutSeconds: 120,
+          urls: [service.url],
+          ...over,
+        });
       await loader.run(fulfilment({})); // the loader makes its PDF once, before anything is timed
       await databaseIdle(sql);
       const alone = await holdsLoader.run(job({ workload: 'holds', connections: 8, duration: SECONDS, urls: [service.url] }));
@@ -217,11 +333,30 @@ async function main() {
       await holdsLoader.stop();
       const rows = await sql<{ outcome: string }[]>`
         select outcome from deliveries where id > ${watermark} and type = 'order.eticket_fulfilment'`;
-      memory = { alone, during, fulfilments, peakRss, baseRss, applied: rows.filter((r) => r.outcome === 'applied').length, deliveries: rows.length };
-      say(`(d) 32 x 20 MB: ${JSON.stringify(fulfilments.status)}, ${memory.applied} applied, peak RSS ${mb(peakRss)} MB; holds p99 ${ms(alone.p99)} ms alone, ${ms(during.p99)} ms during`);
+      memory = {
+        alone,
+        during,
+        fulfilments,
+        peakRss,
+        baseRss,
+        applied: rows.filter((r) => r.outcome === 'applied').length,
+        deliveries: rows.length,
+      };
+      say(
+        `(d) 32 x 20 MB: ${JSON.stringify(fulfilments.status)}, ${memory.applied} applied, peak RSS ${mb(peakRss)} MB; holds p99 ${ms(alone.p99)} ms alone, ${ms(during.p99)} ms during`,
+      );
     }
 
-    let uploads: { unsigned: UploadAnswer[]; baseRss: number; peakRss: number; alone: LoadResult; during: LoadResult; slow: UploadAnswer[] } | undefined;
+    let uploads:
+      | {
+          unsigned: UploadAnswer[];
+          baseRss: number;
+          peakRss: number;
+          alone: LoadResult;
+          during: LoadResult;
+          slow: UploadAnswer[];
+        }
+      | undefined;
     if (ONLY.has('uploads')) {
       // (e) 10 unsigned 45 MB uploads held open (RSS), then 136 uploads at 1 byte/s (more than
       // concurrency 8 + backlog 128) with well-formed signatures that will not match, while holds
@@ -229,7 +364,9 @@ async function main() {
       await databaseIdle(sql);
       const baseRss = rssOf(service.pid);
       resetPeakRss(service.pid);
-      const held = Array.from({ length: 10 }, () => upload(service.url, { length: 45 * MB, send: 44 * MB, chunk: MB, everyMs: 20, headers: {} }));
+      const held = Array.from({ length: 10 }, () =>
+        upload(service.url, { length: 45 * MB, send: 44 * MB, chunk: MB, everyMs: 20, headers: {} }),
+      );
       const unsigned = await Promise.all(held.map((u) => u.answered));
       await new Promise((r) => setTimeout(r, 2000)); // held open
       const peakRss = peakRssOf(service.pid);
@@ -239,14 +376,25 @@ async function main() {
       const slow: UploadAnswer[] = [];
       let stopped = false;
       const slowUploads = Array.from({ length: 136 }, async () => {
-        while (!stopped) slow.push(await upload(service.url, { length: 1000, send: 1000, chunk: 1, everyMs: 1000, headers: { 'X-Tixstock-Signature': 'ab'.repeat(32) } }).answered);
+        while (!stopped)
+          slow.push(
+            await upload(service.url, {
+              length: 1000,
+              send: 1000,
+              chunk: 1,
+              everyMs: 1000,
+              headers: { 'X-Tixstock-Signature': 'ab'.repeat(32) },
+            }).answered,
+          );
       });
       await new Promise((r) => setTimeout(r, 1000));
       const during = await loader.run(job({ workload: 'holds', connections: 8, duration: SECONDS, urls: [service.url] }));
       stopped = true;
       await Promise.all(slowUploads);
       uploads = { unsigned, baseRss, peakRss, alone, during, slow };
-      say(`(e) unsigned: ${JSON.stringify(countBy(unsigned))}, RSS ${mb(baseRss)} -> peak ${mb(peakRss)} MB; slow: ${JSON.stringify(countBy(slow))}; holds p99 ${ms(alone.p99)} ms alone, ${ms(during.p99)} ms during, 503 ${during.status['503'] ?? 0}`);
+      say(
+        `(e) unsigned: ${JSON.stringify(countBy(unsigned))}, RSS ${mb(baseRss)} -> peak ${mb(peakRss)} MB; slow: ${JSON.stringify(countBy(slow))}; holds p99 ${ms(alone.p99)} ms alone, ${ms(during.p99)} ms during, 503 ${during.status['503'] ?? 0}`,
+      );
     }
 
     let scale: { one: LoadResult; two: LoadResult } | undefined;
@@ -256,7 +404,9 @@ async function main() {
       servers.push(second);
       await loader.run(job({ workload: 'holds', connections: 8, duration: 3, urls: [second.url] }));
       const one = await loader.run(job({ workload: 'holds', connections: 64, duration: SECONDS, urls: [service.url] }));
-      const two = await loader.run(job({ workload: 'holds', connections: 64, duration: SECONDS, urls: [service.url, second.url] }));
+      const two = await loader.run(
+        job({ workload: 'holds', connections: 64, duration: SECONDS, urls: [service.url, second.url] }),
+      );
       scale = { one, two };
       say(`scale (a) x64: 1 process ${rps(one.rps)} req/s, 2 processes ${rps(two.rps)} req/s`);
     }
@@ -264,7 +414,15 @@ async function main() {
     let reconciliation: ReconcileBench | undefined;
     if (ONLY.has('reconcile')) {
       await databaseIdle(sql);
-      reconciliation = await reconcileCase({ env, sql, loader, servers, job: (j) => job({ workload: 'holds', connections: 8, ...j }), say, pgPid });
+      reconciliation = await reconcileCase({
+        env,
+        sql,
+        loader,
+        servers,
+        job: (j) => job({ workload: 'holds', connections: 8, ...j }),
+        say,
+        pgPid,
+      });
     }
 
     // Targets of ISSUE 5.
@@ -282,7 +440,11 @@ async function main() {
     });
     const errors = cases.reduce((n, c) => n + errorsOf(c.service), 0);
     const failedOutcomes = cases.reduce((n, c) => n + (c.outcomes.failed ?? 0) + (c.outcomes.invalid ?? 0), 0);
-    targets.push({ name: 'no errors (non-200 other than 503; failed or invalid deliveries)', pass: cases.length ? errors + failedOutcomes === 0 : undefined, measured: `${errors} errors, ${failedOutcomes} failed/invalid` });
+    targets.push({
+      name: 'no errors (non-200 other than 503; failed or invalid deliveries)',
+      pass: cases.length ? errors + failedOutcomes === 0 : undefined,
+      measured: `${errors} errors, ${failedOutcomes} failed/invalid`,
+    });
     targets.push({
       name: '20 MB fulfilment answered in < 2 s (slowest of 5, one at a time)',
       pass: fulfilment20 ? fulfilment20.service.max < 2000 && errorsOf(fulfilment20.service) === 0 : undefined,
@@ -292,7 +454,9 @@ async function main() {
     targets.push({
       name: '20 MB fulfilment: peak RSS growth < 6x the body size',
       pass: fulfilment20 ? growth20! < 6 * fulfilment20.bodyBytes! : undefined,
-      measured: fulfilment20 ? `+${mb(growth20!)} MB = ${(growth20! / fulfilment20.bodyBytes!).toFixed(1)}x the ${mb(fulfilment20.bodyBytes!)} MB body` : '-',
+      measured: fulfilment20
+        ? `+${mb(growth20!)} MB = ${(growth20! / fulfilment20.bodyBytes!).toFixed(1)}x the ${mb(fulfilment20.bodyBytes!)} MB body`
+        : '-',
     });
     targets.push({
       name: '20 MB fulfilment: the database grows by < 1.5x the PDF per webhook (stored once)',
@@ -302,11 +466,13 @@ async function main() {
     targets.push({
       name: `RSS stable (<= 10% growth) across ${STABILITY_SECONDS} s of (b)`,
       pass: stability ? stability.growth <= 0.1 : undefined,
-      measured: stability ? `${mb(stability.base)} -> ${mb(stability.end)} MB (${(stability.growth * 100).toFixed(1)}%), max ${mb(stability.max)} MB` : '-',
+      measured: stability
+        ? `${mb(stability.base)} -> ${mb(stability.end)} MB (${(stability.growth * 100).toFixed(1)}%), max ${mb(stability.max)} MB`
+        : '-',
     });
 
-    const fulfilled = memory ? memory.fulfilments.status['200'] ?? 0 : 0;
-    const refused = memory ? memory.fulfilments.status['503'] ?? 0 : 0;
+    const fulfilled = memory ? (memory.fulfilments.status['200'] ?? 0) : 0;
+    const refused = memory ? (memory.fulfilments.status['503'] ?? 0) : 0;
     targets.push({
       name: '(d) 32 x 20 MB fulfilments at once: peak RSS < 400 MB',
       pass: memory ? memory.peakRss < 400 * MB : undefined,
@@ -314,25 +480,38 @@ async function main() {
     });
     targets.push({
       name: '(d) each fulfilment applied + 200, or 503 + not applied',
-      pass: memory ? fulfilled + refused === 32 && memory.applied === fulfilled && memory.deliveries === fulfilled && memory.fulfilments.noAnswer === 0 : undefined,
-      measured: memory ? `200: ${fulfilled}, 503: ${refused}, applied: ${memory.applied} (deliveries ${memory.deliveries}), no answer: ${memory.fulfilments.noAnswer}` : '-',
+      pass: memory
+        ? fulfilled + refused === 32 &&
+          memory.applied === fulfilled &&
+          memory.deliveries === fulfilled &&
+          memory.fulfilments.noAnswer === 0
+        : undefined,
+      measured: memory
+        ? `200: ${fulfilled}, 503: ${refused}, applied: ${memory.applied} (deliveries ${memory.deliveries}), no answer: ${memory.fulfilments.noAnswer}`
+        : '-',
     });
     targets.push({
       name: '(d) holds meanwhile keep their p99 (<= 2x holds alone, same run), no errors',
       pass: memory ? memory.during.p99 <= 2 * memory.alone.p99 && errorsOf(memory.during) === 0 : undefined,
-      measured: memory ? `${ms(memory.during.p99)} ms vs ${ms(memory.alone.p99)} ms alone (${rps(memory.during.rps)} vs ${rps(memory.alone.rps)} req/s), errors ${errorsOf(memory.during)}, 503 ${memory.during.status['503'] ?? 0}` : '-',
+      measured: memory
+        ? `${ms(memory.during.p99)} ms vs ${ms(memory.alone.p99)} ms alone (${rps(memory.during.rps)} vs ${rps(memory.alone.rps)} req/s), errors ${errorsOf(memory.during)}, 503 ${memory.during.status['503'] ?? 0}`
+        : '-',
     });
 
     if (uploads) {
       const slowest = Math.max(...uploads.slow.map((u) => u.seconds));
       targets.push({
         name: '(e) 10 unsigned 45 MB uploads held open: 401 before the body, RSS +< 50 MB',
-        pass: uploads.unsigned.every((u) => u.status === 401 && u.written < 44 * MB) && uploads.peakRss - uploads.baseRss < 50 * MB,
+        pass:
+          uploads.unsigned.every((u) => u.status === 401 && u.written < 44 * MB) && uploads.peakRss - uploads.baseRss < 50 * MB,
         measured: `${JSON.stringify(countBy(uploads.unsigned))}, at most ${mb(Math.max(...uploads.unsigned.map((u) => u.written)))} MB written each; RSS ${mb(uploads.baseRss)} -> peak ${mb(uploads.peakRss)} MB`,
       });
       targets.push({
         name: '(e) 136 uploads at 1 byte/s kept open: each ended (408), signed holds meanwhile get no 503 (p99 shown)',
-        pass: uploads.slow.every((u) => u.status === 408) && (uploads.during.status['503'] ?? 0) === 0 && errorsOf(uploads.during) === 0,
+        pass:
+          uploads.slow.every((u) => u.status === 408) &&
+          (uploads.during.status['503'] ?? 0) === 0 &&
+          errorsOf(uploads.during) === 0,
         measured: `${JSON.stringify(countBy(uploads.slow))}, each ended within ${slowest.toFixed(1)} s; holds ${ms(uploads.during.p99)} ms vs ${ms(uploads.alone.p99)} ms alone, 503 ${uploads.during.status['503'] ?? 0}, errors ${errorsOf(uploads.during)}`,
       });
     }
@@ -341,7 +520,9 @@ async function main() {
     targets.push({
       name: `reconciliation of ${r?.listings ?? 10_000} listings (5% different, repaired): <= 1.2x the time to fetch the same pages alone`,
       pass: r ? r.runSeconds <= 1.2 * r.fetchSeconds : undefined,
-      measured: r ? `${r.runSeconds.toFixed(2)} s / ${r.fetchSeconds.toFixed(2)} s = ${(r.runSeconds / r.fetchSeconds).toFixed(2)}x (${r.pages} pages, ${r.differences} differences)` : '-',
+      measured: r
+        ? `${r.runSeconds.toFixed(2)} s / ${r.fetchSeconds.toFixed(2)} s = ${(r.runSeconds / r.fetchSeconds).toFixed(2)}x (${r.pages} pages, ${r.differences} differences)`
+        : '-',
     });
     targets.push({
       name: 'reconciliation: service RSS growth < 50 MB',
@@ -351,21 +532,30 @@ async function main() {
     targets.push({
       name: 'reconciliation: holds/releases at 8 connections during a run keep p99 <= 50 ms',
       pass: r ? r.holdsDuringRun.p99 <= 50 && errorsOf(r.holdsDuringRun) === 0 : undefined,
-      measured: r ? `${ms(r.holdsDuringRun.p99)} ms during (${rps(r.holdsDuringRun.rps)} req/s), ${ms(r.holdsAlone.p99)} ms alone (${rps(r.holdsAlone.rps)} req/s); the run took ${r.runUnderLoadSeconds.toFixed(2)} s under that load` : '-',
+      measured: r
+        ? `${ms(r.holdsDuringRun.p99)} ms during (${rps(r.holdsDuringRun.rps)} req/s), ${ms(r.holdsAlone.p99)} ms alone (${rps(r.holdsAlone.rps)} req/s); the run took ${r.runUnderLoadSeconds.toFixed(2)} s under that load`
+        : '-',
     });
 
     const report = [
       `Run ${started.toISOString()} on ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${mb(os.totalmem())} MB RAM, Node ${process.version},`,
-      `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')};`,
+      `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')};`,
       `DATABASE_POOL_SIZE=${POOL} (service and ceiling), ${SECONDS} s per case, ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}.`,
       '',
       table(cases),
       '',
-      scale ? `Scale, (a) at 64 connections: 1 process ${rps(scale.one.rps)} req/s (p99 ${ms(scale.one.p99)} ms), ` +
-        `2 processes ${rps(scale.two.rps)} req/s (p99 ${ms(scale.two.p99)} ms), x${(scale.two.rps / scale.one.rps).toFixed(2)}; ` +
-        `errors ${errorsOf(scale.one) + errorsOf(scale.two)}.\n` : '',
-      r ? `Reconciliation: ${r.listings} listings imported by a first repair run in ${r.importSeconds.toFixed(2)} s; the timed run used ` +
-        `${r.cpu.service.toFixed(2)} CPU s in the service and ${r.cpu.postgres.toFixed(2)} in PostgreSQL.\n` : '',
+      scale
+        ? `Scale, (a) at 64 connections: 1 process ${rps(scale.one.rps)} req/s (p99 ${ms(scale.one.p99)} ms), ` +
+          `2 processes ${rps(scale.two.rps)} req/s (p99 ${ms(scale.two.p99)} ms), x${(scale.two.rps / scale.one.rps).toFixed(2)}; ` +
+          `errors ${errorsOf(scale.one) + errorsOf(scale.two)}.\n`
+        : '',
+      r
+        ? `Reconciliation: ${r.listings} listings imported by a first repair run in ${r.importSeconds.toFixed(2)} s; the timed run used ` +
+          `${r.cpu.service.toFixed(2)} CPU s in the service and ${r.cpu.postgres.toFixed(2)} in PostgreSQL.\n`
+        : '',
       targetsTable(targets),
     ].join('\n');
     process.stdout.write(`\n${report}\n`);
@@ -401,8 +591,14 @@ function combineRuns(runs: { result: LoadResult; cpu: CpuUse }[]): { result: Loa
   const cpuMean = (f: (c: CpuUse) => number) => runs.reduce((n, r) => n + f(r.cpu) * r.result.seconds, 0) / seconds;
   return {
     result: {
-      requests, seconds, rps: requests / seconds, p50: weighted((r) => r.p50), p99: weighted((r) => r.p99),
-      max: Math.max(...runs.map((r) => r.result.max)), status, noAnswer: sum((r) => r.noAnswer),
+      requests,
+      seconds,
+      rps: requests / seconds,
+      p50: weighted((r) => r.p50),
+      p99: weighted((r) => r.p99),
+      max: Math.max(...runs.map((r) => r.result.max)),
+      status,
+      noAnswer: sum((r) => r.noAnswer),
     },
     cpu: { server: cpuMean((c) => c.server), postgres: cpuMean((c) => c.postgres), loader: cpuMean((c) => c.loader) },
   };
@@ -410,14 +606,16 @@ function combineRuns(runs: { result: LoadResult; cpu: CpuUse }[]): { result: Loa
 
 /** The webhook body size for a PDF of n bytes: base64 (4/3) with "/" escaped, plus the envelope. */
 function bodySize(pdfBytes: number): number {
-  return Math.round(pdfBytes * 4 / 3 * (1 + 1 / 64)) + 200;
+  return Math.round(((pdfBytes * 4) / 3) * (1 + 1 / 64)) + 200;
 }
 
 /** The 50 listings of workload (a), each with the largest quantity a listing may have, so
  * that holds never run them down to 0 during the run. */
 async function addListings(url: string): Promise<string[]> {
-  const add = readFileSync(path.join(ROOT, 'test/fixtures/ticket.add.json'), 'latin1')
-    .replace('"quantity_available":4', '"quantity_available":100000');
+  const add = readFileSync(path.join(ROOT, 'test/fixtures/ticket.add.json'), 'latin1').replace(
+    '"quantity_available":4',
+    '"quantity_available":100000',
+  );
   const ids: string[] = [];
   for (let i = 0; i < LISTINGS; i++) {
     const body = Buffer.from(add.replace('{"data":{', `{"data":{"bench_seq":"${runTag}-setup-${i}",`), 'latin1');
@@ -427,7 +625,8 @@ async function addListings(url: string): Promise<string[]> {
       body: new Uint8Array(body),
     });
     const reply = (await res.json()) as { listing_id?: string; success?: boolean };
-    if (res.status !== 200 || reply.success !== true || !reply.listing_id) throw new Error(`ticket.add failed: ${res.status} ${JSON.stringify(reply)}`);
+    if (res.status !== 200 || reply.success !== true || !reply.listing_id)
+      throw new Error(`ticket.add failed: ${res.status} ${JSON.stringify(reply)}`);
     ids.push(reply.listing_id);
   }
   return ids;

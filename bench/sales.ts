@@ -17,13 +17,22 @@ const API_TOKEN = 'bench-api-token';
 const LISTINGS = 50;
 const CONNECTIONS = (process.env.BENCH_SALES_CONNECTIONS ?? '8,64').split(',').map(Number);
 
-interface Samples { latencies: number[]; errors: number; calls: number; seconds: number }
+interface Samples {
+  latencies: number[];
+  errors: number;
+  calls: number;
+  seconds: number;
+}
 
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN);
+const pct = (sorted: number[], p: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
 
 async function startSim(): Promise<{ url: string; origin: string; stop: () => void }> {
   const proc = fork(path.join(ROOT, 'bench/sim-server.ts'), [], {
-    cwd: ROOT, execArgv: ['--import', 'tsx'], env: { ...process.env, TIXSTOCK_BEARER_TOKEN: TOKEN }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    cwd: ROOT,
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, TIXSTOCK_BEARER_TOKEN: TOKEN },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const info = await new Promise<{ url: string; origin: string }>((resolve, reject) => {
     proc.once('message', (m) => resolve(m as { url: string; origin: string }));
@@ -33,29 +42,36 @@ async function startSim(): Promise<{ url: string; origin: string; stop: () => vo
 }
 
 /** `connections` loops, each: hold 1 on a listing, then release it, until `seconds` pass. */
-async function run(connections: number, seconds: number, listingIds: string[],
-  hold: (listingId: string) => Promise<string | undefined>, release: (holdId: string) => Promise<boolean>): Promise<Samples> {
+async function run(
+  connections: number,
+  seconds: number,
+  listingIds: string[],
+  hold: (listingId: string) => Promise<string | undefined>,
+  release: (holdId: string) => Promise<boolean>,
+): Promise<Samples> {
   const s: Samples = { latencies: [], errors: 0, calls: 0, seconds };
   const end = performance.now() + seconds * 1000;
   let k = 0;
-  await Promise.all(Array.from({ length: connections }, async () => {
-    while (performance.now() < end) {
-      const listing = listingIds[k++ % listingIds.length]!;
-      let t = performance.now();
-      const holdId = await hold(listing).catch(() => undefined);
-      s.latencies.push(performance.now() - t);
-      s.calls++;
-      if (!holdId) {
-        s.errors++;
-        continue;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < end) {
+        const listing = listingIds[k++ % listingIds.length]!;
+        let t = performance.now();
+        const holdId = await hold(listing).catch(() => undefined);
+        s.latencies.push(performance.now() - t);
+        s.calls++;
+        if (!holdId) {
+          s.errors++;
+          continue;
+        }
+        t = performance.now();
+        const ok = await release(holdId).catch(() => false);
+        s.latencies.push(performance.now() - t);
+        s.calls++;
+        if (!ok) s.errors++;
       }
-      t = performance.now();
-      const ok = await release(holdId).catch(() => false);
-      s.latencies.push(performance.now() - t);
-      s.calls++;
-      if (!ok) s.errors++;
-    }
-  }));
+    }),
+  );
   s.latencies.sort((a, b) => a - b);
   return s;
 }
@@ -78,14 +94,25 @@ export async function salesBench(say: (line: string) => void, seconds: number, r
   const sim = await startSim();
   let service: Server | undefined;
   try {
-    service = await startService({
-      DATABASE_URL: url, TIXSTOCK_BEARER_TOKEN: TOKEN, API_TOKEN, TIXSTOCK_API_URL: sim.url,
-      TIXSTOCK_API_RATE_PER_MINUTE: '100000', DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE ?? '8',
-    }, 'service (sales)');
+    service = await startService(
+      {
+        DATABASE_URL: url,
+        TIXSTOCK_BEARER_TOKEN: TOKEN,
+        API_TOKEN,
+        TIXSTOCK_API_URL: sim.url,
+        TIXSTOCK_API_RATE_PER_MINUTE: '100000',
+        DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE ?? '8',
+      },
+      'service (sales)',
+    );
     const json = { 'Content-Type': 'application/json' };
     const listingIds: string[] = [];
     for (let i = 0; i < LISTINGS; i++) {
-      const r = await fetch(`${sim.origin}/_sim/play/listing`, { method: 'POST', headers: json, body: JSON.stringify({ quantity: 100_000, overrides: { bench: i }, serviceUrl: service.url }) });
+      const r = await fetch(`${sim.origin}/_sim/play/listing`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ quantity: 100_000, overrides: { bench: i }, serviceUrl: service.url }),
+      });
       const l = (await r.json()) as { id?: string };
       if (!l.id) throw new Error(`could not add a listing: ${JSON.stringify(l)}`);
       listingIds.push(l.id);
@@ -94,7 +121,11 @@ export async function salesBench(say: (line: string) => void, seconds: number, r
     const tix = { ...json, Authorization: `Bearer ${TOKEN}` };
     const viaService = {
       hold: async (listingId: string) => {
-        const r = await fetch(`${service!.url}/api/holds`, { method: 'POST', headers: api, body: JSON.stringify({ listing_id: listingId, quantity: 1 }) });
+        const r = await fetch(`${service!.url}/api/holds`, {
+          method: 'POST',
+          headers: api,
+          body: JSON.stringify({ listing_id: listingId, quantity: 1 }),
+        });
         const b = (await r.json()) as { id?: string };
         return r.status === 201 ? b.id : undefined;
       },
@@ -106,12 +137,20 @@ export async function salesBench(say: (line: string) => void, seconds: number, r
     };
     const direct = {
       hold: async (listingId: string) => {
-        const r = await fetch(`${sim.url}/tickets/hold/${listingId}`, { method: 'POST', headers: tix, body: JSON.stringify({ quantity: 1 }) });
+        const r = await fetch(`${sim.url}/tickets/hold/${listingId}`, {
+          method: 'POST',
+          headers: tix,
+          body: JSON.stringify({ quantity: 1 }),
+        });
         const b = (await r.json()) as { meta?: { hold_id?: string } };
         return r.ok ? b.meta?.hold_id : undefined;
       },
       release: async (holdId: string) => {
-        const r = await fetch(`${sim.url}/tickets/release/${holdId}/1`, { method: 'POST', headers: tix, body: JSON.stringify({ hold_id: holdId, release_quantity: 1 }) });
+        const r = await fetch(`${sim.url}/tickets/release/${holdId}/1`, {
+          method: 'POST',
+          headers: tix,
+          body: JSON.stringify({ hold_id: holdId, release_quantity: 1 }),
+        });
         await r.arrayBuffer();
         return r.ok;
       },
@@ -123,26 +162,49 @@ export async function salesBench(say: (line: string) => void, seconds: number, r
     const rows: string[] = [];
     const targets: Target[] = [];
     for (const connections of CONNECTIONS) {
-      const d: number[] = [], sv: number[] = [];
-      let sCalls = 0, dErr = 0, sErr = 0, sCpu = 0;
+      const d: number[] = [],
+        sv: number[] = [];
+      let sCalls = 0,
+        dErr = 0,
+        sErr = 0,
+        sCpu = 0;
       for (let r = 0; r < rounds; r++) {
         const a = await run(connections, seconds / rounds, listingIds, direct.hold, direct.release);
-        d.push(...a.latencies); dErr += a.errors;
+        d.push(...a.latencies);
+        dErr += a.errors;
         const cpu0 = cpuSecondsOf(service.pid);
         const b = await run(connections, seconds / rounds, listingIds, viaService.hold, viaService.release);
         sCpu += cpuSecondsOf(service.pid) - cpu0;
-        sv.push(...b.latencies); sCalls += b.calls; sErr += b.errors;
+        sv.push(...b.latencies);
+        sCalls += b.calls;
+        sErr += b.errors;
       }
       d.sort((x, y) => x - y);
       sv.sort((x, y) => x - y);
       const added = (p: number) => pct(sv, p) - pct(d, p);
-      say(`sales x${connections}: service p50 ${ms(pct(sv, 50))} p99 ${ms(pct(sv, 99))} ms, direct p50 ${ms(pct(d, 50))} p99 ${ms(pct(d, 99))} ms, added p50 ${ms(added(50))} p99 ${ms(added(99))}, errors ${sErr}, service CPU ${ms((sCpu * 1000) / sCalls)} ms/call`);
-      rows.push(`| hold+release via /api/holds | ${connections} | ${(sCalls / seconds).toFixed(0)} | ${ms(pct(sv, 50))} | ${ms(pct(sv, 99))} | ${ms(pct(d, 50))} | ${ms(pct(d, 99))} | ${ms(added(50))} | ${ms(added(99))} | ${ms((sCpu * 1000) / sCalls)} | ${sCalls} | ${sErr} | ${dErr} |`);
+      say(
+        `sales x${connections}: service p50 ${ms(pct(sv, 50))} p99 ${ms(pct(sv, 99))} ms, direct p50 ${ms(pct(d, 50))} p99 ${ms(pct(d, 99))} ms, added p50 ${ms(added(50))} p99 ${ms(added(99))}, errors ${sErr}, service CPU ${ms((sCpu * 1000) / sCalls)} ms/call`,
+      );
+      rows.push(
+        `| hold+release via /api/holds | ${connections} | ${(sCalls / seconds).toFixed(0)} | ${ms(pct(sv, 50))} | ${ms(pct(sv, 99))} | ${ms(pct(d, 50))} | ${ms(pct(d, 99))} | ${ms(added(50))} | ${ms(added(99))} | ${ms((sCpu * 1000) / sCalls)} | ${sCalls} | ${sErr} | ${dErr} |`,
+      );
       if (connections === 8) {
-        targets.push({ name: 'sales: p50 added <= 5 ms at 8 connections', pass: added(50) <= 5, measured: `${ms(added(50))} ms` });
-        targets.push({ name: 'sales: p99 added <= 20 ms at 8 connections', pass: added(99) <= 20, measured: `${ms(added(99))} ms` });
+        targets.push({
+          name: 'sales: p50 added <= 5 ms at 8 connections',
+          pass: added(50) <= 5,
+          measured: `${ms(added(50))} ms`,
+        });
+        targets.push({
+          name: 'sales: p99 added <= 20 ms at 8 connections',
+          pass: added(99) <= 20,
+          measured: `${ms(added(99))} ms`,
+        });
       }
-      targets.push({ name: `sales: no errors at ${connections} connections`, pass: sErr === 0, measured: `${sErr} errors in ${sCalls} calls` });
+      targets.push({
+        name: `sales: no errors at ${connections} connections`,
+        pass: sErr === 0,
+        measured: `${sErr} errors in ${sCalls} calls`,
+      });
     }
     const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
     return [
@@ -151,7 +213,9 @@ export async function salesBench(say: (line: string) => void, seconds: number, r
       '',
       '| case | conns | calls/s | p50 ms | p99 ms | direct p50 ms | direct p99 ms | added p50 ms | added p99 ms | service CPU ms/call | calls | errors | direct errors |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-      ...rows, '', targetsTable(targets),
+      ...rows,
+      '',
+      targetsTable(targets),
     ].join('\n');
   } finally {
     await service?.stop();

@@ -11,13 +11,21 @@ export interface UploadAnswer {
 
 /** POSTs `length` declared bytes, writing `chunk` bytes every `everyMs` (at most `send`), and
  * resolves at the answer (status 0: the connection ended without one). */
-export function upload(url: string, o: { length: number; send: number; chunk: number; everyMs: number; headers: Record<string, string> }): { answered: Promise<UploadAnswer>; close(): void } {
+export function upload(
+  url: string,
+  o: { length: number; send: number; chunk: number; everyMs: number; headers: Record<string, string> },
+): { answered: Promise<UploadAnswer>; close(): void } {
   const { port } = new URL(url);
   const started = performance.now();
   let written = 0;
   let timer: NodeJS.Timeout | undefined;
-  const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/webhooks/tixstock',
-    headers: { 'Content-Type': 'application/json', 'Content-Length': String(o.length), ...o.headers } });
+  const req = http.request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/webhooks/tixstock',
+    headers: { 'Content-Type': 'application/json', 'Content-Length': String(o.length), ...o.headers },
+  });
   const answered = new Promise<UploadAnswer>((resolve) => {
     const done = (status: number) => {
       clearInterval(timer);

@@ -61,8 +61,28 @@ function mix(spec: WorkloadSpec): () => SignedBody {
   const sold = fixture('ticket.sold.json').replace('"sold_quantity":2,"quantity":3', '"sold_quantity":2,"quantity":900');
   const event = fixture('event.update.json');
   const ids = spec.listingIds;
-  const slots = ['hold', 'release', 'hold', 'update', 'release', 'hold', 'sold', 'release', 'hold', 'add',
-    'hold', 'release', 'update', 'hold', 'release', 'sold', 'hold', 'event', 'release', 'update'] as const;
+  const slots = [
+    'hold',
+    'release',
+    'hold',
+    'update',
+    'release',
+    'hold',
+    'sold',
+    'release',
+    'hold',
+    'add',
+    'hold',
+    'release',
+    'update',
+    'hold',
+    'release',
+    'sold',
+    'hold',
+    'event',
+    'release',
+    'update',
+  ] as const;
   let n = 0;
   return () => {
     const k = n++;
@@ -75,7 +95,10 @@ function mix(spec: WorkloadSpec): () => SignedBody {
       case 'release':
         return signed(`{"data":{"external_id":"${listing}","release_quantity":1},"meta":{"type":"ticket.release"}}`, spec.token);
       case 'update':
-        return signed(withSeq(update, seq).replace('"id":"300001"', `"id":"${listing}"`).replace('"id":"7004512"', `"id":"${eventId}"`), spec.token);
+        return signed(
+          withSeq(update, seq).replace('"id":"300001"', `"id":"${listing}"`).replace('"id":"7004512"', `"id":"${eventId}"`),
+          spec.token,
+        );
       case 'sold':
         return signed(withSeq(sold, seq).replaceAll('"300001"', `"${listing}"`).replace('"R-20027"', `"R-${seq}"`), spec.token);
       case 'add':
@@ -104,7 +127,10 @@ function fulfilment(spec: WorkloadSpec): () => SignedBody {
   if (!spec.pdf) throw new Error('fulfilment workload needs a pdf');
   const file = spec.pdf.toString('base64').replaceAll('/', '\\/');
   // The file first, the varying order id last, so that only the tail has to be signed anew.
-  const fixed = Buffer.from(`{"data":{"file":"${file}","id":"${spec.listingIds[0]}","general_admission":0,"row":"F","seat":"21","proof_file_url":[],"order_id":"R-`, 'latin1');
+  const fixed = Buffer.from(
+    `{"data":{"file":"${file}","id":"${spec.listingIds[0]}","general_admission":0,"row":"F","seat":"21","proof_file_url":[],"order_id":"R-`,
+    'latin1',
+  );
   const signTail = prefixSigner(spec.token, fixed);
   let n = 0;
   return () => {
@@ -115,8 +141,11 @@ function fulfilment(spec: WorkloadSpec): () => SignedBody {
 
 export function workload(spec: WorkloadSpec): () => SignedBody {
   switch (spec.name) {
-    case 'holds': return holds(spec);
-    case 'mix': return mix(spec);
-    case 'fulfilment': return fulfilment(spec);
+    case 'holds':
+      return holds(spec);
+    case 'mix':
+      return mix(spec);
+    case 'fulfilment':
+      return fulfilment(spec);
   }
 }

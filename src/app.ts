@@ -46,7 +46,14 @@ export type App = http.RequestListener & {
 
 export function createApp(deps: AppDeps): App {
   const { sql, config } = deps;
-  const gate = deps.gate ?? new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY, config.WEBHOOK_MEMORY_LIMIT);
+  const gate =
+    deps.gate ??
+    new WebhookGate(
+      config.WEBHOOK_CONCURRENCY,
+      config.WEBHOOK_BACKLOG,
+      config.WEBHOOK_LARGE_CONCURRENCY,
+      config.WEBHOOK_MEMORY_LIMIT,
+    );
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -63,7 +70,9 @@ export function createApp(deps: AppDeps): App {
     try {
       const migrated = await Promise.race([
         isMigrated(sql),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('database did not answer within 2 s')), 2000).unref()),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('database did not answer within 2 s')), 2000).unref(),
+        ),
       ]);
       return migrated ? undefined : 'database migrations are not applied';
     } catch (err) {
@@ -104,7 +113,11 @@ export function createApp(deps: AppDeps): App {
     const e = err as { status?: number; type?: string; message?: string };
     if (e.status && e.status >= 400 && e.status < 500) {
       // JSON.parse's message quotes the body, which may hold a password (POST /api/brokers).
-      return sendError(res, e.status, e.type === 'entity.parse.failed' ? `body is not valid JSON: ${jsonErrorWithoutText(err)}` : String(e.message));
+      return sendError(
+        res,
+        e.status,
+        e.type === 'entity.parse.failed' ? `body is not valid JSON: ${jsonErrorWithoutText(err)}` : String(e.message),
+      );
     }
     log.error('request failed', { error: err });
     sendError(res, 500, 'internal error');
@@ -121,6 +134,9 @@ export function createApp(deps: AppDeps): App {
   return Object.assign(handler, {
     express: app,
     listen: (port: number, ...rest: unknown[]) =>
-      http.createServer(handler).on('checkContinue', continueHandler(receive, app)).listen(port, ...(rest as [])),
+      http
+        .createServer(handler)
+        .on('checkContinue', continueHandler(receive, app))
+        .listen(port, ...(rest as [])),
   });
 }

@@ -52,7 +52,9 @@ const clientOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknow
 export function refusedAsThrottled(throttle: FailedAuthThrottle, req: Request, res: Response): boolean {
   const wait = throttle.retryAfter(clientOf(req));
   if (wait === 0) return false;
-  sendError(res, 429, `too many failed authentication attempts from this client; retry in ${wait} s`, undefined, { 'Retry-After': String(wait) });
+  sendError(res, 429, `too many failed authentication attempts from this client; retry in ${wait} s`, undefined, {
+    'Retry-After': String(wait),
+  });
   return true;
 }
 

@@ -10,36 +10,49 @@ const optionalText = z
   .transform((s) => (s === '' ? undefined : s))
   .optional();
 
-const integer = (fallback: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+const integer = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
-const sizeInBytes = (example: string) => z.string().trim().transform((s, ctx) => {
-  const n = bytes.parse(s);
-  if (n === null || !Number.isFinite(n) || n <= 0) {
-    ctx.addIssue({ code: 'custom', message: `must be a size such as ${example} or 1048576` });
-    return z.NEVER;
-  }
-  return n;
-});
+const sizeInBytes = (example: string) =>
+  z
+    .string()
+    .trim()
+    .transform((s, ctx) => {
+      const n = bytes.parse(s);
+      if (n === null || !Number.isFinite(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a size such as ${example} or 1048576` });
+        return z.NEVER;
+      }
+      return n;
+    });
 
 const DURATION_UNITS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** `30d`, `24h`, `90m`, `3600s` -> milliseconds; `0` -> 0 (never). */
-const duration = (fallback: string, minMs: number) => z.string().trim().default(fallback).transform((s, ctx) => {
-  if (s === '0') return 0;
-  const m = /^(\d+(?:\.\d+)?)\s*([smhd])$/i.exec(s);
-  const ms = m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase() as keyof typeof DURATION_UNITS]) : NaN;
-  if (!(ms >= minMs)) {
-    ctx.addIssue({ code: 'custom', message: `must be a duration such as 30d, 24h or 90m (at least ${minMs / 60_000} min), or 0 for never` });
-    return z.NEVER;
-  }
-  return ms;
-});
+const duration = (fallback: string, minMs: number) =>
+  z
+    .string()
+    .trim()
+    .default(fallback)
+    .transform((s, ctx) => {
+      if (s === '0') return 0;
+      const m = /^(\d+(?:\.\d+)?)\s*([smhd])$/i.exec(s);
+      const ms = m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase() as keyof typeof DURATION_UNITS]) : NaN;
+      if (!(ms >= minMs)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a duration such as 30d, 24h or 90m (at least ${minMs / 60_000} min), or 0 for never`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    });
 
 /** A size in bytes with a default: `50mb`, `1048576`, ... */
 const size = (fallback: string) => z.string().trim().default(fallback).pipe(sizeInBytes('50mb'));
 const flag = (fallback: boolean) =>
-  z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).default(fallback ? 'true' : 'false')
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+    .default(fallback ? 'true' : 'false')
     .transform((s) => s === 'true' || s === '1' || s === 'yes');
 
 const configSchema = z.object({
@@ -54,7 +67,10 @@ const configSchema = z.object({
   /** Port of the embedded PostgreSQL used when DATABASE_URL is unset. */
   EMBEDDED_POSTGRES_PORT: integer(54329, 1, 65535),
   TIXSTOCK_BEARER_TOKEN: optionalText.transform((s) =>
-    (s ?? '').split(',').map((t) => t.trim()).filter((t) => t !== ''),
+    (s ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== ''),
   ),
   API_TOKEN: optionalText,
   SUPPORT_PASSWORD: optionalText,
@@ -95,13 +111,21 @@ const configSchema = z.object({
   /** Lines below this level are not written (log.ts reads the variable itself). */
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** Base URL of Tixstock's reseller API (the simulator's URL in development and tests). */
-  TIXSTOCK_API_URL: z.string().trim().url('must be a URL such as https://api.tixstock.com/v1').default('https://api.tixstock.com/v1'),
+  TIXSTOCK_API_URL: z
+    .string()
+    .trim()
+    .url('must be a URL such as https://api.tixstock.com/v1')
+    .default('https://api.tixstock.com/v1'),
   /** How long one call to Tixstock may take before its outcome is unknown. */
   TIXSTOCK_API_TIMEOUT_MS: integer(10000, 100, 120000),
   /** Calls to Tixstock per minute per process, kept under Tixstock's own limit. */
   TIXSTOCK_API_RATE_PER_MINUTE: integer(240, 1, 100000),
   /** How long Tixstock keeps a hold before releasing it by itself (fractions allowed). */
-  TIXSTOCK_HOLD_MINUTES: z.coerce.number().positive().max(24 * 60).default(30),
+  TIXSTOCK_HOLD_MINUTES: z.coerce
+    .number()
+    .positive()
+    .max(24 * 60)
+    .default(30),
   /** The release call's path template: Tixstock's docs do not show it, so it can be set. */
   TIXSTOCK_RELEASE_PATH: z.string().trim().min(1).default('tickets/release/{hold_id}/{release_quantity}'),
   /** How often the job worker compares the inventory with Tixstock's tickets/get (0 = never). */
@@ -132,7 +156,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const c = parsed.data;
   if (c.WEBHOOK_MEMORY_LIMIT < c.WEBHOOK_BODY_LIMIT) {
-    throw new ConfigError('invalid configuration:\n  WEBHOOK_MEMORY_LIMIT: must be at least WEBHOOK_BODY_LIMIT, or the largest bodies could never be read');
+    throw new ConfigError(
+      'invalid configuration:\n  WEBHOOK_MEMORY_LIMIT: must be at least WEBHOOK_BODY_LIMIT, or the largest bodies could never be read',
+    );
   }
   return { ...c, WEBHOOK_CONCURRENCY: c.WEBHOOK_CONCURRENCY ?? c.DATABASE_POOL_SIZE };
 }

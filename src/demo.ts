@@ -15,7 +15,9 @@ const say = (line: string) => process.stdout.write(`demo: ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 if (env.NODE_ENV === 'production' || env.TIXSTOCK_API_URL) {
-  process.stderr.write('npm run demo needs development mode with its own simulator: unset NODE_ENV=production and TIXSTOCK_API_URL\n');
+  process.stderr.write(
+    'npm run demo needs development mode with its own simulator: unset NODE_ENV=production and TIXSTOCK_API_URL\n',
+  );
   process.exit(2);
 }
 
@@ -37,8 +39,19 @@ function listingOf(round: number): Record<string, unknown> {
   return {
     seat_details: { category: 'Stalls', section: `Block ${round}`, row: String.fromCharCode(64 + round), first_seat: '21' },
     event: {
-      ...(resource.event as Record<string, unknown>), id: e.id, name: e.name, description: `${e.name} at ${e.venue} (demo ${runTag})`,
-      venue: { name: e.venue, address_line_1: '1 High Street', address_line_2: '', city: e.city, state: '', postcode: 'AB1 2CD', country_code: 'GB' },
+      ...(resource.event as Record<string, unknown>),
+      id: e.id,
+      name: e.name,
+      description: `${e.name} at ${e.venue} (demo ${runTag})`,
+      venue: {
+        name: e.venue,
+        address_line_1: '1 High Street',
+        address_line_2: '',
+        city: e.city,
+        state: '',
+        postcode: 'AB1 2CD',
+        country_code: 'GB',
+      },
       performers: [{ id: `${e.id}-1`, name: e.name }],
     },
   };
@@ -59,7 +72,9 @@ for (let round = 1; round <= rounds; round++) {
   }
 }
 const password = service.config.SUPPORT_PASSWORD;
-say(`${ok ? 'the day went as expected' : 'the day went WRONG (see the FAIL lines)'}: ${orders.length} orders (${orders.join(', ')})`);
+say(
+  `${ok ? 'the day went as expected' : 'the day went WRONG (see the FAIL lines)'}: ${orders.length} orders (${orders.join(', ')})`,
+);
 say(`see it: http://localhost:${service.port}/support (user support, password ${password}), /support/deliveries,`);
 say(`  curl -H "Authorization: Bearer ${apiToken}" http://localhost:${service.port}/api/orders/${orders[orders.length - 1]}`);
 say(`  the PDFs: /api/orders/${orders[orders.length - 1]}/tickets.pdf; still serving, Ctrl-C stops`);

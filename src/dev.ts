@@ -49,7 +49,12 @@ const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** What is printed at start in development mode. Secrets from the file are shown (they are this
  * machine's own); secrets the developer set are referred to by name. */
-export function developmentBanner(config: Config, port: number, fromFile: Partial<Record<SecretName, string>>, simulatorOrigin?: string): string {
+export function developmentBanner(
+  config: Config,
+  port: number,
+  fromFile: Partial<Record<SecretName, string>>,
+  simulatorOrigin?: string,
+): string {
   const base = `http://localhost:${port}`;
   const secret = (name: SecretName) => (fromFile[name] ? quote(fromFile[name]) : `"$${name}"`);
   const relative = path.relative(process.cwd(), path.resolve(config.DEV_SECRETS_FILE));
@@ -66,10 +71,14 @@ Send a signed example webhook (the fixtures hold one of each type):
   sig=$(openssl dgst -sha256 -hmac ${secret('TIXSTOCK_BEARER_TOKEN')} -hex < "$body" | awk '{print $2}')
   curl -s ${base}/webhooks/tixstock -H 'Content-Type: application/json' -H 'Tixstock-Version: v1' \\
     -H "X-Tixstock-Signature: $sig" --data-binary @"$body"
-${simulatorOrigin ? `
+${
+  simulatorOrigin
+    ? `
 A listing that Tixstock (the simulator) knows too, so that POST /api/holds can hold it:
   curl -s -X POST ${simulatorOrigin}/_sim/play/listing -H 'Content-Type: application/json' -d '{"quantity": 10}'
-` : ''}
+`
+    : ''
+}
 `;
 }
 

@@ -9,12 +9,22 @@ import type { z } from 'zod';
  * ServerResponse): headers set before with setHeader / res.set are kept. */
 export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
 /** `{"success": false, "message": "...", "errors": [...]}` with the given status. */
-export function sendError(res: ServerResponse, status: number, message: string, errors: string[] = [message], headers?: Record<string, string>): void {
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  errors: string[] = [message],
+  headers?: Record<string, string>,
+): void {
   sendJson(res, status, { success: false, message, errors }, headers);
 }
 
@@ -23,7 +33,10 @@ export const sendNotFound = (res: ServerResponse, what: string): void => sendErr
 
 /** Bad input, answered 400 by asyncRoute with every problem named. */
 export class BadRequest extends Error {
-  constructor(readonly errors: string[], hint = '') {
+  constructor(
+    readonly errors: string[],
+    hint = '',
+  ) {
     super(errors.join('; ') + hint);
   }
 }
@@ -31,7 +44,11 @@ export class BadRequest extends Error {
 /** Parses request input with a zod schema; problems are named by path ("query.limit: ..."). */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where: string, hint = ''): z.output<S> {
   const r = schema.safeParse(value);
-  if (!r.success) throw new BadRequest(r.error.issues.map((i) => `${[where, ...i.path].join('.')}: ${i.message}`), hint);
+  if (!r.success)
+    throw new BadRequest(
+      r.error.issues.map((i) => `${[where, ...i.path].join('.')}: ${i.message}`),
+      hint,
+    );
   return r.data;
 }
 

@@ -22,7 +22,9 @@ export class JsonStringBytes {
     try {
       return JSON.parse(`"${this.bytes.toString('utf8')}"`) as string;
     } catch (err) {
-      throw new InvalidJsonString(`a string of ${this.bytes.length} bytes has an invalid escape or control character (${jsonErrorWithoutText(err)} of it)`);
+      throw new InvalidJsonString(
+        `a string of ${this.bytes.length} bytes has an invalid escape or control character (${jsonErrorWithoutText(err)} of it)`,
+      );
     }
   }
 }

@@ -29,17 +29,31 @@ export async function start(config: Config) {
   // done after their transactions commit; the expiry of our holds; the periodic reconciliation.
   const tixstock = createTixstockClient(config);
   const worker = startJobWorker({
-    sql: db.sql, config, handlers: { ...mailJobHandlers, ...syncJobHandlers(tixstock), ...reconcileJobs(tixstock) },
+    sql: db.sql,
+    config,
+    handlers: { ...mailJobHandlers, ...syncJobHandlers(tixstock), ...reconcileJobs(tixstock) },
     periodic: [retentionTask, salesSweep(db.sql, config)],
   });
-  await schedulePeriodicReconciliation(db.sql, config).catch((err) => log.error('could not schedule the periodic reconciliation', { error: err }));
+  await schedulePeriodicReconciliation(db.sql, config).catch((err) =>
+    log.error('could not schedule the periodic reconciliation', { error: err }),
+  );
   pdfWorkers(config).warm();
   if (config.PDF_TIMEOUT_MS + 1000 > config.WEBHOOK_DEADLINE_MS) {
-    log.warn('PDF_TIMEOUT_MS is not 1 s below WEBHOOK_DEADLINE_MS: a slow bad PDF is answered 503 (and retried) instead of refused', {
-      pdf_timeout_ms: config.PDF_TIMEOUT_MS, webhook_deadline_ms: config.WEBHOOK_DEADLINE_MS });
+    log.warn(
+      'PDF_TIMEOUT_MS is not 1 s below WEBHOOK_DEADLINE_MS: a slow bad PDF is answered 503 (and retried) instead of refused',
+      {
+        pdf_timeout_ms: config.PDF_TIMEOUT_MS,
+        webhook_deadline_ms: config.WEBHOOK_DEADLINE_MS,
+      },
+    );
   }
   let shuttingDown = false;
-  const gate = new WebhookGate(config.WEBHOOK_CONCURRENCY, config.WEBHOOK_BACKLOG, config.WEBHOOK_LARGE_CONCURRENCY, config.WEBHOOK_MEMORY_LIMIT);
+  const gate = new WebhookGate(
+    config.WEBHOOK_CONCURRENCY,
+    config.WEBHOOK_BACKLOG,
+    config.WEBHOOK_LARGE_CONCURRENCY,
+    config.WEBHOOK_MEMORY_LIMIT,
+  );
   const app = createApp({ sql: db.sql, config, gate, tixstock, isShuttingDown: () => shuttingDown });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.PORT, () => resolve(s));
@@ -53,7 +67,12 @@ export async function start(config: Config) {
   server.requestTimeout = 120_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
-  log.info('listening', { port, embedded_database: db.embedded, tokens: config.TIXSTOCK_BEARER_TOKEN.length, mode: isDevelopment(config) ? 'development' : 'production' });
+  log.info('listening', {
+    port,
+    embedded_database: db.embedded,
+    tokens: config.TIXSTOCK_BEARER_TOKEN.length,
+    mode: isDevelopment(config) ? 'development' : 'production',
+  });
   for (const name of missingSecrets(config)) log.warn(`${name} is unset: ${REFUSED_WITHOUT[name]}`, { variable: name });
 
   // SIGTERM (Heroku sends it at every deploy and daily restart, sometimes twice): stop
@@ -74,7 +93,9 @@ export async function start(config: Config) {
       log.error('webhooks still in flight at the end of the grace period', { in_flight: gate.inFlight });
     }
     server.closeAllConnections();
-    await abortRuns('the process was stopped (SIGTERM) during the run').catch((err) => log.error('stopping reconciliations failed', { error: err }));
+    await abortRuns('the process was stopped (SIGTERM) during the run').catch((err) =>
+      log.error('stopping reconciliations failed', { error: err }),
+    );
     // A mail still sending after 3 s goes back to the queue (Heroku kills us 30 s after SIGTERM).
     await worker.stop(3_000).catch((err) => log.error('stopping the job worker failed', { error: err }));
     await db.close().catch((err) => log.error('closing the database failed', { error: err }));
@@ -103,7 +124,9 @@ export async function configure(env: NodeJS.ProcessEnv = process.env): Promise<{
     if (env.TIXSTOCK_API_URL) return { config, dev: { generated } };
     const { startSimulator } = await import('./tixstock/simulator.js');
     const simulator = await startSimulator({
-      host: '127.0.0.1', token: config.TIXSTOCK_BEARER_TOKEN[0]!, holdMinutes: config.TIXSTOCK_HOLD_MINUTES,
+      host: '127.0.0.1',
+      token: config.TIXSTOCK_BEARER_TOKEN[0]!,
+      holdMinutes: config.TIXSTOCK_HOLD_MINUTES,
       serviceUrl: `http://127.0.0.1:${config.PORT}`,
     });
     log.info('TIXSTOCK_API_URL is unset: using the Tixstock simulator in this process', { url: simulator.url });
@@ -136,6 +159,10 @@ async function main() {
 
 export type Started = Awaited<ReturnType<typeof start>> & { db: Database };
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/main.ts') || process.argv[1]?.endsWith('/main.js')) {
+if (
+  import.meta.url === `file://${process.argv[1]}` ||
+  process.argv[1]?.endsWith('/main.ts') ||
+  process.argv[1]?.endsWith('/main.js')
+) {
   void main();
 }

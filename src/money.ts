@@ -56,7 +56,11 @@ export const amount = z
 
 /** A price: a 3-letter currency and an exact amount. */
 export const money = z.looseObject({
-  currency: z.string().trim().regex(/^[A-Za-z]{3}$/, 'must be a 3-letter currency code').transform((s) => s.toUpperCase()),
+  currency: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z]{3}$/, 'must be a 3-letter currency code')
+    .transform((s) => s.toUpperCase()),
   amount,
 });
 export type Money = z.infer<typeof money>;

@@ -23,7 +23,7 @@ export const listingSummary = z.object({
   status: z.enum(['published', 'deleted']),
   quantity: z.number().int().min(0),
   first_seat: z.string().nullable(),
-  display_price: money.describe('ours: Tixstock\'s estimate with DISPLAY_PRICE_MARKUP_PERCENT'),
+  display_price: money.describe("ours: Tixstock's estimate with DISPLAY_PRICE_MARKUP_PERCENT"),
   proceed_price: asSent,
   face_value: asSent,
   seat_details: asSent,
@@ -87,20 +87,36 @@ export const deliverySummary = z.object({
   broker_id: z.string().nullable(),
   redacted: z.boolean(),
   body_dropped_at: time.nullable().describe('when retention (DELIVERY_BODY_RETENTION) dropped the body'),
-  bytes: z.number().int().describe('the body\'s size as received'),
-  stored_bytes: z.number().int().nullable().describe('what the log holds of the body now: less when its PDF is a ticket reference, null once dropped'),
+  bytes: z.number().int().describe("the body's size as received"),
+  stored_bytes: z
+    .number()
+    .int()
+    .nullable()
+    .describe('what the log holds of the body now: less when its PDF is a ticket reference, null once dropped'),
 });
 
 export const delivery = deliverySummary.extend({
   headers: z.record(z.string(), z.string()),
-  body_sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('of the body as received'),
-  body_file: z.object({
-    at: z.number().int().describe('offset of the reference\'s opening quote in the stored body'),
-    length: z.number().int().describe('bytes between the quotes of the string it replaced'),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('the stored ticket PDF\'s'),
-    slashes: z.enum(['plain', 'escaped']),
-  }).nullable().describe('the stored body holds a reference to a ticket PDF instead of its base64'),
-  body: z.string().nullable().describe('the body as stored, up to 1 MB: null beyond (with body_truncated) and once dropped (body_dropped_at)'),
+  body_sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .describe('of the body as received'),
+  body_file: z
+    .object({
+      at: z.number().int().describe("offset of the reference's opening quote in the stored body"),
+      length: z.number().int().describe('bytes between the quotes of the string it replaced'),
+      sha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/)
+        .describe("the stored ticket PDF's"),
+      slashes: z.enum(['plain', 'escaped']),
+    })
+    .nullable()
+    .describe('the stored body holds a reference to a ticket PDF instead of its base64'),
+  body: z
+    .string()
+    .nullable()
+    .describe('the body as stored, up to 1 MB: null beyond (with body_truncated) and once dropped (body_dropped_at)'),
   body_truncated: z.literal(true).optional(),
 });
 
@@ -112,7 +128,9 @@ export const replayResult = z.object({
   outcome: z.enum(OUTCOMES),
   status: z.number().int(),
   reply: asSent,
-  body_rebuilt_from_ticket: id.nullable().describe('the ticket whose stored PDF the body was rebuilt from (its file was a reference), else null'),
+  body_rebuilt_from_ticket: id
+    .nullable()
+    .describe('the ticket whose stored PDF the body was rebuilt from (its file was a reference), else null'),
 });
 
 export const broker = z.object({ id: z.string(), username: z.string(), created_at: time });
@@ -132,8 +150,8 @@ export const ticket = z.object({
 
 export const order = z.object({
   id: z.string(),
-  status: z.string().nullable().describe('Tixstock\'s'),
-  order_status: z.string().nullable().describe('ours when set, otherwise Tixstock\'s'),
+  status: z.string().nullable().describe("Tixstock's"),
+  order_status: z.string().nullable().describe("ours when set, otherwise Tixstock's"),
   reseller_status: z.string().nullable(),
   date: z.string().nullable(),
   customer: asSent,
@@ -151,13 +169,16 @@ export const order = z.object({
   updated_at: time,
   tickets: z.array(ticket).describe('in seat order'),
   proof_file_urls: z.array(z.string()),
-  tixstock_sync: z.object({
-    status: z.enum(['pending', 'done', 'failed']),
-    last_error: z.string().nullable(),
-    attempts: z.number().int(),
-    job_id: id.nullable(),
-    updated_at: time.nullable(),
-  }).nullable().describe('orders sold through us: whether our status has reached Tixstock'),
+  tixstock_sync: z
+    .object({
+      status: z.enum(['pending', 'done', 'failed']),
+      last_error: z.string().nullable(),
+      attempts: z.number().int(),
+      job_id: id.nullable(),
+      updated_at: time.nullable(),
+    })
+    .nullable()
+    .describe('orders sold through us: whether our status has reached Tixstock'),
 });
 
 export const hold = z.object({
@@ -194,27 +215,33 @@ export const storageStats = z.object({
     used_percent: z.number().nullable(),
     warning: z.boolean().describe('80% of the limit or more'),
   }),
-  tables: z.array(z.object({
-    name: z.string(),
-    total_bytes: byteCount,
-    table_bytes: byteCount,
-    toast_bytes: byteCount,
-    index_bytes: byteCount,
-    rows_estimate: z.number().describe('PostgreSQL\'s estimate; -1 before the first VACUUM or ANALYZE'),
-  })).describe('the largest, biggest first'),
+  tables: z
+    .array(
+      z.object({
+        name: z.string(),
+        total_bytes: byteCount,
+        table_bytes: byteCount,
+        toast_bytes: byteCount,
+        index_bytes: byteCount,
+        rows_estimate: z.number().describe("PostgreSQL's estimate; -1 before the first VACUUM or ANALYZE"),
+      }),
+    )
+    .describe('the largest, biggest first'),
   retention: z.object({
     body_retention: z.string().describe('DELIVERY_BODY_RETENTION, e.g. 30d; 0 keeps bodies'),
     body_retention_ms: z.number().int(),
-    last_run: z.object({
-      id,
-      started_at: time,
-      finished_at: time.nullable(),
-      cutoff: time.nullable(),
-      rows: z.number().int(),
-      bytes: byteCount,
-      batches: z.number().int(),
-      database_bytes: byteCount.nullable(),
-    }).nullable(),
+    last_run: z
+      .object({
+        id,
+        started_at: time,
+        finished_at: time.nullable(),
+        cutoff: time.nullable(),
+        rows: z.number().int(),
+        bytes: byteCount,
+        batches: z.number().int(),
+        database_bytes: byteCount.nullable(),
+      })
+      .nullable(),
     runs: z.number().int(),
     rows: z.number(),
     bytes: byteCount,
@@ -240,12 +267,16 @@ export const reconciliation = z.object({
 });
 
 export const reconciliationWithDifferences = reconciliation.extend({
-  differences: z.array(z.object({
-    listing_id: z.string(),
-    field: z.string().describe('a listing field, or listing (one side lacks it) or resource (Tixstock\'s is unreadable)'),
-    ours: asSent,
-    tixstock: asSent,
-    action: z.enum(['reported', 'repaired', 'imported', 'skipped']),
-    note: z.string().nullable(),
-  })).describe('the first 5000, in the order found'),
+  differences: z
+    .array(
+      z.object({
+        listing_id: z.string(),
+        field: z.string().describe("a listing field, or listing (one side lacks it) or resource (Tixstock's is unreadable)"),
+        ours: asSent,
+        tixstock: asSent,
+        action: z.enum(['reported', 'repaired', 'imported', 'skipped']),
+        note: z.string().nullable(),
+      }),
+    )
+    .describe('the first 5000, in the order found'),
 });

@@ -10,7 +10,13 @@ describe('API', () => {
     app = testApp().app;
     await resetDatabase();
     for (let i = 0; i < 5; i++) {
-      ids.push(await addListing(app, { ...withQuantity(i + 1), event: { id: i < 3 ? 'EV-A' : 'EV-B', name: `Event ${i < 3 ? 'A' : 'B'}` }, broker_id: i % 2 ? 'B1' : 'B2' }));
+      ids.push(
+        await addListing(app, {
+          ...withQuantity(i + 1),
+          event: { id: i < 3 ? 'EV-A' : 'EV-B', name: `Event ${i < 3 ? 'A' : 'B'}` },
+          broker_id: i % 2 ? 'B1' : 'B2',
+        }),
+      );
     }
     await sendWebhook(app, webhook('ticket.delete', { listing_id: ids[4] })).expect(200);
   });
@@ -26,7 +32,10 @@ describe('API', () => {
     });
 
     it('is disabled (503) when API_TOKEN is not configured', async () => {
-      const res = await request(testApp({ API_TOKEN: '' }).app).get('/api/listings').set('Authorization', 'Bearer ').expect(503);
+      const res = await request(testApp({ API_TOKEN: '' }).app)
+        .get('/api/listings')
+        .set('Authorization', 'Bearer ')
+        .expect(503);
       assert.match(res.body.message, /API_TOKEN is not configured/);
     });
   });
@@ -34,28 +43,60 @@ describe('API', () => {
   describe('listings', () => {
     it('lists oldest first, paged with after', async () => {
       const first = (await api(app).get('/api/listings?limit=2').expect(200)).body;
-      assert.deepEqual(first.items.map((l: { id: string }) => l.id), ids.slice(0, 2));
+      assert.deepEqual(
+        first.items.map((l: { id: string }) => l.id),
+        ids.slice(0, 2),
+      );
       assert.equal(first.next, ids[1]);
       const second = (await api(app).get(`/api/listings?limit=2&after=${first.next}`).expect(200)).body;
-      assert.deepEqual(second.items.map((l: { id: string }) => l.id), ids.slice(2, 4));
+      assert.deepEqual(
+        second.items.map((l: { id: string }) => l.id),
+        ids.slice(2, 4),
+      );
       const last = (await api(app).get(`/api/listings?limit=2&after=${second.next}`).expect(200)).body;
-      assert.deepEqual(last.items.map((l: { id: string }) => l.id), ids.slice(4));
+      assert.deepEqual(
+        last.items.map((l: { id: string }) => l.id),
+        ids.slice(4),
+      );
       assert.equal(last.next, null);
     });
 
     it('filters by event, broker and status', async () => {
       const byEvent = (await api(app).get('/api/listings?event_id=EV-B').expect(200)).body.items;
-      assert.deepEqual(byEvent.map((l: { id: string }) => l.id), ids.slice(3));
+      assert.deepEqual(
+        byEvent.map((l: { id: string }) => l.id),
+        ids.slice(3),
+      );
       const byBroker = (await api(app).get('/api/listings?broker_id=B1').expect(200)).body.items;
-      assert.deepEqual(byBroker.map((l: { id: string }) => l.id), [ids[1], ids[3]]);
+      assert.deepEqual(
+        byBroker.map((l: { id: string }) => l.id),
+        [ids[1], ids[3]],
+      );
       const deleted = (await api(app).get('/api/listings?status=deleted').expect(200)).body.items;
-      assert.deepEqual(deleted.map((l: { id: string }) => l.id), [ids[4]]);
+      assert.deepEqual(
+        deleted.map((l: { id: string }) => l.id),
+        [ids[4]],
+      );
     });
 
     it('has the contract shape', async () => {
       const l = (await api(app).get(`/api/listings/${ids[2]}`).expect(200)).body;
-      for (const k of ['id', 'event_id', 'broker_id', 'status', 'quantity', 'first_seat', 'display_price', 'proceed_price',
-        'face_value', 'seat_details', 'ticket', 'created_at', 'updated_at']) assert.ok(k in l, k);
+      for (const k of [
+        'id',
+        'event_id',
+        'broker_id',
+        'status',
+        'quantity',
+        'first_seat',
+        'display_price',
+        'proceed_price',
+        'face_value',
+        'seat_details',
+        'ticket',
+        'created_at',
+        'updated_at',
+      ])
+        assert.ok(k in l, k);
       assert.equal(typeof l.id, 'string');
       assert.equal(l.quantity, 3);
       assert.equal(typeof l.display_price.amount, 'string');
@@ -76,11 +117,17 @@ describe('API', () => {
   describe('events', () => {
     it('lists events and shows one with its listings', async () => {
       const list = (await api(app).get('/api/events').expect(200)).body;
-      assert.deepEqual(list.items.map((e: { id: string }) => e.id), ['EV-A', 'EV-B']);
+      assert.deepEqual(
+        list.items.map((e: { id: string }) => e.id),
+        ['EV-A', 'EV-B'],
+      );
       const one = (await api(app).get('/api/events/EV-A').expect(200)).body;
       assert.equal(one.name, 'Event A');
       assert.equal(one.cancelled, false);
-      assert.deepEqual(one.listings.map((l: { id: string }) => l.id), ids.slice(0, 3));
+      assert.deepEqual(
+        one.listings.map((l: { id: string }) => l.id),
+        ids.slice(0, 3),
+      );
       await api(app).get('/api/events/nope').expect(404);
     });
   });
@@ -89,7 +136,12 @@ describe('API', () => {
     it('lists and filters the log', async () => {
       const all = (await api(app).get('/api/deliveries?type=ticket.add').expect(200)).body;
       assert.equal(all.items.length, 5);
-      assert.ok(all.items.every((d: Record<string, unknown>) => d.type === 'ticket.add' && d.outcome === 'applied' && d.version === 'v1' && d.received_at && d.reply));
+      assert.ok(
+        all.items.every(
+          (d: Record<string, unknown>) =>
+            d.type === 'ticket.add' && d.outcome === 'applied' && d.version === 'v1' && d.received_at && d.reply,
+        ),
+      );
       const deletes = (await api(app).get('/api/deliveries?outcome=applied&type=ticket.delete').expect(200)).body;
       assert.equal(deletes.items.length, 1);
       await api(app).get('/api/deliveries?outcome=weird').expect(400);

@@ -9,8 +9,15 @@ import path from 'node:path';
 /** Higher layers may import lower ones, never the reverse; folders of one layer not each other. */
 const LAYERS: Record<string, number> = {
   db: 0,
-  inventory: 1, tickets: 1, tixstock: 1, jobs: 1,
-  webhooks: 2, sales: 2, reconcile: 2, api: 2, support: 2,
+  inventory: 1,
+  tickets: 1,
+  tixstock: 1,
+  jobs: 1,
+  webhooks: 2,
+  sales: 2,
+  reconcile: 2,
+  api: 2,
+  support: 2,
   'app.ts': 3,
   entry: 4,
 };
@@ -28,12 +35,16 @@ function unitOf(file: string): string {
   return first === 'app.ts' ? 'app.ts' : SHARED;
 }
 
-const rank = (unit: string) => (unit === SHARED ? -1 : LAYERS[unit] ?? Number.NaN);
+const rank = (unit: string) => (unit === SHARED ? -1 : (LAYERS[unit] ?? Number.NaN));
 
 /** The files of src/ that `source` (the text of `file`) imports, as paths relative to src/. */
 function importsOf(file: string, source: string): string[] {
   const found: string[] = [];
-  const patterns = [/(?:^|\n)\s*(?:import|export)\s[^'";]*?\bfrom\s*'([^']+)'/g, /(?:^|\n)\s*import\s*'([^']+)'/g, /\bimport\(\s*'([^']+)'\s*\)/g];
+  const patterns = [
+    /(?:^|\n)\s*(?:import|export)\s[^'";]*?\bfrom\s*'([^']+)'/g,
+    /(?:^|\n)\s*import\s*'([^']+)'/g,
+    /\bimport\(\s*'([^']+)'\s*\)/g,
+  ];
   for (const pattern of patterns) {
     for (const m of source.matchAll(pattern)) {
       if (!m[1]!.startsWith('.')) continue;
@@ -64,7 +75,8 @@ function architectureProblems(files: Map<string, string>): string[] {
       }
     }
   }
-  for (const cycle of cycles(new Map([...unitGraph].map(([k, v]) => [k, [...v]])))) problems.push(`folders import each other: ${cycle.join(' -> ')}`);
+  for (const cycle of cycles(new Map([...unitGraph].map(([k, v]) => [k, [...v]]))))
+    problems.push(`folders import each other: ${cycle.join(' -> ')}`);
   for (const cycle of cycles(graph)) problems.push(`files import each other: ${cycle.join(' -> ')}`);
   return problems;
 }
@@ -120,15 +132,17 @@ describe('architecture: one direction of dependencies', () => {
   });
 
   it('finds an import up a layer, one sideways, and a cycle between files', () => {
-    const problems = architectureProblems(new Map([
-      ['inventory/orders.ts', "import type { OrderResource } from '../webhooks/v1/orders.js';"],
-      ['webhooks/v1/orders.ts', "import { upsertOrder } from '../../inventory/orders.js';"],
-      ['api/orders.ts', "import {\n  orderView,\n} from '../support/order-view.js';"],
-      ['support/order-view.ts', "import { isId } from '../ids.js';"],
-      ['ids.ts', ''],
-      ['jobs/worker.ts', "import { jobHandlers } from './handlers.js';"],
-      ['jobs/handlers.ts', "import type { JobHandler } from './worker.js';"],
-    ]));
+    const problems = architectureProblems(
+      new Map([
+        ['inventory/orders.ts', "import type { OrderResource } from '../webhooks/v1/orders.js';"],
+        ['webhooks/v1/orders.ts', "import { upsertOrder } from '../../inventory/orders.js';"],
+        ['api/orders.ts', "import {\n  orderView,\n} from '../support/order-view.js';"],
+        ['support/order-view.ts', "import { isId } from '../ids.js';"],
+        ['ids.ts', ''],
+        ['jobs/worker.ts', "import { jobHandlers } from './handlers.js';"],
+        ['jobs/handlers.ts', "import type { JobHandler } from './worker.js';"],
+      ]),
+    );
     assert.deepEqual(problems, [
       'inventory/orders.ts imports webhooks/v1/orders.ts: inventory -> webhooks points up a layer',
       'api/orders.ts imports support/order-view.ts: api -> support points sideways, within one layer',
@@ -139,7 +153,16 @@ describe('architecture: one direction of dependencies', () => {
   });
 
   it('lets the shared top-level modules import only each other', () => {
-    assert.deepEqual(architectureProblems(new Map([['http.ts', "import { log } from './log.js';"], ['log.ts', ''], ['money.ts', "import { x } from './db/connect.js';"], ['db/connect.ts', '']])),
-      ['money.ts imports db/connect.ts: shared -> db points up a layer']);
+    assert.deepEqual(
+      architectureProblems(
+        new Map([
+          ['http.ts', "import { log } from './log.js';"],
+          ['log.ts', ''],
+          ['money.ts', "import { x } from './db/connect.js';"],
+          ['db/connect.ts', ''],
+        ]),
+      ),
+      ['money.ts imports db/connect.ts: shared -> db points up a layer'],
+    );
   });
 });

@@ -11,7 +11,7 @@ async function captureLog(fn: () => Promise<unknown>): Promise<string> {
   let text = '';
   process.env.LOG_LEVEL = 'info';
   process.stdout.write = (() => true) as typeof process.stdout.write; // the webhook lines
-  process.stderr.write = ((chunk: unknown) => (text += String(chunk), true)) as typeof process.stderr.write;
+  process.stderr.write = ((chunk: unknown) => ((text += String(chunk)), true)) as typeof process.stderr.write;
   try {
     await fn();
   } finally {
@@ -33,34 +33,59 @@ describe('failed authentication is throttled per client', () => {
   it('wrong API tokens: 401 up to the limit, then 429 with Retry-After, even for the right token', async () => {
     const from = (ip: string) => ({ 'X-Forwarded-For': `6.6.6.6, ${ip}` }); // the router appends the real address
     const output = await captureLog(async () => {
-      for (let i = 0; i < 5; i++) await request(app).get('/api/listings').set(from('10.0.0.1')).set('Authorization', `Bearer guess-${i}`).expect(401);
+      for (let i = 0; i < 5; i++)
+        await request(app).get('/api/listings').set(from('10.0.0.1')).set('Authorization', `Bearer guess-${i}`).expect(401);
     });
-    const refused = await request(app).get('/api/listings').set(from('10.0.0.1')).set('Authorization', `Bearer ${API_TOKEN}`).expect(429);
+    const refused = await request(app)
+      .get('/api/listings')
+      .set(from('10.0.0.1'))
+      .set('Authorization', `Bearer ${API_TOKEN}`)
+      .expect(429);
     assert.match(refused.body.message, /too many failed authentication attempts/);
     assert.ok(Number(refused.headers['retry-after']) >= 1 && Number(refused.headers['retry-after']) <= 60);
     // Another client (the address the router saw differs; the client-written part is the same) is not affected.
     await request(app).get('/api/listings').set(from('10.0.0.2')).set('Authorization', `Bearer ${API_TOKEN}`).expect(200);
     // A request without any token guesses nothing: 401, not counted.
     for (let i = 0; i < 8; i++) await request(app).get('/api/listings').set(from('10.0.0.3')).expect(401);
-    const lines = output.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = output
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, 5);
-    assert.deepEqual([lines[4].msg, lines[4].what, lines[4].client, lines[4].failures], ['authentication failed', 'api token', '10.0.0.1', 5]);
+    assert.deepEqual(
+      [lines[4].msg, lines[4].what, lines[4].client, lines[4].failures],
+      ['authentication failed', 'api token', '10.0.0.1', 5],
+    );
     assert.doesNotMatch(output, /guess-/);
   });
 
   it('wrong support passwords: the same', async () => {
     const output = await captureLog(async () => {
-      for (let i = 0; i < 5; i++) await request(app).get('/support').set('X-Forwarded-For', '10.0.1.1').set('Authorization', basic(`guess-${i}`)).expect(401);
+      for (let i = 0; i < 5; i++)
+        await request(app)
+          .get('/support')
+          .set('X-Forwarded-For', '10.0.1.1')
+          .set('Authorization', basic(`guess-${i}`))
+          .expect(401);
     });
-    await request(app).get('/support').set('X-Forwarded-For', '10.0.1.1').set('Authorization', basic('test-support-password')).expect(429);
-    await request(app).get('/support').set('X-Forwarded-For', '10.0.1.2').set('Authorization', basic('test-support-password')).expect(200);
+    await request(app)
+      .get('/support')
+      .set('X-Forwarded-For', '10.0.1.1')
+      .set('Authorization', basic('test-support-password'))
+      .expect(429);
+    await request(app)
+      .get('/support')
+      .set('X-Forwarded-For', '10.0.1.2')
+      .set('Authorization', basic('test-support-password'))
+      .expect(200);
     assert.match(output, /"what":"support password"/);
     assert.doesNotMatch(output, /guess-/);
   });
 
   it('broker.authenticate: refused per user name after the limit, without checking the password', async () => {
     await api(app).post('/api/brokers').send({ username: 'guessed@example.org', password: 'the real password' }).expect(201);
-    const login = (password: string) => sendWebhook(app, webhook('broker.authenticate', { username: 'guessed@example.org', password })).expect(200);
+    const login = (password: string) =>
+      sendWebhook(app, webhook('broker.authenticate', { username: 'guessed@example.org', password })).expect(200);
     const output = await captureLog(async () => {
       for (let i = 0; i < 5; i++) assert.equal((await login(`guess-${i}`)).body.message, 'invalid username or password');
     });

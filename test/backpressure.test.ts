@@ -41,7 +41,8 @@ describe('back-pressure and shutdown', () => {
       postWebhook(url, webhook('ticket.hold', { external_id: id, hold_quantity: 1 })).then((r) => {
         answered.push({ status: r.status, message: String(r.body.message), retryAfter: r.retryAfter, lockReleased });
         return r;
-      }));
+      }),
+    );
     // The refused ones are answered while the lock is still held: at once, not after waiting.
     for (let i = 0; i < 100 && answered.length < 7; i++) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 200)); // and no more than those

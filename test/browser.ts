@@ -16,8 +16,16 @@ async function chromiumExecutable(): Promise<string> {
 }
 
 // The machine has no network: nothing in the browser may try to reach one.
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export interface Browser {
   context: BrowserContext;
@@ -29,7 +37,10 @@ export interface Browser {
 export async function launchBrowser(options: BrowserContextOptions): Promise<Browser> {
   const profile = await mkdtemp(path.join(tmpdir(), 'chromium-profile-'));
   const context = await chromium.launchPersistentContext(profile, {
-    ...options, executablePath: await chromiumExecutable(), headless: true, args: ARGS,
+    ...options,
+    executablePath: await chromiumExecutable(),
+    headless: true,
+    args: ARGS,
   });
   return {
     context,

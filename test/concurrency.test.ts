@@ -82,7 +82,8 @@ describe('concurrency', function () {
       const id = await addListing(app, withQuantity(100));
       const replies = await Promise.all(
         Array.from({ length: 100 }, (_, i) =>
-          postWebhook(servers[i % 2]!.url, webhook('ticket.hold', { external_id: id, hold_quantity: 1 }))),
+          postWebhook(servers[i % 2]!.url, webhook('ticket.hold', { external_id: id, hold_quantity: 1 })),
+        ),
       );
       assert.deepEqual([...new Set(replies.map((r) => r.status))], [200], JSON.stringify(replies.find((r) => r.status !== 200)));
       assert.equal((await api(app).get(`/api/listings/${id}`).expect(200)).body.quantity, 0);
@@ -92,8 +93,12 @@ describe('concurrency', function () {
     it('more holds than tickets never go below 0, and concurrent releases never pass the ceiling', async () => {
       const id = await addListing(app, withQuantity(20));
       const replies = await Promise.all([
-        ...Array.from({ length: 30 }, (_, i) => postWebhook(servers[i % 2]!.url, webhook('ticket.hold', { external_id: id, hold_quantity: 1 }))),
-        ...Array.from({ length: 30 }, (_, i) => postWebhook(servers[(i + 1) % 2]!.url, webhook('ticket.release', { external_id: id, release_quantity: 1 }))),
+        ...Array.from({ length: 30 }, (_, i) =>
+          postWebhook(servers[i % 2]!.url, webhook('ticket.hold', { external_id: id, hold_quantity: 1 })),
+        ),
+        ...Array.from({ length: 30 }, (_, i) =>
+          postWebhook(servers[(i + 1) % 2]!.url, webhook('ticket.release', { external_id: id, release_quantity: 1 })),
+        ),
       ]);
       assert.ok(replies.every((r) => r.status === 200));
       const rows = await testSql()<{ before: number; after: number }[]>`

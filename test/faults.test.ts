@@ -11,7 +11,18 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded
 import { migrate } from '../src/db/migrate.js';
 import { COMMIT_CONFIRM_MS } from '../src/db/transaction.js';
 import { sign } from '../src/webhooks/signature.js';
-import { addListing, type App, fixture, freePort, resetDatabase, testApp, testSql, TOKEN, webhook, withQuantity } from './helpers.js';
+import {
+  addListing,
+  type App,
+  fixture,
+  freePort,
+  resetDatabase,
+  testApp,
+  testSql,
+  TOKEN,
+  webhook,
+  withQuantity,
+} from './helpers.js';
 import { postWebhook, startServer, type ServerProcess } from './server-process.js';
 
 type Sql = ReturnType<typeof postgres>;
@@ -31,7 +42,10 @@ function holdStorm(urls: () => string[], listingIds: string[], workers: number) 
       const url = all[(n + w) % all.length]!;
       const started = Date.now();
       const body = webhook('ticket.hold', { external_id: listing, hold_quantity: 1, probe: n });
-      const status = await postWebhook(url, body).then((r) => r.status, () => 0);
+      const status = await postWebhook(url, body).then(
+        (r) => r.status,
+        () => 0,
+      );
       results.push({ probe: n, listing, status, at: started, ms: Date.now() - started });
       if (status !== 200) await sleep(20);
     }
@@ -122,14 +136,24 @@ describe('faults', function () {
       const body = webhook('event.update', { id: 'E-SLOW', name: 'Slow upload', description: 'x'.repeat(4 * 1024 * 1024) });
       const { port } = new URL(server.url);
       const reply = new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = http.request({
-          host: '127.0.0.1', port, method: 'POST', path: '/webhooks/tixstock',
-          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length, 'X-Tixstock-Signature': sign(body, TOKEN) },
-        }, (res) => {
-          let text = '';
-          res.on('data', (c) => (text += c));
-          res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-        });
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/webhooks/tixstock',
+            headers: {
+              'Content-Type': 'application/json',
+              'Content-Length': body.length,
+              'X-Tixstock-Signature': sign(body, TOKEN),
+            },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (c) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+          },
+        );
         req.on('error', reject);
         (async () => {
           const chunk = 256 * 1024;
@@ -203,7 +227,9 @@ describe('faults', function () {
       while (Date.now() - down < 3000) {
         readyDuringOutage = (await fetch(`${server.url}/readyz`)).status;
         const res = await fetch(`${server.url}/webhooks/tixstock`, {
-          method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Tixstock-Signature': sign(Buffer.from('{}'), TOKEN) }, body: '{}',
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'X-Tixstock-Signature': sign(Buffer.from('{}'), TOKEN) },
+          body: '{}',
         });
         if (res.status === 503) retryAfter = res.headers.get('retry-after');
         await sleep(200);
@@ -233,8 +259,9 @@ describe('faults', function () {
       // outcome as unknown (its COMMIT was cut off with PostgreSQL down: not confirmable in time).
       const unknown = unknownOutcomeDeliveries(server.output());
       const applied = await appliedProbeDeliveries(sql);
-      const mismatched = storm.results.filter((r) => applied.has(r.probe) !== (r.status === 200)
-        && !(r.status === 503 && unknown.has(applied.get(r.probe) ?? '')));
+      const mismatched = storm.results.filter(
+        (r) => applied.has(r.probe) !== (r.status === 200) && !(r.status === 503 && unknown.has(applied.get(r.probe) ?? '')),
+      );
       assert.deepEqual(mismatched, [], `applied = answered 200: no 200 lost, no 503 applied later (outage ${down - 0}..${up})`);
       await assertInventoryMatchesLog(sql, ids, 5000);
     });
@@ -273,10 +300,17 @@ describe('faults', function () {
       const sender = setInterval(() => {
         const n = ++probe;
         const body = webhook('ticket.hold', { external_id: id, hold_quantity: 1, probe: n });
-        sent.push(fetch(`${server.url}/webhooks/tixstock`, {
-          method: 'POST', body: new Uint8Array(body), signal: AbortSignal.timeout(CLIENT_GIVES_UP_MS),
-          headers: { 'Content-Type': 'application/json', 'X-Tixstock-Signature': sign(body, TOKEN) },
-        }).then(async (r) => ({ probe: n, status: (await r.text(), r.status) }), () => ({ probe: n, status: 0 })));
+        sent.push(
+          fetch(`${server.url}/webhooks/tixstock`, {
+            method: 'POST',
+            body: new Uint8Array(body),
+            signal: AbortSignal.timeout(CLIENT_GIVES_UP_MS),
+            headers: { 'Content-Type': 'application/json', 'X-Tixstock-Signature': sign(body, TOKEN) },
+          }).then(
+            async (r) => ({ probe: n, status: (await r.text(), r.status) }),
+            () => ({ probe: n, status: 0 }),
+          ),
+        );
       }, 50);
       try {
         await sleep(1500);
@@ -305,7 +339,10 @@ describe('faults', function () {
       const applied = await appliedProbeDeliveries(sql);
       for (const n of ok) assert.ok(applied.has(n), `hold ${n} was answered 200 but not applied: ${summary}`);
       for (const [n, deliveryId] of applied) {
-        assert.ok(ok.has(n) || unknown.has(deliveryId), `hold ${n} (delivery ${deliveryId}) was applied but answered 503 without its outcome logged as unknown: ${summary}`);
+        assert.ok(
+          ok.has(n) || unknown.has(deliveryId),
+          `hold ${n} (delivery ${deliveryId}) was applied but answered 503 without its outcome logged as unknown: ${summary}`,
+        );
       }
       const [l] = await sql<{ quantity: number }[]>`select quantity from listings where id = ${id}`;
       assert.equal(5000 - l!.quantity, applied.size, `the listing moved by the holds applied: ${summary}`);
@@ -331,20 +368,25 @@ describe('faults', function () {
         const id = ids[i % ids.length]!;
         const kind = i % 10;
         bodies.push(
-          kind < 4 ? webhook('ticket.hold', { external_id: id, hold_quantity: 1 + (i % 3), n: i })
-            : kind < 8 ? webhook('ticket.release', { external_id: id, release_quantity: 1 + (i % 2), n: i })
-              : kind === 8 ? webhook('ticket.sold', { listing_id: id, sold_quantity: 1, quantity: 10 + (i % 17), first_seat: i, n: i })
+          kind < 4
+            ? webhook('ticket.hold', { external_id: id, hold_quantity: 1 + (i % 3), n: i })
+            : kind < 8
+              ? webhook('ticket.release', { external_id: id, release_quantity: 1 + (i % 2), n: i })
+              : kind === 8
+                ? webhook('ticket.sold', { listing_id: id, sold_quantity: 1, quantity: 10 + (i % 17), first_seat: i, n: i })
                 : webhook('ticket.update', { ...update, id, ...withQuantity(20 + (i % 13)), n: i }),
         );
       }
       let next = 0;
       const replies: number[] = [];
-      await Promise.all(Array.from({ length: 16 }, async (_, w) => {
-        while (next < bodies.length) {
-          const i = next++;
-          replies.push((await postWebhook(servers[(i + w) % 2]!.url, bodies[i]!)).status);
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: 16 }, async (_, w) => {
+          while (next < bodies.length) {
+            const i = next++;
+            replies.push((await postWebhook(servers[(i + w) % 2]!.url, bodies[i]!)).status);
+          }
+        }),
+      );
       assert.deepEqual([...new Set(replies)], [200]);
 
       for (const id of ids) {
@@ -360,11 +402,19 @@ describe('faults', function () {
         for (const c of changes) {
           const data = JSON.parse(c.body.toString()).data;
           switch (c.type) {
-            case 'ticket.add': case 'ticket.update':
-              quantity = ceiling = data.number_of_tickets_for_sale.quantity_available; break;
-            case 'ticket.sold': quantity = ceiling = data.quantity; break;
-            case 'ticket.hold': quantity = Math.max(0, quantity - data.hold_quantity); break;
-            case 'ticket.release': quantity = Math.min(ceiling, quantity + data.release_quantity); break;
+            case 'ticket.add':
+            case 'ticket.update':
+              quantity = ceiling = data.number_of_tickets_for_sale.quantity_available;
+              break;
+            case 'ticket.sold':
+              quantity = ceiling = data.quantity;
+              break;
+            case 'ticket.hold':
+              quantity = Math.max(0, quantity - data.hold_quantity);
+              break;
+            case 'ticket.release':
+              quantity = Math.min(ceiling, quantity + data.release_quantity);
+              break;
           }
           assert.equal(c.after, quantity, `replayed ${c.type}`);
         }

@@ -12,8 +12,10 @@ describe('fulfilment webhooks', () => {
   before(() => ({ app, sql } = testApp()));
   beforeEach(() => resetDatabase());
 
-  const tickets = (orderId: string) => sql`select id, kind, row, seat, bytes, pages, sha256 from tickets where order_id = ${orderId} order by id`;
-  const outcomeOf = async (id: string) => (await sql`select outcome, order_id from deliveries where order_id = ${id} order by id desc limit 1`)[0];
+  const tickets = (orderId: string) =>
+    sql`select id, kind, row, seat, bytes, pages, sha256 from tickets where order_id = ${orderId} order by id`;
+  const outcomeOf = async (id: string) =>
+    (await sql`select outcome, order_id from deliveries where order_id = ${id} order by id desc limit 1`)[0];
 
   it('stores the PHP-style fixture PDF byte for byte and answers as the docs require', async () => {
     const res = await sendWebhook(app, fixture('order.eticket_fulfilment.json'));
@@ -34,11 +36,14 @@ describe('fulfilment webhooks', () => {
     );
     assert.ok(!Number.isNaN(Date.parse(t.received_at)));
 
-    const pdf = await api(app).get(`/api/tickets/${t.id}.pdf`).buffer(true).parse((r, cb) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    });
+    const pdf = await api(app)
+      .get(`/api/tickets/${t.id}.pdf`)
+      .buffer(true)
+      .parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => cb(null, Buffer.concat(chunks)));
+      });
     assert.equal(pdf.status, 200);
     assert.match(pdf.headers['content-type']!, /^application\/pdf/);
     assert.match(pdf.headers['content-disposition']!, /attachment; filename="?R-20027-ticket-\d+\.pdf"?$/);
@@ -58,7 +63,9 @@ describe('fulfilment webhooks', () => {
     const pdf = await makePdf('R-1 F21');
     const first = await sendWebhook(app, fulfilment('eticket', { order_id: 'R-1', seat: '21' }, pdf)).expect(200);
     assert.equal(first.body.success, true);
-    const again = await sendWebhook(app, fulfilment('eticket', { order_id: 'R-1', seat: '21', extra: 'resent' }, pdf)).expect(200);
+    const again = await sendWebhook(app, fulfilment('eticket', { order_id: 'R-1', seat: '21', extra: 'resent' }, pdf)).expect(
+      200,
+    );
     assert.equal(again.body.success, true);
     assert.match(again.body.message, /already attached as ticket/);
     assert.equal((await tickets('R-1')).length, 1);
@@ -77,33 +84,71 @@ describe('fulfilment webhooks', () => {
     assert.deepEqual(b.body, a.body);
     assert.equal((await tickets('R-3')).length, 1);
     const outcomes = await sql`select outcome from deliveries where order_id = 'R-3' order by id`;
-    assert.deepEqual(outcomes.map((r) => r.outcome), ['applied', 'duplicate']);
+    assert.deepEqual(
+      outcomes.map((r) => r.outcome),
+      ['applied', 'duplicate'],
+    );
   });
 
   const refusals: [string, () => Promise<Buffer>, RegExp][] = [
-    ['a file that is not base64', async () => fulfilment('eticket', { order_id: 'R-BAD', file: 'not base64 at all!' }), /file is not valid base64/],
-    ['base64 with a character outside the alphabet', async () => {
-      const b64 = Buffer.from(await makePdf('x')).toString('base64');
-      return fulfilment('eticket', { order_id: 'R-BAD', file: `${b64.slice(0, 40)}*${b64.slice(41)}` });
-    }, /not valid base64: it contains "\*" at position 40/],
-    ['truncated base64', async () => {
-      const b64 = Buffer.from(await makePdf('x')).toString('base64');
-      return fulfilment('eticket', { order_id: 'R-BAD', file: b64.slice(0, b64.length - 3) });
-    }, /not valid base64: its length/],
-    ['base64 of something that is not a PDF', async () =>
-      fulfilment('eticket', { order_id: 'R-BAD', file: Buffer.from('<html>this is a web page, not a ticket</html>').toString('base64') }),
-    /file is not a PDF: there is no %PDF- header/],
-    ['a PDF header with garbage behind it', async () =>
-      fulfilment('eticket', { order_id: 'R-BAD', file: Buffer.from('%PDF-1.7\n' + 'garbage '.repeat(50)).toString('base64') }),
-    /file is not a PDF/],
+    [
+      'a file that is not base64',
+      async () => fulfilment('eticket', { order_id: 'R-BAD', file: 'not base64 at all!' }),
+      /file is not valid base64/,
+    ],
+    [
+      'base64 with a character outside the alphabet',
+      async () => {
+        const b64 = Buffer.from(await makePdf('x')).toString('base64');
+        return fulfilment('eticket', { order_id: 'R-BAD', file: `${b64.slice(0, 40)}*${b64.slice(41)}` });
+      },
+      /not valid base64: it contains "\*" at position 40/,
+    ],
+    [
+      'truncated base64',
+      async () => {
+        const b64 = Buffer.from(await makePdf('x')).toString('base64');
+        return fulfilment('eticket', { order_id: 'R-BAD', file: b64.slice(0, b64.length - 3) });
+      },
+      /not valid base64: its length/,
+    ],
+    [
+      'base64 of something that is not a PDF',
+      async () =>
+        fulfilment('eticket', {
+          order_id: 'R-BAD',
+          file: Buffer.from('<html>this is a web page, not a ticket</html>').toString('base64'),
+        }),
+      /file is not a PDF: there is no %PDF- header/,
+    ],
+    [
+      'a PDF header with garbage behind it',
+      async () =>
+        fulfilment('eticket', { order_id: 'R-BAD', file: Buffer.from('%PDF-1.7\n' + 'garbage '.repeat(50)).toString('base64') }),
+      /file is not a PDF/,
+    ],
     // Files of 64 KB or more are read from the body's bytes (src/json-bytes.ts): same verdicts.
-    ['a large file with a character outside the alphabet', async () =>
-      fulfilment('eticket', { order_id: 'R-BAD', file: `${'QUJD'.repeat(25_000)}*AB=` }), /not valid base64: it contains "\*" at position 100000/],
-    ['a large truncated file', async () =>
-      fulfilment('eticket', { order_id: 'R-BAD', file: 'QUJD'.repeat(25_000).slice(0, -1) }), /not valid base64: its length \(99999\)/],
-    ['an e-ticket with an empty file', async () => fulfilment('eticket', { order_id: 'R-BAD', file: '' }), /file is empty: an e-ticket fulfilment must carry/],
+    [
+      'a large file with a character outside the alphabet',
+      async () => fulfilment('eticket', { order_id: 'R-BAD', file: `${'QUJD'.repeat(25_000)}*AB=` }),
+      /not valid base64: it contains "\*" at position 100000/,
+    ],
+    [
+      'a large truncated file',
+      async () => fulfilment('eticket', { order_id: 'R-BAD', file: 'QUJD'.repeat(25_000).slice(0, -1) }),
+      /not valid base64: its length \(99999\)/,
+    ],
+    [
+      'an e-ticket with an empty file',
+      async () => fulfilment('eticket', { order_id: 'R-BAD', file: '' }),
+      /file is empty: an e-ticket fulfilment must carry/,
+    ],
     ['an e-ticket with no file at all', async () => fulfilment('eticket', { order_id: 'R-BAD' }), /file is empty/],
-    ['a mobile fulfilment with neither file nor proof URLs', async () => fulfilment('mobile', { order_id: 'R-BAD', file: '' }), /nothing to attach/],
+    [
+      'a mobile fulfilment with neither file nor proof URLs',
+      async () => fulfilment('mobile', { order_id: 'R-BAD', file: '' }),
+      /nothing to attach/,
+    ],
   ];
   for (const [what, body, message] of refusals) {
     it(`refuses ${what}: success false, logged as rejected, nothing attached`, async () => {
@@ -141,14 +186,27 @@ describe('fulfilment webhooks', () => {
     assert.deepEqual(order.body.proof_file_urls, ['https://example.org/proof/R-20027-1.png']);
     assert.equal(order.body.tickets.length, 0);
     // a second webhook with the same URL does not list it twice
-    await sendWebhook(app, fulfilment('mobile', { order_id: 'R-20027', seat: 23, proof_file_url: ['https://example.org/proof/R-20027-1.png', 'https://example.org/proof/R-20027-2.png'] })).expect(200);
+    await sendWebhook(
+      app,
+      fulfilment('mobile', {
+        order_id: 'R-20027',
+        seat: 23,
+        proof_file_url: ['https://example.org/proof/R-20027-1.png', 'https://example.org/proof/R-20027-2.png'],
+      }),
+    ).expect(200);
     const again = await api(app).get('/api/orders/R-20027').expect(200);
-    assert.deepEqual(again.body.proof_file_urls, ['https://example.org/proof/R-20027-1.png', 'https://example.org/proof/R-20027-2.png']);
+    assert.deepEqual(again.body.proof_file_urls, [
+      'https://example.org/proof/R-20027-1.png',
+      'https://example.org/proof/R-20027-2.png',
+    ]);
   });
 
   it('stores a mobile ticket PDF with loose field types (int seat, "true" general admission)', async () => {
     const pdf = await makePdf('mobile', { pages: 2 });
-    const res = await sendWebhook(app, fulfilment('mobile', { order_id: 'R-M', id: 300002, seat: 7, general_admission: 'true' }, pdf)).expect(200);
+    const res = await sendWebhook(
+      app,
+      fulfilment('mobile', { order_id: 'R-M', id: 300002, seat: 7, general_admission: 'true' }, pdf),
+    ).expect(200);
     assert.equal(res.body.success, true);
     const [t] = await sql`select kind, seat, listing_id, general_admission, pages from tickets where order_id = 'R-M'`;
     assert.deepEqual({ ...t }, { kind: 'mobile', seat: '7', listing_id: '300002', general_admission: true, pages: 2 });
@@ -161,17 +219,24 @@ describe('fulfilment webhooks', () => {
       const pdf = await makePdf(`seat ${seat}`, { width: 100 + Number(seat), pages: seat === '9' ? 2 : 1 });
       await sendWebhook(app, fulfilment('eticket', { order_id: 'R-MERGE', seat }, pdf)).expect(200);
     }
-    const res = await api(app).get('/api/orders/R-MERGE/tickets.pdf').buffer(true).parse((r, cb) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    }).expect(200);
+    const res = await api(app)
+      .get('/api/orders/R-MERGE/tickets.pdf')
+      .buffer(true)
+      .parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => cb(null, Buffer.concat(chunks)));
+      })
+      .expect(200);
     assert.match(res.headers['content-type']!, /^application\/pdf/);
     assert.match(res.headers['content-disposition']!, /filename="?R-MERGE-tickets\.pdf"?$/);
     const widths = (await pageSizes(res.body as Buffer)).map(([w]) => w);
     assert.deepEqual(widths, [102, 109, 109, 110, 121]);
     const order = await api(app).get('/api/orders/R-MERGE').expect(200);
-    assert.deepEqual(order.body.tickets.map((t: { seat: string }) => t.seat), ['2', '9', '10', '21']);
+    assert.deepEqual(
+      order.body.tickets.map((t: { seat: string }) => t.seat),
+      ['2', '9', '10', '21'],
+    );
   });
 
   it('accepts a PDF of over 20 MB within WEBHOOK_BODY_LIMIT and returns it intact', async function () {
@@ -190,11 +255,15 @@ describe('fulfilment webhooks', () => {
     const [t] = await sql`select id, bytes, sha256 from tickets where order_id = 'R-BIG'`;
     assert.equal(t!.bytes, pdf.length);
     assert.equal(t!.sha256, sha256(pdf));
-    const back = await api(app).get(`/api/tickets/${t!.id}.pdf`).buffer(true).parse((r, cb) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    }).expect(200);
+    const back = await api(app)
+      .get(`/api/tickets/${t!.id}.pdf`)
+      .buffer(true)
+      .parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => cb(null, Buffer.concat(chunks)));
+      })
+      .expect(200);
     assert.equal(sha256(back.body as Buffer), sha256(pdf));
   });
 });

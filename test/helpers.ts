@@ -95,7 +95,9 @@ export interface SendOptions {
 /** POSTs a body signed over its exact bytes. */
 export function sendWebhook(app: Parameters<typeof request>[0], body: Buffer | string, opts: SendOptions = {}) {
   const buf = typeof body === 'string' ? Buffer.from(body) : body;
-  let req = request(app).post(opts.path ?? '/webhooks/tixstock').set('User-Agent', 'Tixstock API');
+  let req = request(app)
+    .post(opts.path ?? '/webhooks/tixstock')
+    .set('User-Agent', 'Tixstock API');
   if (opts.contentType !== null) req = req.set('Content-Type', opts.contentType ?? 'application/json');
   if (opts.version !== null) req = req.set('Tixstock-Version', opts.version ?? 'v1');
   if (opts.signature !== null) req = req.set('X-Tixstock-Signature', opts.signature ?? sign(buf, opts.token ?? TOKEN));
@@ -117,9 +119,12 @@ let addCount = 0;
  * an identical ticket.add within 24 h would be (rightly) answered as a retry of the first. */
 export async function addListing(app: Parameters<typeof request>[0], overrides: Record<string, unknown> = {}): Promise<string> {
   const base = JSON.parse(fixture('ticket.add.json').toString('utf8'));
-  const body = overrides.raw ? (overrides.raw as Buffer) : webhook('ticket.add', { ...base.data, test_marker: `${process.pid}-${++addCount}`, ...overrides });
+  const body = overrides.raw
+    ? (overrides.raw as Buffer)
+    : webhook('ticket.add', { ...base.data, test_marker: `${process.pid}-${++addCount}`, ...overrides });
   const res = await sendWebhook(app, body);
-  if (res.status !== 200 || res.body.success !== true) throw new Error(`ticket.add failed: ${res.status} ${JSON.stringify(res.body)}`);
+  if (res.status !== 200 || res.body.success !== true)
+    throw new Error(`ticket.add failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.listing_id as string;
 }
 
@@ -150,4 +155,7 @@ export async function captureOutput(fn: () => Promise<unknown>, level = 'info'):
 
 /** The JSON log lines of some output. */
 export const logLines = (output: string): Record<string, unknown>[] =>
-  output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));

@@ -73,8 +73,10 @@ describe('job worker', () => {
     start({ workerId: 'a', concurrency: 3 });
     start({ workerId: 'b', concurrency: 3 });
     await waitUntil('twelve mails', () => smtp.mails.length >= 12);
-    await waitUntil('all jobs done', async () =>
-      (await t.sql`select count(*)::int as n from jobs where status = 'done'`)[0]!.n === 12);
+    await waitUntil(
+      'all jobs done',
+      async () => (await t.sql`select count(*)::int as n from jobs where status = 'done'`)[0]!.n === 12,
+    );
     await sleep(200);
     assert.equal(smtp.mails.length, 12);
     const ids = new Set(smtp.mails.map((m) => m.headers['message-id']));
@@ -88,7 +90,9 @@ describe('job worker', () => {
     const started = new Promise<void>((resolve) => {
       const handler: JobHandler = async () => {
         resolve();
-        await new Promise<void>((r) => { release = r; });
+        await new Promise<void>((r) => {
+          release = r;
+        });
       };
       start({ handlers: { slow: handler } });
     });
@@ -105,13 +109,24 @@ describe('job worker', () => {
 
   it('stop() returns a job still running after the grace period to the queue', async () => {
     const started = new Promise<void>((resolve) => {
-      start({ workerId: 'stopping', handlers: { stuck: async () => { resolve(); await new Promise(() => {}); } } });
+      start({
+        workerId: 'stopping',
+        handlers: {
+          stuck: async () => {
+            resolve();
+            await new Promise(() => {});
+          },
+        },
+      });
     });
     const id = await enqueueJob(t.sql, { kind: 'stuck', payload: {} });
     await started;
     await workers[0]!.stop(50);
     const j = await job(id);
-    assert.deepEqual({ status: j.status, attempts: j.attempts, locked_by: j.locked_by }, { status: 'pending', attempts: 0, locked_by: null });
+    assert.deepEqual(
+      { status: j.status, attempts: j.attempts, locked_by: j.locked_by },
+      { status: 'pending', attempts: 0, locked_by: null },
+    );
   });
 
   it('a job of an unknown kind is retried, then failed with a message', async () => {
@@ -130,6 +145,9 @@ describe('job worker', () => {
   });
 
   it('back-off doubles per attempt up to the cap', () => {
-    assert.deepEqual([1, 2, 3, 4, 10].map((n) => retryDelay(n, 1000, 5000)), [1000, 2000, 4000, 5000, 5000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 10].map((n) => retryDelay(n, 1000, 5000)),
+      [1000, 2000, 4000, 5000, 5000],
+    );
   });
 });

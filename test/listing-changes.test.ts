@@ -11,10 +11,13 @@ describe('listing changes', () => {
   });
   const listing = async (id: string) => (await api(app).get(`/api/listings/${id}`).expect(200)).body;
   const update = (id: string, fields: Record<string, unknown>) =>
-    sendWebhook(app, webhook('ticket.update', { ...JSON.parse(fixture('ticket.update.json').toString()).data, id, ...fields })).expect(200);
+    sendWebhook(
+      app,
+      webhook('ticket.update', { ...JSON.parse(fixture('ticket.update.json').toString()).data, id, ...fields }),
+    ).expect(200);
 
   describe('owner changes', () => {
-    it('a closed broker\'s listing is not updated by naming another broker', async () => {
+    it("a closed broker's listing is not updated by naming another broker", async () => {
       const id = await addListing(app, { ...withQuantity(5), broker_id: 'B-OWNER' });
       await sendWebhook(app, webhook('broker.closed', { broker_id: 'B-OWNER' })).expect(200);
       const res = await update(id, { broker_id: 'B-OTHER', ...withQuantity(9) });
@@ -26,7 +29,7 @@ describe('listing changes', () => {
       assert.equal(l.quantity, 5);
     });
 
-    it('an open broker\'s listing cannot be given to another broker either', async () => {
+    it("an open broker's listing cannot be given to another broker either", async () => {
       const id = await addListing(app, { ...withQuantity(5), broker_id: 'B-KEEP' });
       const res = await update(id, { broker_id: 'B-TAKER' });
       assert.equal(res.body.success, false);
@@ -53,10 +56,19 @@ describe('listing changes', () => {
     it('a hold of 5 on 4 left says it held 4 of 5, in the reply and the ledger', async () => {
       const id = await addListing(app, withQuantity(4));
       const res = await sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: 5 })).expect(200);
-      assert.deepEqual(res.body, { listing_id: id, success: true, message: `held 4 of 5 requested on listing ${id}; quantity 4 -> 0` });
+      assert.deepEqual(res.body, {
+        listing_id: id,
+        success: true,
+        message: `held 4 of 5 requested on listing ${id}; quantity 4 -> 0`,
+      });
       const ledger = (await api(app).get(`/api/listings/${id}/ledger`).expect(200)).body.items;
-      assert.deepEqual(ledger.map((r: Record<string, unknown>) => [r.reason, r.requested, r.before, r.after, r.short]),
-        [['ticket.add', 4, null, 4, false], ['ticket.hold', 5, 4, 0, true]]);
+      assert.deepEqual(
+        ledger.map((r: Record<string, unknown>) => [r.reason, r.requested, r.before, r.after, r.short]),
+        [
+          ['ticket.add', 4, null, 4, false],
+          ['ticket.hold', 5, 4, 0, true],
+        ],
+      );
     });
 
     it('a release above the ceiling says how many it released; full ones read as before', async () => {

@@ -16,7 +16,7 @@ describe('logs', () => {
     await resetDatabase();
   });
 
-  it('echoes Heroku\'s X-Request-ID, or a new one when it is absent or not an id', async () => {
+  it("echoes Heroku's X-Request-ID, or a new one when it is absent or not an id", async () => {
     const given = await request(app).get('/healthz').set('X-Request-ID', 'f3b1c2d4-heroku-router-id').expect(200);
     assert.equal(given.headers['x-request-id'], 'f3b1c2d4-heroku-router-id');
     const none = await request(app).get('/api/listings').expect(401);
@@ -31,7 +31,9 @@ describe('logs', () => {
     const output = await captureOutput(async () => {
       await sendWebhook(app, fixture('order.update.json')).set('X-Request-ID', 'req-order-update-1').expect(200);
       // refused inside the handler: its own line, with the same context
-      await sendWebhook(app, fulfilment('eticket', { order_id: 'R-20027', file: 'bm90IGEgcGRm' })).set('X-Request-ID', 'req-bad-file-1').expect(200);
+      await sendWebhook(app, fulfilment('eticket', { order_id: 'R-20027', file: 'bm90IGEgcGRm' }))
+        .set('X-Request-ID', 'req-bad-file-1')
+        .expect(200);
     });
     const lines = logLines(output);
     const webhookLines = lines.filter((l) => l.msg === 'webhook');
@@ -39,14 +41,20 @@ describe('logs', () => {
     assert.equal(webhookLines[0]!.request_id, 'req-order-update-1');
     assert.match(String(webhookLines[0]!.delivery_id), /^\d+$/);
     const refusal = lines.filter((l) => l.request_id === 'req-bad-file-1');
-    assert.deepEqual(refusal.map((l) => l.msg), ['fulfilment refused', 'webhook'], output);
+    assert.deepEqual(
+      refusal.map((l) => l.msg),
+      ['fulfilment refused', 'webhook'],
+      output,
+    );
     assert.equal(refusal[0]!.delivery_id, refusal[1]!.delivery_id);
     assert.match(String(refusal[0]!.delivery_id), /^\d+$/);
     for (const l of lines) assert.ok(l.at && l.level && l.msg, JSON.stringify(l));
   });
 
   it('a signature refusal is logged with the request id and no delivery', async () => {
-    const output = await captureOutput(() => sendWebhook(app, fixture('ticket.add.json'), { token: 'wrong' }).set('X-Request-ID', 'req-unsigned-1').expect(401));
+    const output = await captureOutput(() =>
+      sendWebhook(app, fixture('ticket.add.json'), { token: 'wrong' }).set('X-Request-ID', 'req-unsigned-1').expect(401),
+    );
     const [line] = logLines(output);
     assert.equal(line!.msg, 'webhook refused: signature');
     assert.equal(line!.request_id, 'req-unsigned-1');
@@ -67,6 +75,9 @@ describe('logs', () => {
     assert.deepEqual(await msgs('warn'), ['w', 'e']);
     assert.deepEqual(await msgs('error'), ['e']);
     assert.deepEqual(await msgs('silent'), []);
-    assert.throws(() => loadConfig({ LOG_LEVEL: 'verbose' }), (e: Error) => e instanceof ConfigError && /LOG_LEVEL/.test(e.message));
+    assert.throws(
+      () => loadConfig({ LOG_LEVEL: 'verbose' }),
+      (e: Error) => e instanceof ConfigError && /LOG_LEVEL/.test(e.message),
+    );
   });
 });

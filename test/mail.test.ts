@@ -26,9 +26,21 @@ describe('mail', () => {
     worker = undefined;
   });
 
-  const env = () => ({ SMTP_URL: smtp.url, SUPPORT_EMAIL: 'support@reseller.example', MAIL_FROM: 'Tickets <tickets@reseller.example>' });
+  const env = () => ({
+    SMTP_URL: smtp.url,
+    SUPPORT_EMAIL: 'support@reseller.example',
+    MAIL_FROM: 'Tickets <tickets@reseller.example>',
+  });
   const start = (t: ReturnType<typeof testApp>, opts = {}) =>
-    (worker = startJobWorker({ sql: t.sql, config: t.config, handlers: mailJobHandlers, pollMs: 20, retryBaseMs: 20, maxRetryMs: 100, ...opts }));
+    (worker = startJobWorker({
+      sql: t.sql,
+      config: t.config,
+      handlers: mailJobHandlers,
+      pollMs: 20,
+      retryBaseMs: 20,
+      maxRetryMs: 100,
+      ...opts,
+    }));
   const jobs = (t: ReturnType<typeof testApp>) => t.sql`select kind, status, attempts, last_error from jobs order by id`;
 
   it('sends the fulfilment notice to SUPPORT_EMAIL with the PDF attached, after the webhook commits', async () => {
@@ -68,7 +80,10 @@ describe('mail', () => {
     const [mail] = await waitUntil('the mail', () => smtp.mails.length >= 1 && smtp.mails);
     assert.deepEqual(mail!.to, ['buyer@example.org']);
     assert.match(mail!.headers.subject!, /Your tickets for order R-7/);
-    assert.deepEqual(mail!.attachments.map((a) => sha256(a.content)), [sha256(pdfs.get('3')!), sha256(pdfs.get('12')!)]);
+    assert.deepEqual(
+      mail!.attachments.map((a) => sha256(a.content)),
+      [sha256(pdfs.get('3')!), sha256(pdfs.get('12')!)],
+    );
   });
 
   it('without SMTP_URL a mail is recorded as sent to the log, not dropped', async () => {

@@ -23,7 +23,8 @@ function mountedApiRoutes(app: App): string[] {
       if (layer.route) {
         for (const p of [layer.route.path].flat()) {
           if (!p.startsWith('/api/')) continue;
-          for (const [method, on] of Object.entries(layer.route.methods)) if (on && method !== '_all') found.push(`${method} ${openApiPath(p)}`);
+          for (const [method, on] of Object.entries(layer.route.methods))
+            if (on && method !== '_all') found.push(`${method} ${openApiPath(p)}`);
         }
       } else if (layer.handle?.stack) {
         walk(layer.handle.stack);
@@ -34,7 +35,9 @@ function mountedApiRoutes(app: App): string[] {
   return found.sort();
 }
 
-type Doc = { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>> };
+type Doc = {
+  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>>;
+};
 
 describe('OpenAPI document', () => {
   let app: App;
@@ -47,12 +50,18 @@ describe('OpenAPI document', () => {
     const op = doc.paths[path]?.[method];
     assert.ok(op, `${method} ${path} is in the document`);
     const described = op.responses[String(res.status)] ?? (res.status >= 400 ? op.responses.default : undefined);
-    assert.ok(described, `${method} ${path} answered ${res.status}, which the document does not describe: ${String(res.text).slice(0, 300)}`);
+    assert.ok(
+      described,
+      `${method} ${path} answered ${res.status}, which the document does not describe: ${String(res.text).slice(0, 300)}`,
+    );
     const type = String(res.headers['content-type']).split(';')[0]!;
     assert.ok(described.content?.[type], `${method} ${path} ${res.status}: content type ${type} is described`);
     if (type === 'application/json') {
       const validate = ajv.compile(described.content[type].schema);
-      assert.ok(validate(res.body), `${method} ${path} ${res.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(res.body).slice(0, 500)}`);
+      assert.ok(
+        validate(res.body),
+        `${method} ${path} ${res.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(res.body).slice(0, 500)}`,
+      );
     } else {
       assert.ok(Buffer.isBuffer(res.body) ? res.body.length > 0 : res.text.length > 0, 'a file');
     }
@@ -70,14 +79,19 @@ describe('OpenAPI document', () => {
   after(() => world?.close());
 
   it('is OpenAPI 3.1, served without the API token', async () => {
-    const res = await request(app).get('/api/openapi.json').expect(200).expect('Content-Type', /application\/json/);
+    const res = await request(app)
+      .get('/api/openapi.json')
+      .expect(200)
+      .expect('Content-Type', /application\/json/);
     assert.equal(res.body.openapi, '3.1.0');
     assert.equal(res.body.paths['/api/listings'].get.security.length, 1, 'the API itself needs the token');
     conforms('get', '/api/openapi.json', res);
   });
 
   it('describes every mounted /api route, and only those', () => {
-    const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)).sort();
+    const documented = Object.entries(doc.paths)
+      .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`))
+      .sort();
     assert.deepEqual(documented, mountedApiRoutes(app));
     assert.ok(documented.length >= 14, `${documented.length} routes`);
   });
@@ -118,8 +132,13 @@ describe('OpenAPI document', () => {
     conforms('get', '/api/holds/{id}', await a.get(`/api/holds/${hold.body.id}`));
     conforms('post', '/api/holds/{id}/release', await a.post(`/api/holds/${hold.body.id}/release`).send({ quantity: 1 }));
     const customer = { id: 'C-1', first_name: 'Ana', last_name: 'Doc', email_address: 'ana@example.org' };
-    conforms('post', '/api/holds/{id}/order', await a.post(`/api/holds/${hold.body.id}/order`)
-      .send({ order_id: 'R-DOC-1', order_status: 'Approved', currency: 'GBP', customer, quantity: 2 }));
+    conforms(
+      'post',
+      '/api/holds/{id}/order',
+      await a
+        .post(`/api/holds/${hold.body.id}/order`)
+        .send({ order_id: 'R-DOC-1', order_status: 'Approved', currency: 'GBP', customer, quantity: 2 }),
+    );
     conforms('post', '/api/brokers', await a.post('/api/brokers').send({ username: 'x' }));
     conforms('get', '/api/orders/{id}', await a.get('/api/orders/R-20027'));
     conforms('get', '/api/orders/{id}', await a.get('/api/orders/R-404'));
@@ -131,7 +150,9 @@ describe('OpenAPI document', () => {
     // A fulfilment whose PDF is stored apart (the body keeps a reference), replayed from it.
     await sendWebhook(app, fulfilment('eticket', { order_id: 'R-20027', seat: '22' }, await largePdf(100 * 1024))).expect(200);
     const sql = testSql();
-    const [referring] = await sql<{ id: string }[]>`select id::text from deliveries where body_file is not null order by id desc limit 1`;
+    const [referring] = await sql<
+      { id: string }[]
+    >`select id::text from deliveries where body_file is not null order by id desc limit 1`;
     conforms('get', '/api/deliveries/{id}', await a.get(`/api/deliveries/${referring!.id}`));
     await sql`update deliveries set outcome = 'failed' where id = ${referring!.id}`; // as if it had failed on an earlier version
     const rebuilt = await a.post(`/api/deliveries/${referring!.id}/replay`);
@@ -167,7 +188,11 @@ describe('OpenAPI document', () => {
     conforms('get', '/api/events', await request(app).get('/api/events'));
 
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
-    assert.deepEqual(documented.filter((r) => !checked.has(r)), [], 'every documented route was called with success');
+    assert.deepEqual(
+      documented.filter((r) => !checked.has(r)),
+      [],
+      'every documented route was called with success',
+    );
   });
 
   it('a reply that differs from its schema fails the check', () => {

@@ -11,7 +11,12 @@ describe('orders', () => {
   before(() => ({ app, sql } = testApp()));
   beforeEach(() => resetDatabase());
 
-  const order = async (id: string) => (await api(app).get(`/api/orders/${encodeURIComponent(id)}`).expect(200)).body;
+  const order = async (id: string) =>
+    (
+      await api(app)
+        .get(`/api/orders/${encodeURIComponent(id)}`)
+        .expect(200)
+    ).body;
   const orderUpdate = JSON.parse(fixture('order.update.json').toString('utf8')).data;
 
   it('order.update upserts the order and replies {order_status, success} (PHP-style fixture)', async () => {
@@ -34,14 +39,23 @@ describe('orders', () => {
 
   it('a later order.update changes status, tracking id and label; money stays exact', async () => {
     await sendWebhook(app, fixture('order.update.json')).expect(200);
-    const res = await sendWebhook(app, webhook('order.update', {
-      ...orderUpdate, status: 'Shipped', shipping_tracking_id: 12345, shipping_label: 'https://example.org/label/1.pdf',
-      sub_total: 118, grand_total: '120.5',
-    })).expect(200);
+    const res = await sendWebhook(
+      app,
+      webhook('order.update', {
+        ...orderUpdate,
+        status: 'Shipped',
+        shipping_tracking_id: 12345,
+        shipping_label: 'https://example.org/label/1.pdf',
+        sub_total: 118,
+        grand_total: '120.5',
+      }),
+    ).expect(200);
     assert.deepEqual(res.body, { order_status: 'Shipped', success: true });
     const o = await order('R-20027');
-    assert.deepEqual([o.status, o.shipping_tracking_id, o.shipping_label, o.sub_total, o.grand_total],
-      ['Shipped', '12345', 'https://example.org/label/1.pdf', '118.00', '120.50']);
+    assert.deepEqual(
+      [o.status, o.shipping_tracking_id, o.shipping_label, o.sub_total, o.grand_total],
+      ['Shipped', '12345', 'https://example.org/label/1.pdf', '118.00', '120.50'],
+    );
   });
 
   it('the reseller’s own status (PUT /api/orders/:id/status) is what order.update and fulfilment reply', async () => {
@@ -74,7 +88,11 @@ describe('orders', () => {
       assert.equal(bad.body.success, false);
       assert.match(bad.body.message, /body\.status/);
     }
-    const notJson = await api(app).put('/api/orders/R-NEW/status').set('Content-Type', 'application/json').send('{"status":').expect(400);
+    const notJson = await api(app)
+      .put('/api/orders/R-NEW/status')
+      .set('Content-Type', 'application/json')
+      .send('{"status":')
+      .expect(400);
     assert.equal(notJson.body.success, false);
   });
 
@@ -92,7 +110,9 @@ describe('orders', () => {
   });
 
   it('order.update with invalid fields is a 400 naming them', async () => {
-    const res = await sendWebhook(app, webhook('order.update', { ...orderUpdate, grand_total: 'lots', quantity: -1 })).expect(400);
+    const res = await sendWebhook(app, webhook('order.update', { ...orderUpdate, grand_total: 'lots', quantity: -1 })).expect(
+      400,
+    );
     assert.match(res.body.message, /data\.grand_total/);
     assert.match(res.body.message, /data\.quantity/);
     const noId = await sendWebhook(app, webhook('order.update', { status: 'Approved' })).expect(400);
@@ -116,9 +136,15 @@ describe('orders', () => {
   it('ids with path tricks name no order and reach no file', async () => {
     await sendWebhook(app, fixture('order.update.json')).expect(200);
     const tricks = [
-      '/api/orders/..%2F..%2Fetc%2Fpasswd', '/api/orders/R-20027%2F..', '/api/orders/R-20027%00',
-      '/api/orders/%2e%2e', '/api/tickets/..%2F1.pdf', '/api/tickets/1%00.pdf', '/api/tickets/-1.pdf',
-      '/api/orders/R-20027%2F..%2F..%2Fpackage.json/tickets.pdf', '/api/orders/' + 'x'.repeat(101),
+      '/api/orders/..%2F..%2Fetc%2Fpasswd',
+      '/api/orders/R-20027%2F..',
+      '/api/orders/R-20027%00',
+      '/api/orders/%2e%2e',
+      '/api/tickets/..%2F1.pdf',
+      '/api/tickets/1%00.pdf',
+      '/api/tickets/-1.pdf',
+      '/api/orders/R-20027%2F..%2F..%2Fpackage.json/tickets.pdf',
+      '/api/orders/' + 'x'.repeat(101),
     ];
     for (const url of tricks) {
       const res = await api(app).get(url);

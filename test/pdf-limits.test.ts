@@ -27,7 +27,12 @@ async function withLines(head: string, line: string, count: number): Promise<Buf
   const one = Buffer.from(line);
   const lines = Buffer.alloc(one.length * count);
   for (let i = 0; i < count; i++) one.copy(lines, i * one.length);
-  return Buffer.concat([base, Buffer.from(head), lines, Buffer.from(`trailer\n<< /Size ${count} >>\nstartxref\n${base.length}\n%%EOF\n`)]);
+  return Buffer.concat([
+    base,
+    Buffer.from(head),
+    lines,
+    Buffer.from(`trailer\n<< /Size ${count} >>\nstartxref\n${base.length}\n%%EOF\n`),
+  ]);
 }
 
 /** A huge bogus xref table: `entries` entries of 6 bytes each. */
@@ -57,14 +62,19 @@ async function inflatingPdf(inflatedMb: number, label = ''): Promise<Buffer> {
   return Buffer.concat([
     base.subarray(0, at),
     Buffer.from(`%${label}\n99 0 obj\n<< /Type /ObjStm /N 1 /First 8 /Filter /FlateDecode /Length ${stream.length} >>\nstream\n`),
-    stream, Buffer.from('\nendstream\nendobj\n%%EOF\n'),
+    stream,
+    Buffer.from('\nendstream\nendobj\n%%EOF\n'),
   ]);
 }
 
 /** `work`, with /healthz asked again and again until it is done; counts the answers that came
  * while a PDF worker was busy (an event loop blocked by the parse answers none then; here it
  * answered 30-1400 times, so at least 1 is a generous bound). */
-async function healthzDuring<T>(app: TestApp['app'], pool: ReturnType<typeof pdfWorkers>, work: Promise<T>): Promise<{ result: T; answers: number; whileBusy: number }> {
+async function healthzDuring<T>(
+  app: TestApp['app'],
+  pool: ReturnType<typeof pdfWorkers>,
+  work: Promise<T>,
+): Promise<{ result: T; answers: number; whileBusy: number }> {
   let done = false;
   let answers = 0;
   let whileBusy = 0;
@@ -93,12 +103,17 @@ describe('PDF limits', function () {
 
   const deliveryOf = async (orderId: string) =>
     (await sql`select outcome, reply from deliveries where order_id = ${orderId} order by id desc limit 1`)[0];
-  const ticketCount = async (orderId: string) => Number((await sql`select count(*) from tickets where order_id = ${orderId}`)[0]!.count);
+  const ticketCount = async (orderId: string) =>
+    Number((await sql`select count(*) from tickets where order_id = ${orderId}`)[0]!.count);
 
   it('refuses a PDF with a huge bogus xref table (success false, logged rejected) while /healthz answers', async () => {
     const pdf = await bogusXrefPdf(2_000_000);
     const pool = pdfWorkers(config);
-    const { result: res, whileBusy } = await healthzDuring(app, pool, sendWebhook(app, fulfilment('eticket', { order_id: 'R-XREF' }, pdf)));
+    const { result: res, whileBusy } = await healthzDuring(
+      app,
+      pool,
+      sendWebhook(app, fulfilment('eticket', { order_id: 'R-XREF' }, pdf)),
+    );
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.success, false);
     assert.match(res.body.message, /^file is refused: it has more than 100000 objects or xref entries/);
@@ -112,7 +127,11 @@ describe('PDF limits', function () {
     const pdf = await inflatingPdf(300);
     assert.ok(pdf.length < 1 * MB, `${pdf.length} bytes on disk`);
     const pool = pdfWorkers(config);
-    const { result: res, whileBusy } = await healthzDuring(app, pool, sendWebhook(app, fulfilment('eticket', { order_id: 'R-BOMB' }, pdf)));
+    const { result: res, whileBusy } = await healthzDuring(
+      app,
+      pool,
+      sendWebhook(app, fulfilment('eticket', { order_id: 'R-BOMB' }, pdf)),
+    );
     assert.equal(res.body.success, false, JSON.stringify(res.body));
     assert.match(res.body.message, /^file is refused: its object streams inflate to more than 64 MB/);
     assert.equal((await deliveryOf('R-BOMB'))!.outcome, 'rejected');
@@ -127,9 +146,13 @@ describe('PDF limits', function () {
     const pool = pdfWorkers(patient.config);
     const pdfs = await Promise.all([...Array(8).keys()].map((i) => inflatingPdf(300, `copy ${i}`)));
     pool.counts.peakBusy = 0;
-    const { result: replies, whileBusy } = await healthzDuring(patient.app, pool,
-      Promise.all(pdfs.map((pdf, i) => sendWebhook(patient.app, fulfilment('eticket', { order_id: `R-EIGHT-${i}` }, pdf)))));
-    for (const res of replies) assert.match(res.body.message, /^file is refused: its object streams inflate/, JSON.stringify(res.body));
+    const { result: replies, whileBusy } = await healthzDuring(
+      patient.app,
+      pool,
+      Promise.all(pdfs.map((pdf, i) => sendWebhook(patient.app, fulfilment('eticket', { order_id: `R-EIGHT-${i}` }, pdf)))),
+    );
+    for (const res of replies)
+      assert.match(res.body.message, /^file is refused: its object streams inflate/, JSON.stringify(res.body));
     assert.ok(pool.counts.peakBusy >= 1 && pool.counts.peakBusy <= config.PDF_WORKERS, `peak ${pool.counts.peakBusy} at once`);
     assert.ok(whileBusy >= 1, `/healthz answered ${whileBusy} time(s) during the checks`);
   });
@@ -140,7 +163,10 @@ describe('PDF limits', function () {
     // inside the object stream, and about 30 xref stream entries.
     const pdf = await makePdf('objects', { pages: 12 });
     const res = await sendWebhook(strict.app, fulfilment('eticket', { order_id: 'R-OBJ' }, pdf)).expect(200);
-    assert.equal(res.body.message, 'file is refused: it has more than 20 objects or xref entries, beyond what a ticket PDF needs');
+    assert.equal(
+      res.body.message,
+      'file is refused: it has more than 20 objects or xref entries, beyond what a ticket PDF needs',
+    );
     const fine = await sendWebhook(app, fulfilment('eticket', { order_id: 'R-OBJ' }, pdf)).expect(200);
     assert.equal(fine.body.success, true, fine.body.message);
   });
@@ -155,10 +181,13 @@ describe('PDF limits', function () {
     assert.deepEqual(retry.body, first.body);
     assert.equal(pool.counts.jobs, jobs, 'no PDF job for the retry');
     const outcomes = await sql`select outcome from deliveries order by id`;
-    assert.deepEqual(outcomes.map((r) => r.outcome), ['applied', 'duplicate']);
+    assert.deepEqual(
+      outcomes.map((r) => r.outcome),
+      ['applied', 'duplicate'],
+    );
   });
 
-  it('a check cut short by the webhook\'s own deadline is a 503, not recorded, not a refusal of the file', async () => {
+  it("a check cut short by the webhook's own deadline is a 503, not recorded, not a refusal of the file", async () => {
     const short = testApp({ WEBHOOK_DEADLINE_MS: '2500', PDF_TIMEOUT_MS: '60000', PDF_MAX_OBJECTS: '100000000' });
     const pdf = await withLines('', '1 0 obj\n', 200_000);
     const before = (await sql`select count(*)::int as n from deliveries where order_id = 'R-LATE'`)[0]!.n;
@@ -205,14 +234,21 @@ describe('PDF limits', function () {
     const { result: res, whileBusy } = await healthzDuring(app, pool, api(app).get('/api/orders/R-DL/tickets.pdf'));
     assert.equal(res.status, 422, JSON.stringify(res.body));
     assert.equal(res.body.success, false);
-    assert.match(res.body.message,
-      new RegExp(`^the tickets of order R-DL cannot be merged into one PDF: ticket ${row!.id} \\(row F, seat 2\\) cannot be loaded: it has more than 100000 objects`));
+    assert.match(
+      res.body.message,
+      new RegExp(
+        `^the tickets of order R-DL cannot be merged into one PDF: ticket ${row!.id} \\(row F, seat 2\\) cannot be loaded: it has more than 100000 objects`,
+      ),
+    );
     assert.ok(whileBusy >= 1, `/healthz answered ${whileBusy} time(s) during the merge`);
     // Each ticket can still be downloaded on its own.
     await api(app).get(`/api/tickets/${row!.id}.pdf`).expect(200);
     // The support page's "Download all" says the same on a page.
     const page = await request(app).get('/support/order/tickets.pdf?id=R-DL').auth('support', 'test-support-password');
     assert.equal(page.status, 422);
-    assert.match(page.text, new RegExp(`Download all is not possible: the tickets of order R-DL cannot be merged into one PDF: ticket ${row!.id}`));
+    assert.match(
+      page.text,
+      new RegExp(`Download all is not possible: the tickets of order R-DL cannot be merged into one PDF: ticket ${row!.id}`),
+    );
   });
 });

@@ -11,7 +11,8 @@ describe('quantities and listing states', () => {
     await resetDatabase();
   });
 
-  const hold = (id: string, n: number) => sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: n })).expect(200);
+  const hold = (id: string, n: number) =>
+    sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: n })).expect(200);
   const release = (id: string, n: number, field = 'release_quantity') =>
     sendWebhook(app, webhook('ticket.release', { external_id: id, [field]: n })).expect(200);
   const sold = (id: string, quantity: number, first_seat: unknown = 30) =>
@@ -68,8 +69,19 @@ describe('quantities and listing states', () => {
     await hold(id, 4);
     const rows = await ledger(id);
     assert.deepEqual(
-      rows.map((r: { reason: string; requested: number; before: number | null; after: number }) => [r.reason, r.requested, r.before, r.after]),
-      [['ticket.add', 5, null, 5], ['ticket.hold', 2, 5, 3], ['ticket.release', 1, 3, 4], ['ticket.sold', 1, 4, 1], ['ticket.hold', 4, 1, 0]],
+      rows.map((r: { reason: string; requested: number; before: number | null; after: number }) => [
+        r.reason,
+        r.requested,
+        r.before,
+        r.after,
+      ]),
+      [
+        ['ticket.add', 5, null, 5],
+        ['ticket.hold', 2, 5, 3],
+        ['ticket.release', 1, 3, 4],
+        ['ticket.sold', 1, 4, 1],
+        ['ticket.hold', 4, 1, 0],
+      ],
     );
     for (const r of rows) assert.match(r.delivery_id, /^\d+$/);
   });
@@ -86,7 +98,10 @@ describe('quantities and listing states', () => {
     const l = await listing(id);
     assert.equal(l.status, 'deleted');
     assert.equal(l.quantity, 0);
-    assert.deepEqual((await ledger(id)).map((r: { reason: string }) => r.reason), ["ticket.add", "ticket.delete"]);
+    assert.deepEqual(
+      (await ledger(id)).map((r: { reason: string }) => r.reason),
+      ['ticket.add', 'ticket.delete'],
+    );
     const again = await sendWebhook(app, webhook('ticket.delete', { listing_id: id, note: 'again' })).expect(200);
     assert.equal(again.body.success, true);
     assert.match(again.body.message, /already deleted/);
@@ -95,7 +110,12 @@ describe('quantities and listing states', () => {
   it('unknown listings are business failures (200, success false)', async () => {
     for (const unknown of ['999999999', 'not-ours', '0']) {
       const res = await hold(unknown, 1);
-      assert.deepEqual(res.body, { listing_id: unknown, success: false, message: `listing ${unknown} not found`, errors: [`listing ${unknown} not found`] });
+      assert.deepEqual(res.body, {
+        listing_id: unknown,
+        success: false,
+        message: `listing ${unknown} not found`,
+        errors: [`listing ${unknown} not found`],
+      });
     }
     const upd = await update('123456789', 1);
     assert.equal(upd.body.success, false);
@@ -111,7 +131,9 @@ describe('quantities and listing states', () => {
     assert.equal(add.body.success, false);
     assert.equal(add.body.listing_id, null);
     assert.match(add.body.message, /broker 7777 is closed/);
-    const upd = await sendWebhook(app, webhook('ticket.update', { ...base, id, broker_id: '7777', ...withQuantity(9) })).expect(200);
+    const upd = await sendWebhook(app, webhook('ticket.update', { ...base, id, broker_id: '7777', ...withQuantity(9) })).expect(
+      200,
+    );
     assert.equal(upd.body.success, false);
     assert.equal((await listing(id)).quantity, 2);
     // holds still apply: they only ever lower what we sell
@@ -125,7 +147,10 @@ describe('quantities and listing states', () => {
   it('a listing for a cancelled event is refused', async () => {
     await sendWebhook(app, webhook('event.cancel', { id: 'E-GONE', name: 'Gone' })).expect(200);
     const base = JSON.parse(fixture('ticket.add.json').toString()).data;
-    const res = await sendWebhook(app, webhook('ticket.add', { ...base, event: { id: 'E-GONE', name: 'Gone', status: 'Active' } })).expect(200);
+    const res = await sendWebhook(
+      app,
+      webhook('ticket.add', { ...base, event: { id: 'E-GONE', name: 'Gone', status: 'Active' } }),
+    ).expect(200);
     assert.equal(res.body.success, false);
     assert.match(res.body.message, /event E-GONE is cancelled/);
   });

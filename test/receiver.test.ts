@@ -2,7 +2,19 @@
 // error, the right outcome in the delivery log, and no change to the inventory.
 import assert from 'node:assert/strict';
 import { sign } from '../src/webhooks/signature.js';
-import { addListing, api, type App, fixture, fixtureFor, resetDatabase, sendWebhook, testApp, testSql, TOKEN, webhook } from './helpers.js';
+import {
+  addListing,
+  api,
+  type App,
+  fixture,
+  fixtureFor,
+  resetDatabase,
+  sendWebhook,
+  testApp,
+  testSql,
+  TOKEN,
+  webhook,
+} from './helpers.js';
 
 describe('receiver: status codes and bad input', () => {
   let app: App;
@@ -89,16 +101,67 @@ describe('receiver: status codes and bad input', () => {
       ['not JSON', 'hello', /not valid JSON/, 'invalid'],
       ['JSON but no envelope', '{"hold_quantity": 2}', /not a Tixstock webhook/, 'invalid'],
       ['data is not an object', '{"data": [1], "meta": {"type": "ticket.hold"}}', /not a Tixstock webhook/, 'invalid'],
-      ['unknown meta.type', '{"data": {}, "meta": {"type": "ticket.teleport"}}', /unknown webhook type "ticket.teleport"/, 'unsupported'],
+      [
+        'unknown meta.type',
+        '{"data": {}, "meta": {"type": "ticket.teleport"}}',
+        /unknown webhook type "ticket.teleport"/,
+        'unsupported',
+      ],
       ['missing field', '{"data": {"external_id": "1"}, "meta": {"type": "ticket.hold"}}', /data\.hold_quantity/, 'invalid'],
-      ['wrong type', '{"data": {"external_id": "1", "hold_quantity": "two"}, "meta": {"type": "ticket.hold"}}', /hold_quantity: must be a whole number/, 'invalid'],
-      ['negative quantity', '{"data": {"external_id": "1", "hold_quantity": -2}, "meta": {"type": "ticket.hold"}}', /hold_quantity: must be at least 1/, 'invalid'],
-      ['huge quantity', '{"data": {"external_id": "1", "hold_quantity": 1e12}, "meta": {"type": "ticket.hold"}}', /hold_quantity/, 'invalid'],
-      ['fractional quantity', '{"data": {"external_id": "1", "hold_quantity": 1.5}, "meta": {"type": "ticket.hold"}}', /hold_quantity: must be a whole number/, 'invalid'],
-      ['release without a quantity', '{"data": {"external_id": "1"}, "meta": {"type": "ticket.release"}}', /release_quantity/, 'invalid'],
-      ['bad money', JSON.stringify({ data: { ...JSON.parse(fixture('ticket.add.json').toString()).data, display_price: { currency: 'GBP', amount: '-5' } }, meta: { type: 'ticket.add' } }), /display_price\.amount/, 'invalid'],
-      ['bad boolean', JSON.stringify({ data: { ...JSON.parse(fixture('ticket.add.json').toString()).data, published: 'maybe' }, meta: { type: 'ticket.add' } }), /published: expected a boolean/, 'invalid'],
-      ['NUL character PostgreSQL cannot store', '{"data": {"id": "E-NUL", "name": "a\\u0000b"}, "meta": {"type": "event.update"}}', /cannot be stored/, 'invalid'],
+      [
+        'wrong type',
+        '{"data": {"external_id": "1", "hold_quantity": "two"}, "meta": {"type": "ticket.hold"}}',
+        /hold_quantity: must be a whole number/,
+        'invalid',
+      ],
+      [
+        'negative quantity',
+        '{"data": {"external_id": "1", "hold_quantity": -2}, "meta": {"type": "ticket.hold"}}',
+        /hold_quantity: must be at least 1/,
+        'invalid',
+      ],
+      [
+        'huge quantity',
+        '{"data": {"external_id": "1", "hold_quantity": 1e12}, "meta": {"type": "ticket.hold"}}',
+        /hold_quantity/,
+        'invalid',
+      ],
+      [
+        'fractional quantity',
+        '{"data": {"external_id": "1", "hold_quantity": 1.5}, "meta": {"type": "ticket.hold"}}',
+        /hold_quantity: must be a whole number/,
+        'invalid',
+      ],
+      [
+        'release without a quantity',
+        '{"data": {"external_id": "1"}, "meta": {"type": "ticket.release"}}',
+        /release_quantity/,
+        'invalid',
+      ],
+      [
+        'bad money',
+        JSON.stringify({
+          data: { ...JSON.parse(fixture('ticket.add.json').toString()).data, display_price: { currency: 'GBP', amount: '-5' } },
+          meta: { type: 'ticket.add' },
+        }),
+        /display_price\.amount/,
+        'invalid',
+      ],
+      [
+        'bad boolean',
+        JSON.stringify({
+          data: { ...JSON.parse(fixture('ticket.add.json').toString()).data, published: 'maybe' },
+          meta: { type: 'ticket.add' },
+        }),
+        /published: expected a boolean/,
+        'invalid',
+      ],
+      [
+        'NUL character PostgreSQL cannot store',
+        '{"data": {"id": "E-NUL", "name": "a\\u0000b"}, "meta": {"type": "event.update"}}',
+        /cannot be stored/,
+        'invalid',
+      ],
     ];
     for (const [name, body, message, outcome] of cases) {
       it(name, async () => {
@@ -134,28 +197,38 @@ describe('receiver: status codes and bad input', () => {
       await sendWebhook(app, webhook('event.update', { id: 'E-NOVER', name: 'n' }), { version: null }).expect(200);
       const body = webhook('event.update', { id: 'E-CASE', name: 'n' });
       const { default: request } = await import('supertest');
-      await request(app).post('/webhooks/tixstock').set('Content-Type', 'application/json')
-        .set('TixStock-Version', 'V1').set('x-tixstock-signature', sign(body, TOKEN))
-        .serialize((b: Buffer) => b as unknown as string).send(body).expect(200);
+      await request(app)
+        .post('/webhooks/tixstock')
+        .set('Content-Type', 'application/json')
+        .set('TixStock-Version', 'V1')
+        .set('x-tixstock-signature', sign(body, TOKEN))
+        .serialize((b: Buffer) => b as unknown as string)
+        .send(body)
+        .expect(200);
     });
 
     it('any path under /webhooks/tixstock/ is the receiver', async () => {
-      const res = await sendWebhook(app, webhook('event.update', { id: 'E-PATH', name: 'n' }), { path: '/webhooks/tixstock/event-update' }).expect(200);
+      const res = await sendWebhook(app, webhook('event.update', { id: 'E-PATH', name: 'n' }), {
+        path: '/webhooks/tixstock/event-update',
+      }).expect(200);
       assert.equal(res.body.event_id, 'E-PATH');
       assert.equal((await lastDelivery()).path, '/webhooks/tixstock/event-update');
     });
 
     it('loose typing: string booleans, numeric strings, integer seats and ids', async () => {
       const base = JSON.parse(fixture('ticket.add.json').toString()).data;
-      const res = await sendWebhook(app, webhook('ticket.add', {
-        ...base,
-        broker_id: 5512,
-        ticket: { ...base.ticket, general_admission: 1 },
-        number_of_tickets_for_sale: { quantity_available: '7', quantity_sold: '0', display_quantity: 7, split_quantity: '0' },
-        seat_details: { ...base.seat_details, first_seat: 14 },
-        display_price: { currency: 'gbp', amount: 100 },
-        published: true,
-      })).expect(200);
+      const res = await sendWebhook(
+        app,
+        webhook('ticket.add', {
+          ...base,
+          broker_id: 5512,
+          ticket: { ...base.ticket, general_admission: 1 },
+          number_of_tickets_for_sale: { quantity_available: '7', quantity_sold: '0', display_quantity: 7, split_quantity: '0' },
+          seat_details: { ...base.seat_details, first_seat: 14 },
+          display_price: { currency: 'gbp', amount: 100 },
+          published: true,
+        }),
+      ).expect(200);
       const l = (await api(app).get(`/api/listings/${res.body.listing_id}`).expect(200)).body;
       assert.equal(l.quantity, 7);
       assert.equal(l.first_seat, '14');

@@ -22,7 +22,12 @@ let sql: ReturnType<typeof testSql>;
 
 /** Short pauses so that 429s and outages take milliseconds here. */
 const FAST: Omit<RunOptions, 'repair' | 'requestedBy'> = {
-  markupPercent: '0', rateLimitPauseMs: 50, rateLimitTries: 5, retryDelayMs: 20, unavailableTries: 3, heartbeatMs: 200,
+  markupPercent: '0',
+  rateLimitPauseMs: 50,
+  rateLimitTries: 5,
+  retryDelayMs: 20,
+  unavailableTries: 3,
+  heartbeatMs: 200,
 };
 
 let sim: Simulator;
@@ -40,12 +45,21 @@ async function reconcile(repair: boolean, opts: Partial<RunOptions> = {}) {
 
 /** A listing here (ticket.add) and at the simulator with the same id and resource. */
 async function both(quantity: number, overrides: Record<string, unknown> = {}): Promise<string> {
-  const resource: Record<string, unknown> = { ...listingResource(quantity, overrides), test_marker: `${process.pid}-${++marker}` };
+  const resource: Record<string, unknown> = {
+    ...listingResource(quantity, overrides),
+    test_marker: `${process.pid}-${++marker}`,
+  };
   const res = await sendWebhook(app, webhook('ticket.add', resource));
   assert.equal(res.body.success, true, JSON.stringify(res.body));
   const id = res.body.listing_id as string;
   const { id: _none, ...rest } = resource;
-  sim.putListing({ id, quantity, brokerId: String(resource.broker_id), eventId: (resource.event as { id: string }).id, resource: rest });
+  sim.putListing({
+    id,
+    quantity,
+    brokerId: String(resource.broker_id),
+    eventId: (resource.event as { id: string }).id,
+    resource: rest,
+  });
   return id;
 }
 
@@ -58,10 +72,24 @@ function atTixstock(id: string, change: (r: Record<string, unknown>) => void, qu
 }
 
 const ours = async (id: string) =>
-  (await sql<{ status: string; quantity: number; quantity_ceiling: number; broker_id: string; event_id: string; tixstock_display_price: unknown;
-    proceed_price: unknown; face_value: unknown; seat_details: Record<string, unknown>; first_seat: string }[]>`
+  (
+    await sql<
+      {
+        status: string;
+        quantity: number;
+        quantity_ceiling: number;
+        broker_id: string;
+        event_id: string;
+        tixstock_display_price: unknown;
+        proceed_price: unknown;
+        face_value: unknown;
+        seat_details: Record<string, unknown>;
+        first_seat: string;
+      }[]
+    >`
     select status, quantity, quantity_ceiling, broker_id, event_id, tixstock_display_price, proceed_price, face_value, seat_details, first_seat
-      from listings where id = ${id}`)[0];
+      from listings where id = ${id}`
+  )[0];
 const allOurs = () => sql`select * from listings order by id`;
 const ledgerCount = async () => (await sql<{ n: number }[]>`select count(*)::int as n from listing_quantity_changes`)[0]!.n;
 const ticketsGets = (from = 0) => sim.calls.slice(from).filter((c) => c.call === 'tickets/get');
@@ -72,7 +100,11 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
   before(async () => {
     sql = testSql();
     sim = await startSimulator({ token: TOKEN });
-    const config = testConfig({ TIXSTOCK_API_URL: sim.url, TIXSTOCK_API_TIMEOUT_MS: '3000', TIXSTOCK_API_RATE_PER_MINUTE: '100000' });
+    const config = testConfig({
+      TIXSTOCK_API_URL: sim.url,
+      TIXSTOCK_API_TIMEOUT_MS: '3000',
+      TIXSTOCK_API_RATE_PER_MINUTE: '100000',
+    });
     client = createTixstockClient(config, { pauseMs: 50, refuseProduction: true });
     app = createApp({ sql, config, tixstock: client });
   });
@@ -105,7 +137,18 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
   /** One listing per kind of difference; returns their ids by kind. */
   async function differences() {
     const ids: Record<string, string> = {};
-    for (const kind of ['same', 'quantity', 'deleted_there', 'display_price', 'proceed_price', 'face_value', 'seat_details', 'broker_id', 'event_id', 'gone']) {
+    for (const kind of [
+      'same',
+      'quantity',
+      'deleted_there',
+      'display_price',
+      'proceed_price',
+      'face_value',
+      'seat_details',
+      'broker_id',
+      'event_id',
+      'gone',
+    ]) {
       ids[kind] = await both(10);
     }
     atTixstock(ids.quantity!, () => {}, 6);
@@ -121,7 +164,14 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     // At Tixstock only: a listing of an earlier install of ours (its event too).
     const [seq] = await sql<{ last_value: string }[]>`select last_value::text from listing_id_seq`;
     ids.not_here = String(BigInt(seq!.last_value) + 500n);
-    sim.putListing({ id: ids.not_here, quantity: 5, eventId: '7007777', resource: listingResource(5, { event: { id: '7007777', name: 'Imported Night', datetime: '2027-05-01T20:00:00+0000', status: 'Active' } }) });
+    sim.putListing({
+      id: ids.not_here,
+      quantity: 5,
+      eventId: '7007777',
+      resource: listingResource(5, {
+        event: { id: '7007777', name: 'Imported Night', datetime: '2027-05-01T20:00:00+0000', status: 'Active' },
+      }),
+    });
     return ids;
   }
 
@@ -137,24 +187,34 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     const run = await reconcile(false);
     assert.equal(run.status, 'done', run.error ?? '');
     const found = run.differences.map((d) => [d.listing_id, d.field, d.action]);
-    assert.deepEqual(new Set(found.map((f) => f.join(' '))), new Set([
-      [ids.quantity, 'quantity', 'reported'],
-      [ids.deleted_there, 'status', 'reported'],
-      [ids.display_price, 'display_price', 'reported'],
-      [ids.proceed_price, 'proceed_price', 'reported'],
-      [ids.face_value, 'face_value', 'reported'],
-      [ids.seat_details, 'seat_details', 'reported'],
-      [ids.broker_id, 'broker_id', 'reported'],
-      [ids.event_id, 'event_id', 'reported'],
-      [ids.gone, 'listing', 'reported'],
-      [ids.not_here, 'listing', 'reported'],
-      [deletedHere, 'status', 'reported'],
-      [unreadable, 'resource', 'reported'],
-    ].map((f) => f.join(' '))));
+    assert.deepEqual(
+      new Set(found.map((f) => f.join(' '))),
+      new Set(
+        [
+          [ids.quantity, 'quantity', 'reported'],
+          [ids.deleted_there, 'status', 'reported'],
+          [ids.display_price, 'display_price', 'reported'],
+          [ids.proceed_price, 'proceed_price', 'reported'],
+          [ids.face_value, 'face_value', 'reported'],
+          [ids.seat_details, 'seat_details', 'reported'],
+          [ids.broker_id, 'broker_id', 'reported'],
+          [ids.event_id, 'event_id', 'reported'],
+          [ids.gone, 'listing', 'reported'],
+          [ids.not_here, 'listing', 'reported'],
+          [deletedHere, 'status', 'reported'],
+          [unreadable, 'resource', 'reported'],
+        ].map((f) => f.join(' ')),
+      ),
+    );
     const by = (id: string, field: string) => run.differences.find((d) => d.listing_id === id && d.field === field)!;
     assert.deepEqual([by(ids.quantity!, 'quantity').ours, by(ids.quantity!, 'quantity').tixstock], [10, 6]);
     assert.deepEqual(by(ids.display_price!, 'display_price').tixstock, { currency: 'GBP', amount: '61.50' });
-    assert.deepEqual(by(ids.seat_details!, 'seat_details').tixstock, { category: 'Stalls', section: 'A', row: '7', first_seat: '3' });
+    assert.deepEqual(by(ids.seat_details!, 'seat_details').tixstock, {
+      category: 'Stalls',
+      section: 'A',
+      row: '7',
+      first_seat: '3',
+    });
     assert.deepEqual([by(ids.event_id!, 'event_id').ours, by(ids.event_id!, 'event_id').tixstock], ['7004512', '7009999']);
     assert.deepEqual(by(ids.gone!, 'listing').tixstock, null);
     assert.match(String(by(unreadable, 'resource').tixstock), /display_price/);
@@ -195,9 +255,15 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     const ledger = await sql<{ listing_id: string; before: number | null; after: number }[]>`
       select listing_id::text, before, after from listing_quantity_changes
        where reason = 'reconcile' and reconciliation_id = ${run.id} order by listing_id`;
-    assert.deepEqual(ledger.map((r) => [r.listing_id, r.before, r.after]), [
-      [ids.quantity, 10, 6], [ids.deleted_there, 10, 0], [ids.gone, 10, 0], [ids.not_here, null, 5],
-    ].sort((a, b) => Number(a[0]) - Number(b[0])));
+    assert.deepEqual(
+      ledger.map((r) => [r.listing_id, r.before, r.after]),
+      [
+        [ids.quantity, 10, 6],
+        [ids.deleted_there, 10, 0],
+        [ids.gone, 10, 0],
+        [ids.not_here, null, 5],
+      ].sort((a, b) => Number(a[0]) - Number(b[0])),
+    );
     const res = await api(app).get(`/api/listings/${ids.quantity}/ledger`).expect(200);
     assert.equal(res.body.items.at(-1).reconciliation_id, run.id);
 
@@ -210,7 +276,10 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     const id = await both(4);
     await sendWebhook(app, webhook('ticket.delete', { listing_id: id })).expect(200);
     const run = await reconcile(true);
-    assert.deepEqual(run.differences.map((d) => [d.field, d.ours, d.tixstock, d.action]), [['status', 'deleted', 'published', 'reported']]);
+    assert.deepEqual(
+      run.differences.map((d) => [d.field, d.ours, d.tixstock, d.action]),
+      [['status', 'deleted', 'published', 'reported']],
+    );
     assert.match(run.differences[0]!.note!, /never revived/);
     assert.equal((await ours(id))!.status, 'deleted');
   });
@@ -241,7 +310,10 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     const skipped = run.differences.filter((d) => d.action === 'skipped');
     assert.deepEqual(new Set(skipped.map((d) => d.listing_id)), new Set([held, sold]));
     for (const d of skipped) assert.match(d.note!, /changed here after the page was read/);
-    assert.deepEqual(run.differences.filter((d) => d.action === 'repaired').map((d) => d.listing_id), [other]);
+    assert.deepEqual(
+      run.differences.filter((d) => d.action === 'repaired').map((d) => d.listing_id),
+      [other],
+    );
     // The next run compares them again and finds them equal.
     assert.deepEqual((await reconcile(true)).differences, []);
   });
@@ -253,13 +325,19 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     assert.equal(hold.status, 503, JSON.stringify(hold.body));
     assert.equal((await ours(id))!.quantity, 8, 'reserved here until the outcome is known');
     const run = await reconcile(true);
-    assert.deepEqual(run.differences.map((d) => [d.field, d.ours, d.tixstock, d.action]), [['quantity', 8, 10, 'skipped']]);
+    assert.deepEqual(
+      run.differences.map((d) => [d.field, d.ours, d.tixstock, d.action]),
+      [['quantity', 8, 10, 'skipped']],
+    );
     assert.equal((await ours(id))!.quantity, 8);
     // An order/add whose answer was lost keeps its busy mark for good: once its time is over,
     // Tixstock's quantity is the one to trust.
     await sql`update holds set status = 'active', busy = 'order', busy_until = now() - interval '1 second' where listing_id = ${id}`;
     const later = await reconcile(true);
-    assert.deepEqual(later.differences.map((d) => [d.field, d.ours, d.tixstock, d.action]), [['quantity', 8, 10, 'repaired']]);
+    assert.deepEqual(
+      later.differences.map((d) => [d.field, d.ours, d.tixstock, d.action]),
+      [['quantity', 8, 10, 'repaired']],
+    );
   });
 
   it('a 429 in the middle pauses, then the run finishes', async () => {
@@ -270,8 +348,14 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     const run = await reconcile(true);
     assert.equal(run.status, 'done', run.error ?? '');
     assert.equal(run.listings_checked, 130);
-    assert.deepEqual(ticketsGets().map((c) => c.status), [200, 429, 429, 200, 200]);
-    assert.deepEqual(run.differences.map((d) => d.action), ['repaired']);
+    assert.deepEqual(
+      ticketsGets().map((c) => c.status),
+      [200, 429, 429, 200, 200],
+    );
+    assert.deepEqual(
+      run.differences.map((d) => d.action),
+      ['repaired'],
+    );
   });
 
   it('429 for too long: the run fails with the reason', async () => {
@@ -328,7 +412,8 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
     assert.equal(run.status, 'done');
     const at = ticketsGets().map((c) => c.at);
     assert.equal(at.length, 3);
-    for (let i = 1; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! >= 480, `call ${i} came ${at[i]! - at[i - 1]!} ms after the one before`);
+    for (let i = 1; i < at.length; i++)
+      assert.ok(at[i]! - at[i - 1]! >= 480, `call ${i} came ${at[i]! - at[i - 1]!} ms after the one before`);
   });
 
   it('stops at the page cap: failed, with what it read', async () => {
@@ -386,10 +471,17 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
         run = (await api(app).get(`/api/reconciliations/${started.body.id}`).expect(200)).body;
       }
       assert.equal(run.status, 'done');
-      for (const k of ['id', 'status', 'repair', 'started_at', 'finished_at', 'listings_checked', 'imported', 'differences']) assert.ok(k in run, k);
-      assert.deepEqual(run.differences.map((d: { field: string; action: string }) => [d.field, d.action]), [['quantity', 'reported']]);
+      for (const k of ['id', 'status', 'repair', 'started_at', 'finished_at', 'listings_checked', 'imported', 'differences'])
+        assert.ok(k in run, k);
+      assert.deepEqual(
+        run.differences.map((d: { field: string; action: string }) => [d.field, d.action]),
+        [['quantity', 'reported']],
+      );
       const list = await api(app).get('/api/reconciliations').expect(200);
-      assert.deepEqual(list.body.items.map((r: { id: string }) => r.id), [started.body.id]);
+      assert.deepEqual(
+        list.body.items.map((r: { id: string }) => r.id),
+        [started.body.id],
+      );
       assert.equal(list.body.next, null);
 
       const page = await request(app).get('/support').auth('support', 'test-support-password').expect(200);
@@ -425,23 +517,38 @@ describe('reconciliation with tickets/get (simulator over HTTP)', function () {
       atTixstock(id, () => {}, 2);
       await sql`update jobs set status = 'done' where kind = ${RECONCILE_JOB}`;
       const handler = reconcileJobs(client)[RECONCILE_JOB]!;
-      const record = await handler({ id: '0', kind: RECONCILE_JOB, payload: {}, attempts: 1, max_attempts: 8, order_id: null }, { sql, config });
+      const record = await handler(
+        { id: '0', kind: RECONCILE_JOB, payload: {}, attempts: 1, max_attempts: 8, order_id: null },
+        { sql, config },
+      );
       await sql.begin((tx) => record!(tx));
-      const [run] = await sql<{ requested_by: string; repair: boolean; status: string }[]>`select requested_by, repair, status from reconciliations`;
+      const [run] = await sql<
+        { requested_by: string; repair: boolean; status: string }[]
+      >`select requested_by, repair, status from reconciliations`;
       assert.deepEqual(run, { requested_by: 'schedule', repair: true, status: 'done' });
       assert.equal((await ours(id))!.quantity, 2);
-      assert.equal((await sql`select count(*)::int as n from jobs where kind = ${RECONCILE_JOB} and status = 'pending'`)[0]!.n, 1);
+      assert.equal(
+        (await sql`select count(*)::int as n from jobs where kind = ${RECONCILE_JOB} and status = 'pending'`)[0]!.n,
+        1,
+      );
     });
   });
 
   describe('the CLI (npm run support -- reconcile)', () => {
     const cli = (args: string[], children?: ChildProcess[]) => {
       const env: NodeJS.ProcessEnv = {
-        ...process.env, DATABASE_URL: databaseUrl(), TIXSTOCK_API_URL: sim.url, TIXSTOCK_BEARER_TOKEN: TOKEN, LOG_LEVEL: 'silent',
+        ...process.env,
+        DATABASE_URL: databaseUrl(),
+        TIXSTOCK_API_URL: sim.url,
+        TIXSTOCK_BEARER_TOKEN: TOKEN,
+        LOG_LEVEL: 'silent',
       };
       const p = exec(process.execPath, ['--import', 'tsx', 'src/support/cli.ts', 'reconcile', ...args], { cwd: ROOT, env });
       children?.push(p.child);
-      return p.then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+      return p.then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
     };
 
     it('prints progress; exit 0 when nothing differed, 1 when something did (and --repair repairs it)', async () => {

@@ -1,7 +1,18 @@
 // POST /api/deliveries/:id/replay applies a stored delivery at most once: a second replay, even
 // one sent at the same moment, is answered 409 and applies nothing.
 import assert from 'node:assert/strict';
-import { addListing, api, type App, fixture, resetDatabase, sendWebhook, testApp, testSql, webhook, withQuantity } from './helpers.js';
+import {
+  addListing,
+  api,
+  type App,
+  fixture,
+  resetDatabase,
+  sendWebhook,
+  testApp,
+  testSql,
+  webhook,
+  withQuantity,
+} from './helpers.js';
 
 describe('replays', () => {
   let app: App;

@@ -2,7 +2,18 @@
 // equals the latest applied delivery for the same listing, event, broker or order within 24 h.
 // A -> B -> A is applied, not answered from the log.
 import assert from 'node:assert/strict';
-import { addListing, api, type App, fixture, resetDatabase, sendWebhook, testApp, testSql, webhook, withQuantity } from './helpers.js';
+import {
+  addListing,
+  api,
+  type App,
+  fixture,
+  resetDatabase,
+  sendWebhook,
+  testApp,
+  testSql,
+  webhook,
+  withQuantity,
+} from './helpers.js';
 import { entityRetryLookup, retryLookup } from '../src/webhooks/deliveries.js';
 
 describe('retries are recognised per entity', () => {
@@ -81,9 +92,17 @@ describe('retries are recognised per entity', () => {
     await sendWebhook(app, updateBody(id, 6)).expect(200);
     const nine = updateBody(id, 9);
     const add = webhook('ticket.add', { ...JSON.parse(fixture('ticket.add.json').toString()).data, aba_test: 2 });
-    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => sendWebhook(i % 2 ? app : other, i % 3 ? nine : add).expect(200)));
-    assert.deepEqual((await outcomes(nine)).filter((o) => o === 'applied'), ['applied']);
-    assert.deepEqual((await outcomes(add)).filter((o) => o === 'applied'), ['applied']);
+    const replies = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => sendWebhook(i % 2 ? app : other, i % 3 ? nine : add).expect(200)),
+    );
+    assert.deepEqual(
+      (await outcomes(nine)).filter((o) => o === 'applied'),
+      ['applied'],
+    );
+    assert.deepEqual(
+      (await outcomes(add)).filter((o) => o === 'applied'),
+      ['applied'],
+    );
     assert.equal(new Set(replies.filter((_, i) => i % 3 === 0).map((r) => r.body.listing_id)).size, 1);
     assert.equal((await listing(id)).quantity, 9);
   });
@@ -114,7 +133,10 @@ describe('retries are recognised per entity', () => {
     }
 
     it('the latest delivery of an entity is found by primary keys, even in a generic plan', async () => {
-      const plan = await genericPlan(entityRetryLookup(sql(), 'listing:7', Buffer.alloc(32), 'v1'), `'listing:7', '\\x00'::bytea, 'v1'`);
+      const plan = await genericPlan(
+        entityRetryLookup(sql(), 'listing:7', Buffer.alloc(32), 'v1'),
+        `'listing:7', '\\x00'::bytea, 'v1'`,
+      );
       assert.match(plan, /Index Scan using delivery_entities_pkey/, plan);
       assert.match(plan, /Index Scan using deliveries_pkey/, plan);
       assert.doesNotMatch(plan, /Seq Scan|Backward/, plan);

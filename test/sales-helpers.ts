@@ -18,12 +18,20 @@ export interface SalesWorld {
 
 export async function salesWorld(env: Record<string, string> = {}, simOpts: { holdMinutes?: number } = {}): Promise<SalesWorld> {
   const sim = await startSimulator({ token: TOKEN, holdMinutes: simOpts.holdMinutes ?? Number(env.TIXSTOCK_HOLD_MINUTES ?? 30) });
-  const config = testConfig({ TIXSTOCK_API_URL: sim.url, TIXSTOCK_API_TIMEOUT_MS: '1000', TIXSTOCK_API_RATE_PER_MINUTE: '100000', ...env });
+  const config = testConfig({
+    TIXSTOCK_API_URL: sim.url,
+    TIXSTOCK_API_TIMEOUT_MS: '1000',
+    TIXSTOCK_API_RATE_PER_MINUTE: '100000',
+    ...env,
+  });
   // A 429 pauses the client for 200 ms, not Tixstock's minute, so one test's 429 stays its own.
   const tixstock = createTixstockClient(config, { pauseMs: 200, refuseProduction: true });
   const app = createApp({ sql: testSql(), config, tixstock });
   return {
-    sim, app, config, tixstock,
+    sim,
+    app,
+    config,
+    tixstock,
     async listing(quantity) {
       const id = await addListing(app, withQuantity(quantity));
       sim.putListing({ id, quantity });

@@ -9,7 +9,13 @@ import { resetDatabase, sendWebhook, testSql, webhook } from './helpers.js';
 import { callsOf, ledgerOf, quantityOf, salesApi, salesWorld, type SalesWorld } from './sales-helpers.js';
 
 const customer = { id: 'C-1', first_name: 'Ada', last_name: 'Lovelace', email_address: 'ada@example.org' };
-const orderBody = (orderId: string, quantity: number) => ({ order_id: orderId, order_status: 'Pending Approval', currency: 'GBP', customer, quantity });
+const orderBody = (orderId: string, quantity: number) => ({
+  order_id: orderId,
+  order_status: 'Pending Approval',
+  currency: 'GBP',
+  customer,
+  quantity,
+});
 let orderCount = 0;
 const nextOrderId = () => `R-${process.pid}-${++orderCount}`;
 
@@ -49,7 +55,10 @@ describe('sales: holds, releases and orders', function () {
 
       assert.deepEqual((await api.get(`/api/holds/${h.id}`).expect(200)).body, h);
       const list = (await api.get(`/api/holds?listing_id=${id}&status=active`).expect(200)).body;
-      assert.deepEqual(list.items.map((x: { id: string }) => x.id), [h.id]);
+      assert.deepEqual(
+        list.items.map((x: { id: string }) => x.id),
+        [h.id],
+      );
       assert.equal((await api.get(`/api/holds?listing_id=${id}&status=released`).expect(200)).body.items.length, 0);
       await api.get('/api/holds/999999999').expect(404);
       await api.get('/api/holds?status=nonsense').expect(400);
@@ -68,7 +77,10 @@ describe('sales: holds, releases and orders', function () {
         const calls = w.sim.calls.length;
         const res = await api.post('/api/holds', { listing_id: id, quantity: 1, ...body }).expect(400);
         assert.equal(res.body.success, false);
-        assert.ok(res.body.errors.some((e: string) => e.startsWith(`${field}:`)), JSON.stringify(res.body));
+        assert.ok(
+          res.body.errors.some((e: string) => e.startsWith(`${field}:`)),
+          JSON.stringify(res.body),
+        );
         assert.equal(w.sim.calls.length, calls);
         assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
         assert.equal((await api.get(`/api/holds?listing_id=${id}`).expect(200)).body.items.length, 0);
@@ -97,7 +109,13 @@ describe('sales: holds, releases and orders', function () {
       assert.ok(res.body.errors.length >= 1);
       assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
       const ledger = await ledgerOf(id);
-      assert.deepEqual(ledger.slice(-2).map((r) => [r.reason, r.before, r.after]), [['our.hold', 5, 3], ['our.hold.undone', 3, 5]]);
+      assert.deepEqual(
+        ledger.slice(-2).map((r) => [r.reason, r.before, r.after]),
+        [
+          ['our.hold', 5, 3],
+          ['our.hold.undone', 3, 5],
+        ],
+      );
       assert.equal((await api.get(`/api/holds/${res.body.hold_id}`).expect(200)).body.status, 'failed');
     });
 
@@ -110,7 +128,11 @@ describe('sales: holds, releases and orders', function () {
 
     it('Tixstock refusing our token (a configuration error): 503, undone, nothing held', async () => {
       const id = await w.listing(5);
-      const wrong = createApp({ sql: testSql(), config: w.config, tixstock: createTixstockClient(w.config, { token: 'not-the-token' }) });
+      const wrong = createApp({
+        sql: testSql(),
+        config: w.config,
+        tixstock: createTixstockClient(w.config, { token: 'not-the-token' }),
+      });
       const res = await salesApi(wrong).post('/api/holds', { listing_id: id, quantity: 2 }).expect(503);
       assert.ok(res.headers['retry-after']);
       assert.match(res.body.message, /configuration/);
@@ -214,8 +236,14 @@ describe('sales: holds, releases and orders', function () {
       assert.equal(rest.body.status, 'released');
       assert.deepEqual(await quantityOf(id), { quantity: 10, ceiling: 10 });
       assert.equal(w.sim.listing(id)!.quantity, 10);
-      assert.deepEqual((await ledgerOf(id)).slice(-3).map((r) => [r.reason, r.hold_id, r.before, r.after]),
-        [['our.hold', h.id, 10, 6], ['our.release', h.id, 6, 7], ['our.release', h.id, 7, 10]]);
+      assert.deepEqual(
+        (await ledgerOf(id)).slice(-3).map((r) => [r.reason, r.hold_id, r.before, r.after]),
+        [
+          ['our.hold', h.id, 10, 6],
+          ['our.release', h.id, 6, 7],
+          ['our.release', h.id, 7, 10],
+        ],
+      );
       await api.post(`/api/holds/${h.id}/release`).expect(409);
     });
 
@@ -237,7 +265,10 @@ describe('sales: holds, releases and orders', function () {
       const h = (await hold(id, 4).expect(201)).body;
       // Tixstock's absolute quantity (which already counts our hold) arrives: 6 left, ceiling 6.
       const base = JSON.parse((await import('./helpers.js')).fixture('ticket.add.json').toString('utf8'));
-      await sendWebhook(w.app, webhook('ticket.update', { ...base.data, id, number_of_tickets_for_sale: { quantity_available: 6 } })).expect(200);
+      await sendWebhook(
+        w.app,
+        webhook('ticket.update', { ...base.data, id, number_of_tickets_for_sale: { quantity_available: 6 } }),
+      ).expect(200);
       await api.post(`/api/holds/${h.id}/release`).expect(200);
       assert.deepEqual(await quantityOf(id), { quantity: 6, ceiling: 6 });
     });
@@ -268,7 +299,10 @@ describe('sales: holds, releases and orders', function () {
       const h2 = (await hold(id, 4).expect(201)).body;
       w.sim.fault({ call: 'release', kind: 'slow', ms: 150, times: 3 });
       const parts = await Promise.all([1, 1, 2].map((n) => api.post(`/api/holds/${h2.id}/release`, { quantity: n })));
-      assert.deepEqual(parts.map((r) => r.status), [200, 200, 200]);
+      assert.deepEqual(
+        parts.map((r) => r.status),
+        [200, 200, 200],
+      );
       assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
       const after = (await api.get(`/api/holds/${h2.id}`).expect(200)).body;
       assert.deepEqual([after.status, after.quantity], ['released', 0]);
@@ -286,7 +320,10 @@ describe('sales: holds, releases and orders', function () {
       assert.equal(r.status, 200);
       assert.equal(r.body.status, 'expired');
       assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
-      assert.deepEqual((await ledgerOf(id)).slice(-2).map((x) => x.reason), ['our.hold', 'our.hold.expired']);
+      assert.deepEqual(
+        (await ledgerOf(id)).slice(-2).map((x) => x.reason),
+        ['our.hold', 'our.hold.expired'],
+      );
     });
 
     it('fault applied_no_answer on release: 503, the tickets stay off here (never offered early)', async () => {
@@ -324,7 +361,10 @@ describe('sales: holds, releases and orders', function () {
       await sendWebhook(w.app, webhook('ticket.release', { external_id: id, release_quantity: 5 })).expect(200);
       assert.deepEqual(await quantityOf(id), { quantity: 7, ceiling: 7 });
       // The same key answers the same; the order cannot be placed twice.
-      assert.deepEqual((await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 3), `o-${orderId}`).expect(201)).body, res.body);
+      assert.deepEqual(
+        (await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 3), `o-${orderId}`).expect(201)).body,
+        res.body,
+      );
       await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 3)).expect(409);
       assert.equal(w.sim.orders().filter((o) => o.orderId === orderId).length, 1);
     });
@@ -354,7 +394,10 @@ describe('sales: holds, releases and orders', function () {
         const h = (await hold(id, 2).expect(201)).body;
         const from = w.sim.calls.length;
         const res = await api.post(`/api/holds/${h.id}/order`, { ...orderBody(nextOrderId(), 2), ...patch }).expect(400);
-        assert.ok(res.body.errors.some((e: string) => e.startsWith(`${field}`)), JSON.stringify(res.body));
+        assert.ok(
+          res.body.errors.some((e: string) => e.startsWith(`${field}`)),
+          JSON.stringify(res.body),
+        );
         assert.equal(w.sim.calls.length, from);
         assert.equal((await api.get(`/api/holds/${h.id}`).expect(200)).body.status, 'active');
       });
@@ -392,7 +435,15 @@ describe('sales: holds, releases and orders', function () {
       const id = await w.listing(5);
       const h = (await hold(id, 2).expect(201)).body;
       const orderId = nextOrderId();
-      w.sim.state.orders.set(orderId, { orderId, holdId: 'other', listingId: id, quantity: 1, status: 'Approved', body: {}, updates: [] });
+      w.sim.state.orders.set(orderId, {
+        orderId,
+        holdId: 'other',
+        listingId: id,
+        quantity: 1,
+        status: 'Approved',
+        body: {},
+        updates: [],
+      });
       const res = await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2)).expect(502);
       assert.deepEqual(res.body.errors, ['The order id has already been taken.']);
       await api.get(`/api/orders/${orderId}`).expect(404);
@@ -413,29 +464,34 @@ describe('sales: holds, releases and orders', function () {
       }
     });
 
-    for (const kind of ['applied_no_answer', 'reset', 'no_answer', '504'] as SimFaultKind[]) it(`fault ${kind} on order/add: 503, the tickets stay off, the hold is not ordered twice, and they stay off after expiry`, async () => {
-      const id = await w.listing(5);
-      const h = (await hold(id, 2).expect(201)).body;
-      const orderId = nextOrderId();
-      w.sim.fault({ call: 'order/add', kind, times: 1 });
-      const lost = await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2), `k-${orderId}`).expect(503);
-      assert.match(lost.body.message, /may or may not exist/);
-      // The same key gives the same answer without calling again.
-      const from = w.sim.calls.length;
-      await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2), `k-${orderId}`).expect(503);
-      // Without the key: the hold is busy with the order whose outcome is unknown.
-      await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2)).expect(409);
-      assert.equal(callsOf(w.sim, 'order/add', from).length, 0);
-      assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 5 });
-      // Nor released or ordered after the call's window: it may be sold.
-      await testSql()`update holds set busy_until = now() - interval '1 second' where id = ${h.id}`;
-      await api.post(`/api/holds/${h.id}/release`).expect(409);
-      await api.post(`/api/holds/${h.id}/order`, orderBody(nextOrderId(), 2)).expect(409);
-      assert.equal(callsOf(w.sim, 'release', from).length + callsOf(w.sim, 'order/add', from).length, 0);
-      await testSql()`update holds set expires_at = now() - interval '1 second', busy_until = now() - interval '1 second' where id = ${h.id}`;
-      await expireDueHolds(testSql());
-      assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 5 }, 'possibly sold: never offered again before a reconciliation');
-      assert.equal((await ledgerOf(id)).at(-1)!.reason, 'our.order.unknown');
-    });
+    for (const kind of ['applied_no_answer', 'reset', 'no_answer', '504'] as SimFaultKind[])
+      it(`fault ${kind} on order/add: 503, the tickets stay off, the hold is not ordered twice, and they stay off after expiry`, async () => {
+        const id = await w.listing(5);
+        const h = (await hold(id, 2).expect(201)).body;
+        const orderId = nextOrderId();
+        w.sim.fault({ call: 'order/add', kind, times: 1 });
+        const lost = await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2), `k-${orderId}`).expect(503);
+        assert.match(lost.body.message, /may or may not exist/);
+        // The same key gives the same answer without calling again.
+        const from = w.sim.calls.length;
+        await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2), `k-${orderId}`).expect(503);
+        // Without the key: the hold is busy with the order whose outcome is unknown.
+        await api.post(`/api/holds/${h.id}/order`, orderBody(orderId, 2)).expect(409);
+        assert.equal(callsOf(w.sim, 'order/add', from).length, 0);
+        assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 5 });
+        // Nor released or ordered after the call's window: it may be sold.
+        await testSql()`update holds set busy_until = now() - interval '1 second' where id = ${h.id}`;
+        await api.post(`/api/holds/${h.id}/release`).expect(409);
+        await api.post(`/api/holds/${h.id}/order`, orderBody(nextOrderId(), 2)).expect(409);
+        assert.equal(callsOf(w.sim, 'release', from).length + callsOf(w.sim, 'order/add', from).length, 0);
+        await testSql()`update holds set expires_at = now() - interval '1 second', busy_until = now() - interval '1 second' where id = ${h.id}`;
+        await expireDueHolds(testSql());
+        assert.deepEqual(
+          await quantityOf(id),
+          { quantity: 3, ceiling: 5 },
+          'possibly sold: never offered again before a reconciliation',
+        );
+        assert.equal((await ledgerOf(id)).at(-1)!.reason, 'our.order.unknown');
+      });
   });
 });

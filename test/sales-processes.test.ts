@@ -50,24 +50,36 @@ describe('sales on real processes', function () {
       const from = sim.calls.length;
       const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => postHold(servers[i % 2]!.url, id, 1)));
       const count = (s: number) => replies.filter((r) => r.status === s).length;
-      assert.deepEqual([count(201), count(409)], [20, 10], JSON.stringify(replies.filter((r) => r.status !== 201 && r.status !== 409)));
+      assert.deepEqual(
+        [count(201), count(409)],
+        [20, 10],
+        JSON.stringify(replies.filter((r) => r.status !== 201 && r.status !== 409)),
+      );
       assert.equal(sim.calls.slice(from).filter((c) => c.call === 'hold').length, 20);
       assert.deepEqual(await quantityOf(id), { quantity: 0, ceiling: 20 });
       const rows = await assertLedgerChain(id);
       assert.equal(rows.filter((r) => r.reason === 'our.hold').length, 20);
     });
 
-    it('20 left at Tixstock, with other resellers\' holds arriving as webhooks meanwhile: exactly 20 holds, 10 answers 409, quantities exact', async () => {
+    it("20 left at Tixstock, with other resellers' holds arriving as webhooks meanwhile: exactly 20 holds, 10 answers 409, quantities exact", async () => {
       // Tixstock: 30, of which other resellers hold 10 while ours run. Here: 10 more than at
       // Tixstock, so that Tixstock decides the split and nothing here is clamped at 0.
       const id = await addListing(app, withQuantity(40));
       sim.putListing({ id, quantity: 30 });
       const replies = await Promise.all([
         ...Array.from({ length: 30 }, (_, i) => postHold(servers[i % 2]!.url, id, 1)),
-        ...Array.from({ length: 10 }, (_, i) => sim.webhooks.otherHold(id, 1, servers[(i + 1) % 2]!.url).then((r) => ({ status: r.status === 200 ? 0 : r.status, body: {} }))),
+        ...Array.from({ length: 10 }, (_, i) =>
+          sim.webhooks
+            .otherHold(id, 1, servers[(i + 1) % 2]!.url)
+            .then((r) => ({ status: r.status === 200 ? 0 : r.status, body: {} })),
+        ),
       ]);
       const count = (s: number) => replies.filter((r) => r.status === s).length;
-      assert.deepEqual([count(201), count(409), count(0)], [20, 10, 10], JSON.stringify(replies.filter((r) => ![0, 201, 409].includes(r.status))));
+      assert.deepEqual(
+        [count(201), count(409), count(0)],
+        [20, 10, 10],
+        JSON.stringify(replies.filter((r) => ![0, 201, 409].includes(r.status))),
+      );
       assert.equal(sim.listing(id)!.quantity, 0);
       assert.deepEqual(await quantityOf(id), { quantity: 10, ceiling: 40 });
       const rows = await assertLedgerChain(id);
@@ -78,7 +90,7 @@ describe('sales on real processes', function () {
     });
   });
 
-  it('kill -9 while Tixstock delays its answer to a hold: the reservation stays, then another process\'s sweep brings the tickets back', async () => {
+  it("kill -9 while Tixstock delays its answer to a hold: the reservation stays, then another process's sweep brings the tickets back", async () => {
     const env = { TIXSTOCK_API_URL: sim.url, TIXSTOCK_HOLD_MINUTES: '0.05', TIXSTOCK_API_TIMEOUT_MS: '1000' };
     const id = await addListing(app, withQuantity(5));
     sim.putListing({ id, quantity: 5 });
@@ -92,7 +104,9 @@ describe('sales on real processes', function () {
     doomed.proc.kill('SIGKILL');
     await doomed.exited;
     assert.equal((await pending).status, 0, 'the request died with its process');
-    const [h] = await testSql()<{ id: string; status: string; expires_at: Date }[]>`select id, status, expires_at from holds where listing_id = ${id}`;
+    const [h] = await testSql()<
+      { id: string; status: string; expires_at: Date }[]
+    >`select id, status, expires_at from holds where listing_id = ${id}`;
     assert.equal(h!.status, 'pending');
     assert.deepEqual(await quantityOf(id), { quantity: 3, ceiling: 5 }, 'kept off while Tixstock may hold them');
 
@@ -105,9 +119,12 @@ describe('sales on real processes', function () {
         assert.ok(Date.now() < end, 'the sweep expired the pending hold');
         await new Promise((r) => setTimeout(r, 200));
       }
-      assert.ok(Date.now() >= h!.expires_at.getTime(), 'not before Tixstock\'s hold would have expired');
+      assert.ok(Date.now() >= h!.expires_at.getTime(), "not before Tixstock's hold would have expired");
       assert.deepEqual(await quantityOf(id), { quantity: 5, ceiling: 5 });
-      assert.deepEqual((await ledgerOf(id)).slice(-2).map((r) => r.reason), ['our.hold', 'our.hold.expired']);
+      assert.deepEqual(
+        (await ledgerOf(id)).slice(-2).map((r) => r.reason),
+        ['our.hold', 'our.hold.expired'],
+      );
     } finally {
       await survivor.stop();
     }

@@ -69,7 +69,12 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
 export async function postWebhook(url: string, body: Buffer, extra: Record<string, string> = {}) {
   const res = await fetch(`${url}/webhooks/tixstock`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'Tixstock-Version': 'v1', 'X-Tixstock-Signature': sign(body, TOKEN), ...extra },
+    headers: {
+      'Content-Type': 'application/json',
+      'Tixstock-Version': 'v1',
+      'X-Tixstock-Signature': sign(body, TOKEN),
+      ...extra,
+    },
     body: new Uint8Array(body),
   });
   const text = await res.text();

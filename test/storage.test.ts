@@ -14,18 +14,23 @@ import { fulfilment, largePdf, makePdf, sha256, waitUntil, type TestApp } from '
 
 const MB = 1024 * 1024;
 
-
 describe('storage', () => {
   let t: TestApp;
   before(() => (t = testApp()));
   beforeEach(() => resetDatabase());
 
-  const sizes = async () => (await t.sql<{ db: number; deliveries: number; tickets: number }[]>`
+  const sizes = async () =>
+    (
+      await t.sql<{ db: number; deliveries: number; tickets: number }[]>`
     select pg_database_size(current_database())::float8 as db, pg_total_relation_size('deliveries')::float8 as deliveries,
-           pg_total_relation_size('tickets')::float8 as tickets`)[0]!;
-  const lastDelivery = async () => (await t.sql`
+           pg_total_relation_size('tickets')::float8 as tickets`
+    )[0]!;
+  const lastDelivery = async () =>
+    (
+      await t.sql`
     select id, outcome, body, body_file, body_bytes, encode(body_sha256, 'hex') as body_sha256, body_dropped_at, reply
-      from deliveries order by id desc limit 1`)[0]!;
+      from deliveries order by id desc limit 1`
+    )[0]!;
 
   describe('a ticket PDF is stored once', () => {
     it('a 20 MB fulfilment adds about 20 MB to the database, not its body as well; a retry adds nothing', async function () {
@@ -39,7 +44,10 @@ describe('storage', () => {
       assert.equal(res.body.success, true, res.body.message);
       const after = await sizes();
       const grown = after.db - before.db;
-      assert.ok(grown < 30 * MB, `the database grew by ${(grown / MB).toFixed(1)} MB for a ${(pdf.length / MB).toFixed(1)} MB PDF`);
+      assert.ok(
+        grown < 30 * MB,
+        `the database grew by ${(grown / MB).toFixed(1)} MB for a ${(pdf.length / MB).toFixed(1)} MB PDF`,
+      );
       assert.ok(grown > pdf.length * 0.9, `the database grew by ${(grown / MB).toFixed(1)} MB: the PDF is stored`);
       assert.ok(after.deliveries - before.deliveries < MB, `deliveries grew by ${after.deliveries - before.deliveries} bytes`);
 
@@ -92,7 +100,12 @@ describe('storage', () => {
       const pdf = await largePdf(100 * 1024); // over 64 KB of base64: stored apart
       const b64 = pdf.toString('base64');
       assert.ok(b64.length > 64 * 1024 && b64.includes('/'));
-      const plain = Buffer.from(JSON.stringify({ data: { order_id: 'R-PLAIN', id: '300001', row: 'A', seat: '1', file: b64 }, meta: { type: 'order.eticket_fulfilment' } }));
+      const plain = Buffer.from(
+        JSON.stringify({
+          data: { order_id: 'R-PLAIN', id: '300001', row: 'A', seat: '1', file: b64 },
+          meta: { type: 'order.eticket_fulfilment' },
+        }),
+      );
       await sendWebhook(t.app, plain).expect(200);
       const d = await lastDelivery();
       assert.equal(d.body_file.slashes, 'plain');
@@ -125,7 +138,10 @@ describe('storage', () => {
     async function someDeliveries() {
       const listing = await addListing(t.app, withQuantity(6));
       await sendWebhook(t.app, webhook('ticket.hold', { external_id: listing, hold_quantity: 1 })).expect(200);
-      await sendWebhook(t.app, fulfilment('eticket', { order_id: 'R-OLD', file: Buffer.alloc(100_000, 'x').toString('base64') })).expect(200);
+      await sendWebhook(
+        t.app,
+        fulfilment('eticket', { order_id: 'R-OLD', file: Buffer.alloc(100_000, 'x').toString('base64') }),
+      ).expect(200);
       await sendWebhook(t.app, fulfilment('eticket', { order_id: 'R-OLD' }, await makePdf('old'))).expect(200);
       await sendWebhook(t.app, webhook('ticket.hold', { external_id: listing, hold_quantity: 1 })).expect(200);
       return t.sql<{ id: string; outcome: string; reply: unknown; bytes: number }[]>`
@@ -140,9 +156,21 @@ describe('storage', () => {
 
       const result = await runRetention(t.sql, t.config, { batchRows: 2, pauseMs: 0 });
       assert.equal(result.rows, 4);
-      assert.equal(result.bytes, old.reduce((n, d) => n + d.bytes, 0));
+      assert.equal(
+        result.bytes,
+        old.reduce((n, d) => n + d.bytes, 0),
+      );
       assert.ok(result.batches >= 2, `${result.batches} batches`);
-      const rows = await t.sql<{ id: string; outcome: string; reply: unknown; body: Buffer | null; body_bytes: number | null; body_dropped_at: Date | null }[]>`
+      const rows = await t.sql<
+        {
+          id: string;
+          outcome: string;
+          reply: unknown;
+          body: Buffer | null;
+          body_bytes: number | null;
+          body_dropped_at: Date | null;
+        }[]
+      >`
         select id, outcome, reply, body, body_bytes, body_dropped_at from deliveries order by id`;
       assert.equal(rows.length, 5, 'no row is deleted');
       for (const [i, row] of rows.entries()) {
@@ -162,7 +190,10 @@ describe('storage', () => {
       assert.ok(listed[0].body_dropped_at);
 
       const [run] = await t.sql`select rows, bytes::float8 as bytes, batches, up_to_id, finished_at from retention_runs`;
-      assert.deepEqual({ rows: run!.rows, bytes: run!.bytes, batches: run!.batches }, { rows: 4, bytes: result.bytes, batches: result.batches });
+      assert.deepEqual(
+        { rows: run!.rows, bytes: run!.bytes, batches: run!.batches },
+        { rows: 4, bytes: result.bytes, batches: result.batches },
+      );
       assert.equal(run!.up_to_id, old[3]!.id, 'the next run starts after the last old delivery');
       assert.ok(run!.finished_at);
 
@@ -200,10 +231,16 @@ describe('storage', () => {
       await t.sql`update deliveries set received_at = now() - interval '2 days'`;
       const never = await runRetention(t.sql, { ...t.config, ...loadConfig({ DELIVERY_BODY_RETENTION: '0' }) });
       assert.equal(never.rows, 0);
-      const threeDays = await runRetention(t.sql, { ...t.config, DELIVERY_BODY_RETENTION: loadConfig({ DELIVERY_BODY_RETENTION: '3d' }).DELIVERY_BODY_RETENTION });
+      const threeDays = await runRetention(t.sql, {
+        ...t.config,
+        DELIVERY_BODY_RETENTION: loadConfig({ DELIVERY_BODY_RETENTION: '3d' }).DELIVERY_BODY_RETENTION,
+      });
       assert.equal(threeDays.rows, 0);
       assert.equal((await t.sql`select count(*)::int as n from deliveries where body is null`)[0]!.n, 0);
-      const oneDay = await runRetention(t.sql, { ...t.config, DELIVERY_BODY_RETENTION: loadConfig({ DELIVERY_BODY_RETENTION: '24h' }).DELIVERY_BODY_RETENTION });
+      const oneDay = await runRetention(t.sql, {
+        ...t.config,
+        DELIVERY_BODY_RETENTION: loadConfig({ DELIVERY_BODY_RETENTION: '24h' }).DELIVERY_BODY_RETENTION,
+      });
       assert.equal(oneDay.rows, 5);
     });
 
@@ -212,9 +249,20 @@ describe('storage', () => {
       const workers: JobWorker[] = [];
       const output = await captureOutput(async () => {
         for (let i = 0; i < 2; i++) {
-          workers.push(startJobWorker({ sql: t.sql, config, pollMs: 50, handlers: mailJobHandlers, periodic: [{ ...retentionTask, firstAfterMs: 10 }] }));
+          workers.push(
+            startJobWorker({
+              sql: t.sql,
+              config,
+              pollMs: 50,
+              handlers: mailJobHandlers,
+              periodic: [{ ...retentionTask, firstAfterMs: 10 }],
+            }),
+          );
         }
-        await waitUntil('a finished retention run', async () => (await t.sql`select 1 from retention_runs where finished_at is not null`).length > 0);
+        await waitUntil(
+          'a finished retention run',
+          async () => (await t.sql`select 1 from retention_runs where finished_at is not null`).length > 0,
+        );
         await new Promise((r) => setTimeout(r, 300));
         await Promise.all(workers.map((w) => w.stop(2000)));
       });
@@ -241,7 +289,11 @@ describe('storage', () => {
     assert.equal(env({ DATABASE_SIZE_LIMIT: '1gb' }).DATABASE_SIZE_LIMIT, 1024 * MB);
     assert.equal(env({ DATABASE_SIZE_LIMIT: '' }).DATABASE_SIZE_LIMIT, undefined);
     for (const wrong of ['30', '2w', '5m', '-1d', 'never']) {
-      assert.throws(() => env({ DELIVERY_BODY_RETENTION: wrong }), /DELIVERY_BODY_RETENTION: must be a duration such as 30d/, wrong);
+      assert.throws(
+        () => env({ DELIVERY_BODY_RETENTION: wrong }),
+        /DELIVERY_BODY_RETENTION: must be a duration such as 30d/,
+        wrong,
+      );
     }
     assert.throws(() => env({ DATABASE_SIZE_LIMIT: 'lots' }), /DATABASE_SIZE_LIMIT: must be a size such as 1gb/);
   });
@@ -265,12 +317,23 @@ describe('storage', () => {
       const names = stats.tables.map((x: { name: string }) => x.name);
       for (const name of ['deliveries', 'tickets']) assert.ok(names.includes(name), names.join());
       for (const table of stats.tables) {
-        assert.deepEqual(Object.keys(table), ['name', 'total_bytes', 'table_bytes', 'toast_bytes', 'index_bytes', 'rows_estimate']);
+        assert.deepEqual(Object.keys(table), [
+          'name',
+          'total_bytes',
+          'table_bytes',
+          'toast_bytes',
+          'index_bytes',
+          'rows_estimate',
+        ]);
         assert.equal(table.total_bytes, table.table_bytes + table.toast_bytes + table.index_bytes, table.name);
       }
       assert.ok(stats.tables.length <= 10);
       const totals = stats.tables.map((x: { total_bytes: number }) => x.total_bytes);
-      assert.deepEqual(totals, [...totals].sort((a, b) => b - a), 'largest first');
+      assert.deepEqual(
+        totals,
+        [...totals].sort((a, b) => b - a),
+        'largest first',
+      );
       assert.equal(stats.retention.body_retention, '30d');
       assert.equal(stats.retention.body_retention_ms, 30 * 86_400_000);
       assert.equal(stats.retention.last_run.rows, 1);

@@ -13,10 +13,19 @@ const exec = promisify(execFile);
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 async function cli(args: string[], env: Record<string, string | undefined> = {}) {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl(), LOG_LEVEL: undefined, SMTP_URL: undefined, ...env };
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: databaseUrl(),
+    LOG_LEVEL: undefined,
+    SMTP_URL: undefined,
+    ...env,
+  };
   for (const k of Object.keys(childEnv)) if (childEnv[k] === undefined) delete childEnv[k];
   try {
-    const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', 'src/support/cli.ts', ...args], { cwd: ROOT, env: childEnv });
+    const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', 'src/support/cli.ts', ...args], {
+      cwd: ROOT,
+      env: childEnv,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -36,7 +45,10 @@ describe('support CLI', function () {
     await resetDatabase();
     await sendWebhook(t.app, fixture('order.update.json')).expect(200);
     for (const seat of ['22', '21']) {
-      await sendWebhook(t.app, fulfilment('eticket', { order_id: 'R-20027', seat }, await makePdf(`F${seat}`, { width: 200 + Number(seat) }))).expect(200);
+      await sendWebhook(
+        t.app,
+        fulfilment('eticket', { order_id: 'R-20027', seat }, await makePdf(`F${seat}`, { width: 200 + Number(seat) })),
+      ).expect(200);
     }
     await t.sql`update jobs set status = 'done'`; // the notices are not what this file tests
   });
@@ -47,7 +59,8 @@ describe('support CLI', function () {
 
   it('order: shows the order and its tickets (npm run support), or JSON', async () => {
     const { stdout } = await exec('npm', ['run', '-s', 'support', '--', 'order', 'R-20027'], {
-      cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl() },
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: databaseUrl() },
     });
     assert.match(stdout, /^order R-20027: Approved/);
     assert.match(stdout, /Ana Sørensen <ana@example\.org>/);
@@ -55,7 +68,10 @@ describe('support CLI', function () {
     const json = await cli(['order', 'R-20027', '--json']);
     assert.equal(json.code, 0, json.stderr);
     const order = JSON.parse(json.stdout);
-    assert.deepEqual(order.tickets.map((x: { seat: string }) => x.seat), ['21', '22']);
+    assert.deepEqual(
+      order.tickets.map((x: { seat: string }) => x.seat),
+      ['21', '22'],
+    );
   });
 
   it('pdf: writes all tickets merged in seat order', async () => {
@@ -63,7 +79,10 @@ describe('support CLI', function () {
     const r = await cli(['pdf', 'R-20027', '--out', file]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /wrote .*out\.pdf: 2 ticket\(s\)/);
-    assert.deepEqual((await pageSizes(await readFile(file))).map(([w]) => w), [221, 222]);
+    assert.deepEqual(
+      (await pageSizes(await readFile(file))).map(([w]) => w),
+      [221, 222],
+    );
   });
 
   it('email: sends the PDFs through SMTP and says so', async () => {
@@ -75,8 +94,9 @@ describe('support CLI', function () {
     assert.equal(smtp.mails[0]!.attachments.length, 2);
   });
 
-  it('email leaves the service\'s own jobs (Tixstock sync, reconciliation) to the service', async () => {
-    const [sync] = await t.sql`insert into jobs (kind, payload, order_id) values ('tixstock.order_update', '{"order_id":"R-20027"}', 'R-20027') returning id`;
+  it("email leaves the service's own jobs (Tixstock sync, reconciliation) to the service", async () => {
+    const [sync] =
+      await t.sql`insert into jobs (kind, payload, order_id) values ('tixstock.order_update', '{"order_id":"R-20027"}', 'R-20027') returning id`;
     const [rec] = await t.sql`insert into jobs (kind, payload) values ('reconcile.periodic', '{}') returning id`;
     const r = await cli(['email', 'R-20027', 'buyer@example.org']);
     assert.equal(r.code, 0, r.stderr);
@@ -108,7 +128,9 @@ describe('support CLI', function () {
     // and it cannot enter root's private temp directories.
     const embedded = path.join(tmpdir(), `tixstock-cli-test-${process.pid}`);
     const r = await cli(['order', 'R-1'], {
-      DATABASE_URL: undefined, EMBEDDED_POSTGRES_DIR: embedded, EMBEDDED_POSTGRES_PORT: String(await freePort()),
+      DATABASE_URL: undefined,
+      EMBEDDED_POSTGRES_DIR: embedded,
+      EMBEDDED_POSTGRES_PORT: String(await freePort()),
     }).finally(() => rm(embedded, { recursive: true, force: true }));
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /order R-1 not found/, 'it started, migrated and searched an empty database');

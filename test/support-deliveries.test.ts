@@ -56,7 +56,11 @@ describe('support page: deliveries', () => {
     assert.deepEqual(await rowsOf({ type: 'order.eticket_fulfilment', outcome: 'rejected' }), [ids.refused]);
     const threeDaysAgo = new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 10);
     assert.deepEqual(await rowsOf({ day: threeDaysAgo }), [ids.unsupported]);
-    assert.deepEqual(await rowsOf({ outcome: 'nonsense' }), [ids.refused, ids.large, ids.unsupported, ids.invalid], 'an unknown outcome is no filter');
+    assert.deepEqual(
+      await rowsOf({ outcome: 'nonsense' }),
+      [ids.refused, ids.large, ids.unsupported, ids.invalid],
+      'an unknown outcome is no filter',
+    );
   });
 
   it('shows one delivery: headers, body, reply, outcome', async () => {
@@ -67,7 +71,10 @@ describe('support page: deliveries', () => {
     assert.match(headers, /tixstock-version.*v1/s);
     assert.match(headers, /user-agent.*Tixstock API/s);
     assert.doesNotMatch(headers, /signature/i, 'the signature is never kept');
-    assert.ok(res.text.includes('&lt;script&gt;alert(\\&quot;delivery\\&quot;)&lt;\\/script&gt;'), 'the body (as PHP escaped it), escaped');
+    assert.ok(
+      res.text.includes('&lt;script&gt;alert(\\&quot;delivery\\&quot;)&lt;\\/script&gt;'),
+      'the body (as PHP escaped it), escaped',
+    );
     assert.ok(!res.text.includes('<script>'));
     assert.match(res.text.slice(res.text.indexOf('id="reply"')), /&quot;success&quot;: false/);
   });

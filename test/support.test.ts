@@ -42,16 +42,29 @@ describe('support page (HTTP)', () => {
 
   it('escapes everything a webhook sent, and links only http(s) proof URLs', async () => {
     const evil = '<script>alert("x")</script><img src=x onerror=alert(1)>';
-    await sendWebhook(t.app, webhook('order.update', {
-      ...orderUpdate, id: 'R-<b>1</b>', customer: { ...orderUpdate.customer, first_name: evil, email_address: '"><i>@example.org' },
-      shipping_label: 'javascript:alert(2)',
-    })).expect(200);
-    await sendWebhook(t.app, fulfilment('mobile', { order_id: 'R-<b>1</b>', row: '<u>F</u>', proof_file_url: ['javascript:alert(3)', 'https://example.org/p?a=1&b=<2>'] })).expect(200);
+    await sendWebhook(
+      t.app,
+      webhook('order.update', {
+        ...orderUpdate,
+        id: 'R-<b>1</b>',
+        customer: { ...orderUpdate.customer, first_name: evil, email_address: '"><i>@example.org' },
+        shipping_label: 'javascript:alert(2)',
+      }),
+    ).expect(200);
+    await sendWebhook(
+      t.app,
+      fulfilment('mobile', {
+        order_id: 'R-<b>1</b>',
+        row: '<u>F</u>',
+        proof_file_url: ['javascript:alert(3)', 'https://example.org/p?a=1&b=<2>'],
+      }),
+    ).expect(200);
     const search = await auth(request(t.app).get('/support').query({ q: '<script>' })).expect(200);
     assert.ok(!search.text.includes('<script>'), 'no tag from the data or the query');
     assert.ok(search.text.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;'));
     const page = await auth(request(t.app).get('/support/order').query({ id: 'R-<b>1</b>' })).expect(200);
-    for (const raw of ['<script>', '<img', '<b>1</b>', '<u>F</u>', '"><i>', 'href="javascript:']) assert.ok(!page.text.includes(raw), raw);
+    for (const raw of ['<script>', '<img', '<b>1</b>', '<u>F</u>', '"><i>', 'href="javascript:'])
+      assert.ok(!page.text.includes(raw), raw);
     assert.ok(page.text.includes('R-&lt;b&gt;1&lt;/b&gt;'));
     assert.ok(page.text.includes('<a href="https://example.org/p?a=1&amp;b=&lt;2&gt;"'));
     assert.ok(page.text.includes('<span>javascript:alert(3)</span>'));
@@ -60,13 +73,26 @@ describe('support page (HTTP)', () => {
   it('refuses form posts without the page’s token or from another origin', async () => {
     await sendWebhook(t.app, fulfilment('eticket', { order_id: 'R-1' }, await makePdf('R-1'))).expect(200);
     const form = { id: 'R-1', to: 'buyer@example.org', csrf: formToken(PASSWORD) };
-    const noToken = await auth(request(t.app).post('/support/order/email')).type('form').send({ ...form, csrf: '' }).expect(403);
+    const noToken = await auth(request(t.app).post('/support/order/email'))
+      .type('form')
+      .send({ ...form, csrf: '' })
+      .expect(403);
     assert.match(noToken.text, /not sent from the support page/);
-    await auth(request(t.app).post('/support/order/email')).set('Origin', 'https://evil.example').type('form').send(form).expect(403);
+    await auth(request(t.app).post('/support/order/email'))
+      .set('Origin', 'https://evil.example')
+      .type('form')
+      .send(form)
+      .expect(403);
     await auth(request(t.app).post('/support/order/email')).set('Origin', 'null').type('form').send(form).expect(403);
-    const bad = await auth(request(t.app).post('/support/order/email')).type('form').send({ ...form, to: 'not-an-address' }).expect(400);
+    const bad = await auth(request(t.app).post('/support/order/email'))
+      .type('form')
+      .send({ ...form, to: 'not-an-address' })
+      .expect(400);
     assert.match(bad.text, /must be an e-mail address/);
-    await auth(request(t.app).post('/support/order/email')).type('form').send({ ...form, id: 'R-404' }).expect(404);
+    await auth(request(t.app).post('/support/order/email'))
+      .type('form')
+      .send({ ...form, id: 'R-404' })
+      .expect(404);
     assert.equal((await t.sql`select count(*)::int as n from jobs where kind = 'mail.order_tickets'`)[0]!.n, 0);
     const ok = await auth(request(t.app).post('/support/order/email')).type('form').send(form).expect(303);
     assert.match(ok.headers.location!, /^\/support\/order\?id=R-1&queued=\d+$/);
@@ -76,8 +102,11 @@ describe('support page (HTTP)', () => {
 
   it('unknown orders, tickets and tricky ids get a 404/400 page, never a file', async () => {
     for (const [url, status] of [
-      ['/support/order?id=R-404', 404], ['/support/order', 400], ['/support/order?id=%00', 400],
-      ['/support/ticket.pdf?id=..%2F..%2Fpackage.json', 404], ['/support/ticket.pdf?id=1', 404],
+      ['/support/order?id=R-404', 404],
+      ['/support/order', 400],
+      ['/support/order?id=%00', 400],
+      ['/support/ticket.pdf?id=..%2F..%2Fpackage.json', 404],
+      ['/support/ticket.pdf?id=1', 404],
       ['/support/order/tickets.pdf?id=..%2F..%2F', 404],
     ] as const) {
       const res = await auth(request(t.app).get(url));
@@ -141,8 +170,8 @@ describe('support page in headless Chromium', function () {
   it('finds the order by customer e-mail, name and id', async () => {
     await page.goto(`${base}/support`);
     assert.equal(await page.title(), 'Orders · Tixstock support');
-    assert.match(await page.textContent('#recent') ?? '', /R-20027/);
-    assert.match(await page.textContent('#refused') ?? '', /file is not a PDF/);
+    assert.match((await page.textContent('#recent')) ?? '', /R-20027/);
+    assert.match((await page.textContent('#refused')) ?? '', /file is not a PDF/);
     for (const q of ['ana@example.org', 'sørensen', 'R-20027']) {
       await page.fill('input[name=q]', q);
       await Promise.all([page.waitForURL(/\/support\?q=/), page.click('button[type=submit]')]);
@@ -152,7 +181,7 @@ describe('support page in headless Chromium', function () {
     }
     await page.fill('input[name=q]', 'nobody@example.org');
     await Promise.all([page.waitForURL(/\/support\?q=/), page.click('button[type=submit]')]);
-    assert.match(await page.textContent('#results') ?? '', /No order matches/);
+    assert.match((await page.textContent('#results')) ?? '', /No order matches/);
   });
 
   it('opens the order, downloads one PDF and all merged in seat order', async () => {
@@ -163,13 +192,16 @@ describe('support page in headless Chromium', function () {
     assert.equal(rows.length, 2);
     assert.match(rows[0]!, /Seat 21/);
     assert.match(rows[1]!, /Seat 22/);
-    assert.match(await page.textContent('#proofs') ?? '', /https:\/\/example\.org\/proof\/R-20027-1\.png/);
+    assert.match((await page.textContent('#proofs')) ?? '', /https:\/\/example\.org\/proof\/R-20027-1\.png/);
 
     const [first] = await t.sql`select id from tickets where seat = '22'`;
     const one = await download(`#download-${first!.id}`);
     assert.equal(sha256(one), sha256(pdfs.get('22')!));
     const all = await download('#download-all');
-    assert.deepEqual((await pageSizes(all)).map(([w]) => w), [221, 222]);
+    assert.deepEqual(
+      (await pageSizes(all)).map(([w]) => w),
+      [221, 222],
+    );
   });
 
   it('e-mails the order’s PDFs to an address and shows the mail', async () => {
@@ -177,13 +209,18 @@ describe('support page in headless Chromium', function () {
     await page.fill('#email-form input[name=to]', 'buyer@example.org');
     await page.click('#email-form button');
     assert.match(page.url(), /queued=\d+/, await page.content());
-    assert.match(await page.textContent('[role=status]') ?? '', /E-mail queued \(job \d+\)/);
+    assert.match((await page.textContent('[role=status]')) ?? '', /E-mail queued \(job \d+\)/);
     const mail = await waitUntil('the mail to the buyer', () => smtp.mails.find((m) => m.to.includes('buyer@example.org')));
-    assert.deepEqual(mail.attachments.map((a) => sha256(a.content)), [sha256(pdfs.get('21')!), sha256(pdfs.get('22')!)]);
-    await waitUntil('the mail to be recorded', async () =>
-      (await t.sql`select 1 from mails where to_address = 'buyer@example.org'`).length === 1);
+    assert.deepEqual(
+      mail.attachments.map((a) => sha256(a.content)),
+      [sha256(pdfs.get('21')!), sha256(pdfs.get('22')!)],
+    );
+    await waitUntil(
+      'the mail to be recorded',
+      async () => (await t.sql`select 1 from mails where to_address = 'buyer@example.org'`).length === 1,
+    );
     await page.reload();
-    assert.match(await page.textContent('#mail') ?? '', /buyer@example\.org.*Your tickets for order R-20027/s);
+    assert.match((await page.textContent('#mail')) ?? '', /buyer@example\.org.*Your tickets for order R-20027/s);
   });
 
   it('lists a failed mail delivery and retries it', async () => {
@@ -197,22 +234,22 @@ describe('support page in headless Chromium', function () {
     assert.match(failed ?? '', /550 mailbox <gone@example\.org> unavailable/);
     await page.screenshot({ path: SCREENSHOT.replace('order', 'front'), fullPage: true });
     await Promise.all([page.waitForURL(/retried=/), page.click('#failed-mail button')]);
-    assert.match(await page.textContent('[role=status]') ?? '', new RegExp(`Mail job ${job!.id} is queued again`));
+    assert.match((await page.textContent('[role=status]')) ?? '', new RegExp(`Mail job ${job!.id} is queued again`));
     await waitUntil('the retried mail', () => smtp.mails.find((m) => m.to.includes('gone@example.org')));
   });
 
   it('shows the webhook deliveries, the last error first, and opens it', async () => {
     await page.goto(`${base}/support`);
     await Promise.all([page.waitForURL(/\/support\/deliveries$/), page.click('header a:text("Deliveries")')]);
-    assert.match(await page.textContent('#last-error') ?? '', /order\.eticket_fulfilment.*rejected.*file is not a PDF/s);
+    assert.match((await page.textContent('#last-error')) ?? '', /order\.eticket_fulfilment.*rejected.*file is not a PDF/s);
     await page.selectOption('select[name=outcome]', 'applied');
     await Promise.all([page.waitForURL(/outcome=applied/), page.click('#delivery-filter button')]);
     assert.ok((await page.locator('#deliveries tbody tr').count()) >= 4);
-    assert.doesNotMatch(await page.textContent('#deliveries') ?? '', /rejected/);
+    assert.doesNotMatch((await page.textContent('#deliveries')) ?? '', /rejected/);
     await page.goto(`${base}/support/deliveries`);
     await Promise.all([page.waitForURL(/\/support\/delivery\?id=/), page.click('#last-error a')]);
-    assert.match(await page.textContent('#outcome') ?? '', /rejected \(HTTP 200\)/);
-    assert.match(await page.textContent('#headers') ?? '', /tixstock-version\s*v1/);
+    assert.match((await page.textContent('#outcome')) ?? '', /rejected \(HTTP 200\)/);
+    assert.match((await page.textContent('#headers')) ?? '', /tixstock-version\s*v1/);
     await page.screenshot({ path: SCREENSHOT.replace('order', 'delivery'), fullPage: true });
   });
 

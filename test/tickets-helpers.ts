@@ -55,7 +55,11 @@ export function fulfilment(type: 'eticket' | 'mobile', data: FulfilmentData, pdf
   return webhook(type === 'eticket' ? 'order.eticket_fulfilment' : 'order.mobile_ticket_fulfilment', d);
 }
 
-export async function waitUntil<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 15_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -89,7 +93,10 @@ function decodeBody(raw: string, encoding: string | undefined): Buffer {
     case 'base64':
       return Buffer.from(raw.replace(/\s+/g, ''), 'base64');
     case 'quoted-printable':
-      return Buffer.from(raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+      return Buffer.from(
+        raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h) => String.fromCharCode(parseInt(h, 16))),
+        'latin1',
+      );
     default:
       return Buffer.from(raw, 'latin1');
   }
@@ -129,7 +136,10 @@ export function readMail(raw: string, envelope: { from: string; to: string[] }):
       contentType: (p.headers['content-type'] ?? '').split(';')[0]!.trim(),
       content: p.body,
     }));
-  const text = all.filter((p) => /^text\/plain/i.test(p.headers['content-type'] ?? '')).map((p) => p.body.toString('utf8')).join('\n');
+  const text = all
+    .filter((p) => /^text\/plain/i.test(p.headers['content-type'] ?? ''))
+    .map((p) => p.body.toString('utf8'))
+    .join('\n');
   return { ...envelope, raw, headers: root.headers, text, attachments };
 }
 

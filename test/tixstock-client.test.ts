@@ -17,7 +17,10 @@ type Line = { level: string; msg: string; fields: Record<string, unknown> };
 
 function capture() {
   const lines: Line[] = [];
-  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push({ level, msg, fields });
+  const at =
+    (level: string) =>
+    (msg: string, fields: Record<string, unknown> = {}) =>
+      void lines.push({ level, msg, fields });
   return { lines, log: { info: at('info'), warn: at('warn'), error: at('error') } };
 }
 
@@ -82,13 +85,24 @@ describe('Tixstock client', () => {
       assert.equal(r.meta.type, 'ticket.hold');
       assert.equal(r.message, 'Ticket(s) has successfully been put on hold.');
       const call = sim.calls[0]!;
-      assert.deepEqual([call.method, call.path, call.body, call.auth], ['POST', 'tickets/hold/L1', { quantity: 3 }, `Bearer ${TOKEN}`]);
+      assert.deepEqual(
+        [call.method, call.path, call.body, call.auth],
+        ['POST', 'tickets/hold/L1', { quantity: 3 }, `Bearer ${TOKEN}`],
+      );
       assert.equal(sim.listing('L1')!.quantity, 7);
       assert.equal(lines.length, 1);
       assert.ok(!JSON.stringify(lines).includes(TOKEN), 'the token is never logged');
       assert.deepEqual(
         { ...lines[0]!.fields, ms: typeof lines[0]!.fields.ms },
-        { method: 'POST', path: 'tickets/hold/{listing_id}', listing_id: 'L1', quantity: 3, status: 200, ms: 'number', tixstock_request_id: r.requestId },
+        {
+          method: 'POST',
+          path: 'tickets/hold/{listing_id}',
+          listing_id: 'L1',
+          quantity: 3,
+          status: 200,
+          ms: 'number',
+          tixstock_request_id: r.requestId,
+        },
       );
     });
 
@@ -224,15 +238,27 @@ describe('Tixstock client', () => {
       try {
         const config = loadConfig({ TIXSTOCK_BEARER_TOKEN: TOKEN, TIXSTOCK_API_URL: sim.url });
         await createTixstockClient(config).hold('L1', 1);
-        await createTixstockClient(config, { token: 'wrong-secret-token' }).hold('L1', 1).catch(() => undefined);
+        await createTixstockClient(config, { token: 'wrong-secret-token' })
+          .hold('L1', 1)
+          .catch(() => undefined);
       } finally {
         process.stdout.write = out;
         process.stderr.write = err;
         if (level === undefined) delete process.env.LOG_LEVEL;
         else process.env.LOG_LEVEL = level;
       }
-      const lines = written.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-      assert.deepEqual(lines.map((l) => [l.level, l.msg, l.status]), [['info', 'tixstock call', 200], ['error', 'tixstock call', 401]]);
+      const lines = written
+        .join('')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(
+        lines.map((l) => [l.level, l.msg, l.status]),
+        [
+          ['info', 'tixstock call', 200],
+          ['error', 'tixstock call', 401],
+        ],
+      );
       assert.ok(!written.join('').includes(TOKEN) && !written.join('').includes('wrong-secret-token'));
     });
 
@@ -263,7 +289,7 @@ describe('Tixstock client', () => {
       await fails(closed.hold('L1', 1), 'unavailable');
     });
 
-    it('a proxy\'s 502 page is unavailable (nothing applied); its 504 is unknown_outcome (the gateway may have let it through)', async () => {
+    it("a proxy's 502 page is unavailable (nothing applied); its 504 is unknown_outcome (the gateway may have let it through)", async () => {
       const { client } = clientFor(sim);
       sim.fault({ call: 'hold', kind: '502', times: 1 });
       const e = await fails(client.hold('L1', 1), 'unavailable');
@@ -327,18 +353,82 @@ describe('Tixstock client', () => {
     const cases: [number, unknown, TixstockErrorKind | 'ok', string[], string?][] = [
       [200, { data: { quantity_available: 1 }, meta: { hold_id: 'h1' }, errors: [] }, 'ok', []],
       [200, { data: { quantity_available: 1 }, meta: { hold_id: 'h1' }, errors: {} }, 'ok', []],
-      [200, { data: { quantity_available: 1 }, meta: {} }, 'unknown_outcome', ['Tixstock accepted the hold without meta.hold_id: it cannot be released or ordered']],
+      [
+        200,
+        { data: { quantity_available: 1 }, meta: {} },
+        'unknown_outcome',
+        ['Tixstock accepted the hold without meta.hold_id: it cannot be released or ordered'],
+      ],
       [200, 'not json', 'unknown_outcome', ['Tixstock answered 2xx without a JSON object: the call may have been applied']],
-      [200, { data: [], meta: {}, errors: { title: 'Invalid authorization.', code: '111' } }, 'config', ['Invalid authorization.'], '111'],
-      [400, { data: [], meta: {}, errors: { title: 'Invalid IP address.', code: '103' } }, 'config', ['Invalid IP address.'], '103'],
-      [403, { data: [], meta: {}, errors: { title: 'Sorry, the request is forbidden.', code: '403' } }, 'config', ['Sorry, the request is forbidden.'], '403'],
-      [422, { data: [], meta: {}, errors: ['The a field is required.', 'The b field is required.'] }, 'refused', ['The a field is required.', 'The b field is required.']],
-      [405, { data: [], meta: {}, errors: { title: 'Method not allowed.', code: '405' } }, 'refused', ['Method not allowed.'], '405'],
-      [400, { data: [], meta: {}, errors: { title: 'Sorry there was an error reducing the ticket quantity please try again.', code: '107' } }, 'refused', ['Sorry there was an error reducing the ticket quantity please try again.'], '107'],
-      [200, { data: [], meta: {}, errors: { title: 'Invalid quantity you must enter a whole number with a minimum value of 1.', code: '106' } }, 'conflict', ['Invalid quantity you must enter a whole number with a minimum value of 1.'], '106'],
+      [
+        200,
+        { data: [], meta: {}, errors: { title: 'Invalid authorization.', code: '111' } },
+        'config',
+        ['Invalid authorization.'],
+        '111',
+      ],
+      [
+        400,
+        { data: [], meta: {}, errors: { title: 'Invalid IP address.', code: '103' } },
+        'config',
+        ['Invalid IP address.'],
+        '103',
+      ],
+      [
+        403,
+        { data: [], meta: {}, errors: { title: 'Sorry, the request is forbidden.', code: '403' } },
+        'config',
+        ['Sorry, the request is forbidden.'],
+        '403',
+      ],
+      [
+        422,
+        { data: [], meta: {}, errors: ['The a field is required.', 'The b field is required.'] },
+        'refused',
+        ['The a field is required.', 'The b field is required.'],
+      ],
+      [
+        405,
+        { data: [], meta: {}, errors: { title: 'Method not allowed.', code: '405' } },
+        'refused',
+        ['Method not allowed.'],
+        '405',
+      ],
+      [
+        400,
+        {
+          data: [],
+          meta: {},
+          errors: { title: 'Sorry there was an error reducing the ticket quantity please try again.', code: '107' },
+        },
+        'refused',
+        ['Sorry there was an error reducing the ticket quantity please try again.'],
+        '107',
+      ],
+      [
+        200,
+        {
+          data: [],
+          meta: {},
+          errors: { title: 'Invalid quantity you must enter a whole number with a minimum value of 1.', code: '106' },
+        },
+        'conflict',
+        ['Invalid quantity you must enter a whole number with a minimum value of 1.'],
+        '106',
+      ],
       [404, '', 'not_found', ['HTTP 404']],
       [502, '<html>bad gateway</html>', 'unavailable', ['HTTP 502: <html>bad gateway</html>']],
-      [429, { data: [], meta: {}, errors: { title: 'Too many request made, subsequent requests will be blocked for the next minute.', code: '429' } }, 'rate_limited', ['Too many request made, subsequent requests will be blocked for the next minute.'], '429'],
+      [
+        429,
+        {
+          data: [],
+          meta: {},
+          errors: { title: 'Too many request made, subsequent requests will be blocked for the next minute.', code: '429' },
+        },
+        'rate_limited',
+        ['Too many request made, subsequent requests will be blocked for the next minute.'],
+        '429',
+      ],
     ];
     for (const [status, body, kind, messages, code] of cases) {
       it(`${status} ${JSON.stringify(body).slice(0, 70)} -> ${kind}`, async () => {
@@ -376,7 +466,7 @@ describe('Tixstock client', () => {
       assert.equal(sim.calls.length, 1);
     });
 
-    it('the simulator\'s own limit: past it every call is 429 for a minute, and the client stops sending', async () => {
+    it("the simulator's own limit: past it every call is 429 for a minute, and the client stops sending", async () => {
       const limited = await simulator({ rateLimitPerMinute: 2 });
       const { client } = clientFor(limited, {}, { pauseMs: 60_000, maxWaitMs: 300 });
       await client.getTickets({ page: 1 });
@@ -391,7 +481,10 @@ describe('Tixstock client', () => {
       const results = await Promise.allSettled(Array.from({ length: 5 }, () => client.getTickets({ page: 1 })));
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 3);
       const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-      assert.deepEqual(rejected.map((r) => (r.reason as TixstockError).kind), ['rate_limited', 'rate_limited']);
+      assert.deepEqual(
+        rejected.map((r) => (r.reason as TixstockError).kind),
+        ['rate_limited', 'rate_limited'],
+      );
       assert.equal(sim.calls.length, 3);
 
       const windowed = clientFor(sim, { TIXSTOCK_API_RATE_PER_MINUTE: '2' }, { rateWindowMs: 300, maxWaitMs: 10_000 }).client;
@@ -459,7 +552,11 @@ describe('Tixstock client', () => {
       await client.getTickets({ page: 1 });
       cutRequest = 2;
       assert.deepEqual((await client.getTickets({ page: 2 })).data, []);
-      assert.deepEqual(received, ['GET /v1/tickets/get?per_page=50&page=1', 'GET /v1/tickets/get?per_page=50&page=2', 'GET /v1/tickets/get?per_page=50&page=2']);
+      assert.deepEqual(received, [
+        'GET /v1/tickets/get?per_page=50&page=1',
+        'GET /v1/tickets/get?per_page=50&page=2',
+        'GET /v1/tickets/get?per_page=50&page=2',
+      ]);
       assert.equal(connections, 2);
     });
 
@@ -486,7 +583,10 @@ describe('Tixstock client', () => {
       assert.equal(sim.calls.length, 3);
       assert.equal(sim.state.orders.get('O-r')!.status, 'Dispatched');
       sim.calls.length = 0;
-      await fails(retryAbsolute(() => client.hold('L1', 100), { baseMs: 10 }), 'conflict');
+      await fails(
+        retryAbsolute(() => client.hold('L1', 100), { baseMs: 10 }),
+        'conflict',
+      );
       assert.equal(sim.calls.length, 1);
     });
   });

@@ -21,7 +21,14 @@ describe('Tixstock simulator: a scripted day against the service', () => {
 
   it('plays every step, and the service and Tixstock agree after each', async () => {
     const day = await playDay({ sim, serviceUrl: server.url, apiToken: API_TOKEN });
-    assert.ok(day.ok, JSON.stringify(day.steps.filter((s) => !s.ok), null, 1));
+    assert.ok(
+      day.ok,
+      JSON.stringify(
+        day.steps.filter((s) => !s.ok),
+        null,
+        1,
+      ),
+    );
     assert.equal(day.steps.length, 16);
     assert.equal(sim.state.orders.get(day.orderId)!.status, 'Dispatched');
   });

@@ -47,7 +47,10 @@ describe('Tixstock simulator', () => {
       assert.deepEqual(Object.keys(r.body), ['data', 'meta', 'message']);
       assert.deepEqual(r.body.data, { quantity_available: 3 });
       assert.deepEqual(Object.keys(r.body.meta), ['mode', 'type', 'external_id', 'hold_id', 'quantity', 'request_id']);
-      assert.deepEqual([r.body.meta.mode, r.body.meta.type, r.body.meta.external_id, r.body.meta.quantity], ['Sandbox', 'ticket.hold', 'L1', 2]);
+      assert.deepEqual(
+        [r.body.meta.mode, r.body.meta.type, r.body.meta.external_id, r.body.meta.quantity],
+        ['Sandbox', 'ticket.hold', 'L1', 2],
+      );
       assert.match(r.body.meta.hold_id, ULID);
       assert.match(r.body.meta.request_id, ULID);
       assert.equal(r.body.message, 'Ticket(s) has successfully been put on hold.');
@@ -70,7 +73,13 @@ describe('Tixstock simulator', () => {
 
     it('order/add, order/update (Commissionable is final), broker/close with a top-level success "true"', async () => {
       const { body: h } = await call(sim, 'POST', 'tickets/hold/L1', { quantity: 3 });
-      const order = { order_id: 'O-1', order_status: 'Pending Approval', datetime: '2027-02-02T10:15:00+0000', currency: 'GBP', customer: { id: 'c1' } };
+      const order = {
+        order_id: 'O-1',
+        order_status: 'Pending Approval',
+        datetime: '2027-02-02T10:15:00+0000',
+        currency: 'GBP',
+        customer: { id: 'c1' },
+      };
       const add = await call(sim, 'POST', `order/add/${h.meta.hold_id}/2`, order);
       assert.equal(add.status, 200);
       assert.equal(add.body.data.id, 'O-1');
@@ -125,7 +134,17 @@ describe('Tixstock simulator', () => {
   describe('refusals', () => {
     it('the documented codes in the general error shape', async () => {
       const more = await call(sim, 'POST', 'tickets/hold/L1', { quantity: 6 });
-      assert.deepEqual([more.status, more.body], [400, { data: [], meta: {}, errors: { title: 'The on hold quantity cannot be greater then the listing quantity.', code: '108' } }]);
+      assert.deepEqual(
+        [more.status, more.body],
+        [
+          400,
+          {
+            data: [],
+            meta: {},
+            errors: { title: 'The on hold quantity cannot be greater then the listing quantity.', code: '108' },
+          },
+        ],
+      );
       for (const q of [0, -1, 1.5, 'x', null]) {
         const r = await call(sim, 'POST', 'tickets/hold/L1', { quantity: q });
         assert.equal(r.body.errors.code, '106', `quantity ${JSON.stringify(q)}`);
@@ -133,7 +152,10 @@ describe('Tixstock simulator', () => {
       const { body: h } = await call(sim, 'POST', 'tickets/hold/L1', { quantity: 1 });
       assert.equal((await call(sim, 'POST', `tickets/release/${h.meta.hold_id}/2`)).body.errors.code, '109');
       const unknown = await call(sim, 'POST', 'tickets/hold/nope', { quantity: 1 });
-      assert.deepEqual([unknown.status, unknown.body.errors], [404, { title: 'Sorry the resource cannot be found.', code: '404' }]);
+      assert.deepEqual(
+        [unknown.status, unknown.body.errors],
+        [404, { title: 'Sorry the resource cannot be found.', code: '404' }],
+      );
       assert.equal(sim.listing('L1')!.quantity, 4);
     });
 
@@ -155,7 +177,10 @@ describe('Tixstock simulator', () => {
         const r = await call(s, 'POST', `order/add/${h.meta.hold_id}/1`, { order_id: 'X' });
         assert.equal(r.status, 400);
         assert.deepEqual(r.body.errors, [
-          'The order status field is required.', 'The datetime field is required.', 'The currency field is required.', 'The customer field is required.',
+          'The order status field is required.',
+          'The datetime field is required.',
+          'The currency field is required.',
+          'The customer field is required.',
         ]);
       } finally {
         await s.close();
@@ -168,7 +193,17 @@ describe('Tixstock simulator', () => {
         assert.equal((await call(s, 'GET', 'tickets/get')).status, 200);
         assert.equal((await call(s, 'GET', 'tickets/get')).status, 200);
         const r = await call(s, 'GET', 'tickets/get');
-        assert.deepEqual([r.status, r.body], [429, { data: [], meta: {}, errors: { title: 'Too many request made, subsequent requests will be blocked for the next minute.', code: '429' } }]);
+        assert.deepEqual(
+          [r.status, r.body],
+          [
+            429,
+            {
+              data: [],
+              meta: {},
+              errors: { title: 'Too many request made, subsequent requests will be blocked for the next minute.', code: '429' },
+            },
+          ],
+        );
         assert.equal((await call(s, 'POST', 'broker/close/1')).status, 429);
       } finally {
         await s.close();
@@ -185,7 +220,13 @@ describe('Tixstock simulator', () => {
       assert.equal(sim.listing('L1')!.quantity, 5);
       assert.equal(sim.holds()[0]!.state, 'expired');
       assert.equal((await call(sim, 'POST', `tickets/release/${h.meta.hold_id}/1`)).status, 404);
-      const order = { order_id: 'late', order_status: 'Approved', datetime: '2027-02-02T10:15:00+0000', currency: 'GBP', customer: { id: 'c' } };
+      const order = {
+        order_id: 'late',
+        order_status: 'Approved',
+        datetime: '2027-02-02T10:15:00+0000',
+        currency: 'GBP',
+        customer: { id: 'c' },
+      };
       assert.equal((await call(sim, 'POST', `order/add/${h.meta.hold_id}/1`, order)).status, 404);
     });
 
@@ -214,9 +255,15 @@ describe('Tixstock simulator', () => {
       assert.equal((await call(sim, 'POST', 'tickets/hold/L1', { quantity: 1 })).status, 503);
       assert.equal((await call(sim, 'POST', 'tickets/hold/L1', { quantity: 1 })).status, 200);
       assert.equal(sim.listing('L1')!.quantity, 4, 'the error answers applied nothing');
-      assert.deepEqual(sim.calls.map((c) => [c.call, c.status, c.fault]), [
-        ['tickets/get', 500, '500'], ['hold', 503, '503'], ['hold', 503, '503'], ['hold', 200, undefined],
-      ]);
+      assert.deepEqual(
+        sim.calls.map((c) => [c.call, c.status, c.fault]),
+        [
+          ['tickets/get', 500, '500'],
+          ['hold', 503, '503'],
+          ['hold', 503, '503'],
+          ['hold', 200, undefined],
+        ],
+      );
       assert.throws(() => sim.fault({ call: 'nope' as 'hold', kind: '500' }), /call: one of/);
       assert.throws(() => sim.fault({ call: 'hold', kind: '500', times: 0 }), /times:/);
     });
@@ -269,7 +316,7 @@ describe('Tixstock simulator', () => {
       assert.equal(phpJson({ url: 'https://x/y', name: 'Café' }).toString(), '{"url":"https:\\/\\/x\\/y","name":"Caf\\u00e9"}');
     });
 
-    it('a listing, other resellers\' hold, release and sale, then order.update and a fulfilment PDF, all applied by the service', async () => {
+    it("a listing, other resellers' hold, release and sale, then order.update and a fulfilment PDF, all applied by the service", async () => {
       const s = await startSimulator({ token: TOKEN, serviceUrl });
       try {
         const listing = await s.webhooks.addListing({ quantity: 6 });
@@ -286,7 +333,11 @@ describe('Tixstock simulator', () => {
         assert.equal(await quantity(), 5);
         assert.equal(s.listing(id)!.quantity, 5);
         const tickets = await call(s, 'GET', `tickets/get?listing_id=${id}`);
-        assert.equal(tickets.body.data[0].number_of_tickets_for_sale.quantity_available, 5, 'tickets/get agrees with the service');
+        assert.equal(
+          tickets.body.data[0].number_of_tickets_for_sale.quantity_available,
+          5,
+          'tickets/get agrees with the service',
+        );
 
         assert.equal((await s.webhooks.orderUpdate('R-1', { status: 'Delivered' })).status, 200);
         const f = await s.webhooks.fulfil('R-1', { listingId: id, seat: '22' });
@@ -295,11 +346,14 @@ describe('Tixstock simulator', () => {
         assert.equal(order.status, 200);
         assert.equal(order.body.tickets.length, 1);
         assert.equal(order.body.tickets[0].pages, 1);
-        const pdf = await api(app).get(`/api/tickets/${order.body.tickets[0].id}.pdf`).buffer(true).parse((r, cb) => {
-          const chunks: Buffer[] = [];
-          r.on('data', (c: Buffer) => chunks.push(c));
-          r.on('end', () => cb(null, Buffer.concat(chunks)));
-        });
+        const pdf = await api(app)
+          .get(`/api/tickets/${order.body.tickets[0].id}.pdf`)
+          .buffer(true)
+          .parse((r, cb) => {
+            const chunks: Buffer[] = [];
+            r.on('data', (c: Buffer) => chunks.push(c));
+            r.on('end', () => cb(null, Buffer.concat(chunks)));
+          });
         assert.equal((await PDFDocument.load(pdf.body as Buffer)).getPageCount(), 1);
       } finally {
         await s.close();

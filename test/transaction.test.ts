@@ -34,7 +34,10 @@ describe('transactionWithDeadline', () => {
     const codes = JSON.parse(m[1]!) as Record<string, number>;
     assert.equal(codes.committed, undefined);
     assert.equal(codes['no answer'], undefined, 'every round was answered');
-    assert.equal(Object.values(codes).reduce((a, b) => a + b, 0), 30);
+    assert.equal(
+      Object.values(codes).reduce((a, b) => a + b, 0),
+      30,
+    );
   });
 
   it('a transaction that misses its deadline is answered at once and rolls back when it runs later', async () => {
@@ -45,11 +48,13 @@ describe('transactionWithDeadline', () => {
     let blockerDone = false;
     let locked!: () => void;
     const lockTaken = new Promise<void>((r) => (locked = r));
-    const blocker = sql.begin(async (tx) => {
-      await tx`lock table deadline_probe in exclusive mode`;
-      locked();
-      await new Promise((r) => setTimeout(r, 600));
-    }).then(() => (blockerDone = true));
+    const blocker = sql
+      .begin(async (tx) => {
+        await tx`lock table deadline_probe in exclusive mode`;
+        locked();
+        await new Promise((r) => setTimeout(r, 600));
+      })
+      .then(() => (blockerDone = true));
     await lockTaken;
     await assert.rejects(
       transactionWithDeadline(sql, 200, async (tx) => {
@@ -128,11 +133,19 @@ describe('transactionWithDeadline: a connection lost during COMMIT', () => {
       const sql = postgres(proxy.url, { max: 1, prepare: false, onnotice: () => {} });
       try {
         const id = `${when}-${Date.now()}`;
-        const attempt = transactionWithDeadline(sql, 5000, async (tx) => {
-          await tx`insert into outcome_probe values (${id})`;
-          return id;
-        }, { wasCommitted: (r) => probeCommitted(sql, r) });
-        const outcome = await attempt.then(() => 'resolved', (e: { code?: string }) => `rejected ${e.code}`);
+        const attempt = transactionWithDeadline(
+          sql,
+          5000,
+          async (tx) => {
+            await tx`insert into outcome_probe values (${id})`;
+            return id;
+          },
+          { wasCommitted: (r) => probeCommitted(sql, r) },
+        );
+        const outcome = await attempt.then(
+          () => 'resolved',
+          (e: { code?: string }) => `rejected ${e.code}`,
+        );
         const row = { outcome, found: (await testSql()`select 1 from outcome_probe where id = ${id}`).length > 0 };
         if (when === 'after-commit') {
           assert.deepEqual(row, { outcome: 'resolved', found: true }, 'committed: reported as committed, not as an outage');
@@ -161,11 +174,18 @@ describe('transactionWithDeadline: the confirmation of a lost COMMIT is bounded'
       const id = `bounded-${Date.now()}`;
       let asked = 0;
       const started = Date.now();
-      const outcome = await transactionWithDeadline(sql, 5000, async (tx) => {
-        await tx`insert into outcome_probe values (${id})`;
-        return id;
-      }, { wasCommitted: () => (asked++, new Promise<boolean>(() => {})), confirmUntil: Date.now() + 1000 })
-        .then(() => 'resolved', (e: Error) => e.constructor.name);
+      const outcome = await transactionWithDeadline(
+        sql,
+        5000,
+        async (tx) => {
+          await tx`insert into outcome_probe values (${id})`;
+          return id;
+        },
+        { wasCommitted: () => (asked++, new Promise<boolean>(() => {})), confirmUntil: Date.now() + 1000 },
+      ).then(
+        () => 'resolved',
+        (e: Error) => e.constructor.name,
+      );
       assert.equal(outcome, 'CommitOutcomeUnknown');
       assert.ok(asked >= 1);
       // Generous: the default confirmation alone would take COMMIT_CONFIRM_MS.
@@ -186,15 +206,25 @@ describe('deliveryCommitted: the outcome of a transaction whose connection was c
       let finish!: () => void;
       let inserted!: (id: string) => void;
       const idOf = new Promise<string>((r) => (inserted = r));
-      const other = sql.begin(async (tx) => {
-        const id = await insertDelivery(tx, {
-          version: 'v1', type: 'event.update', path: '/webhooks/tixstock', headers: {}, body: Buffer.from('{}'),
-          bodySha256: Buffer.alloc(32), redacted: false, outcome: 'applied', status: 200, reply: {},
-        });
-        inserted(id);
-        await new Promise<void>((r) => (finish = r));
-        if (ending === 'rollback') throw new Error('rolled back on purpose');
-      }).catch(() => {});
+      const other = sql
+        .begin(async (tx) => {
+          const id = await insertDelivery(tx, {
+            version: 'v1',
+            type: 'event.update',
+            path: '/webhooks/tixstock',
+            headers: {},
+            body: Buffer.from('{}'),
+            bodySha256: Buffer.alloc(32),
+            redacted: false,
+            outcome: 'applied',
+            status: 200,
+            reply: {},
+          });
+          inserted(id);
+          await new Promise<void>((r) => (finish = r));
+          if (ending === 'rollback') throw new Error('rolled back on purpose');
+        })
+        .catch(() => {});
       const id = await idOf;
       let answered = false;
       const answer = deliveryCommitted(sql, id).then((v) => {
@@ -211,9 +241,12 @@ describe('deliveryCommitted: the outcome of a transaction whose connection was c
     });
   }
 
-  it('a webhook\'s body is let go once answered (in a fresh process: nothing cached holds it)', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(path.dirname(script), 'body-retention.ts')],
-      { encoding: 'utf8', env: process.env, timeout: 60_000 });
+  it("a webhook's body is let go once answered (in a fresh process: nothing cached holds it)", () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(path.dirname(script), 'body-retention.ts')], {
+      encoding: 'utf8',
+      env: process.env,
+      timeout: 60_000,
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { status: 200, outcome: 'applied', retained: false });
   });

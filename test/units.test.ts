@@ -26,9 +26,20 @@ describe('units', () => {
     });
 
     it('names the variable of a wrong value', () => {
-      for (const [k, v] of [['PORT', 'eighty'], ['WEBHOOK_BODY_LIMIT', 'lots'], ['DISPLAY_PRICE_MARKUP_PERCENT', '10%'], ['DATABASE_POOL_SIZE', '0'],
-        ['WEBHOOK_MEMORY_LIMIT', 'lots'], ['WEBHOOK_MEMORY_LIMIT', '10mb'], ['WEBHOOK_MIN_UPLOAD_RATE', '-1']]) {
-        assert.throws(() => loadConfig({ [k!]: v }), (e: Error) => e instanceof ConfigError && e.message.includes(k!), k);
+      for (const [k, v] of [
+        ['PORT', 'eighty'],
+        ['WEBHOOK_BODY_LIMIT', 'lots'],
+        ['DISPLAY_PRICE_MARKUP_PERCENT', '10%'],
+        ['DATABASE_POOL_SIZE', '0'],
+        ['WEBHOOK_MEMORY_LIMIT', 'lots'],
+        ['WEBHOOK_MEMORY_LIMIT', '10mb'],
+        ['WEBHOOK_MIN_UPLOAD_RATE', '-1'],
+      ]) {
+        assert.throws(
+          () => loadConfig({ [k!]: v }),
+          (e: Error) => e instanceof ConfigError && e.message.includes(k!),
+          k,
+        );
       }
     });
   });
@@ -83,8 +94,8 @@ describe('units', () => {
   describe('strict base64 (ticket files)', () => {
     // The rule, written plainly: PHP's alphabet, padded, canonical. The decoder takes a faster
     // route; it must agree with this on every input.
-    const strictly = (t: string) => t.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(t)
-      && Buffer.from(t, 'base64').toString('base64') === t;
+    const strictly = (t: string) =>
+      t.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(t) && Buffer.from(t, 'base64').toString('base64') === t;
 
     it('accepts what an encoder writes and returns its bytes', () => {
       for (const n of [0, 1, 2, 3, 4, 5, 100, 1001]) {
@@ -125,9 +136,16 @@ describe('units', () => {
 
   it('strict base64 from the bytes of a large JSON string: same verdict and bytes as from a string, across steps', () => {
     const base = Buffer.from(Array.from({ length: 150_000 }, (_, i) => (i * 7919) % 251)).toString('base64');
-    const cases = [base, `${base.slice(0, -4)}QR==`, base.slice(0, -1), `${base.slice(0, 49_151)}*${base.slice(49_152)}`,
-      `${base.slice(0, 49_150)}==${base.slice(49_152)}`, `${base.slice(0, 98_303)}-${base.slice(98_304)}`,
-      `${base.slice(0, 100)}\n${base.slice(100)}`, ` ${base.slice(1)}`];
+    const cases = [
+      base,
+      `${base.slice(0, -4)}QR==`,
+      base.slice(0, -1),
+      `${base.slice(0, 49_151)}*${base.slice(49_152)}`,
+      `${base.slice(0, 49_150)}==${base.slice(49_152)}`,
+      `${base.slice(0, 98_303)}-${base.slice(98_304)}`,
+      `${base.slice(0, 100)}\n${base.slice(100)}`,
+      ` ${base.slice(1)}`,
+    ];
     for (const t of cases) {
       const escaped = JSON.stringify(t).slice(1, -1).replaceAll('/', '\\/');
       const viaBytes = decodeBase64Strict(new JsonStringBytes(Buffer.from(escaped)));
@@ -140,7 +158,10 @@ describe('units', () => {
     it('parses like JSON.parse, with large values as views of their escaped bytes', () => {
       const big = 'QUJD\\/'.repeat(20);
       const body = Buffer.from(`{"data":{"a":"x\\"y","file":"${big}","n":[1,"${big}"],"q":"\\\\"},"meta":{"type":"t"}}`);
-      const parsed = parseJsonLifting(body, 50) as { data: { a: string; file: unknown; n: unknown[]; q: string }; meta: { type: string } };
+      const parsed = parseJsonLifting(body, 50) as {
+        data: { a: string; file: unknown; n: unknown[]; q: string };
+        meta: { type: string };
+      };
       const expected = JSON.parse(body.toString()) as typeof parsed;
       assert.equal(parsed.data.a, expected.data.a);
       assert.equal(parsed.data.q, expected.data.q);
@@ -152,12 +173,15 @@ describe('units', () => {
       assert.equal(parsed.data.n[0], 1);
     });
 
-    it('a body that is not JSON fails with JSON.parse\'s own error', () => {
+    it("a body that is not JSON fails with JSON.parse's own error", () => {
       const bad = Buffer.from(`{"file":"${'A'.repeat(100)}", oops}`);
-      assert.throws(() => parseJsonLifting(bad, 50), (err: Error) => {
-        assert.throws(() => JSON.parse(bad.toString()), { message: err.message });
-        return true;
-      });
+      assert.throws(
+        () => parseJsonLifting(bad, 50),
+        (err: Error) => {
+          assert.throws(() => JSON.parse(bad.toString()), { message: err.message });
+          return true;
+        },
+      );
       assert.throws(() => parseJsonLifting(Buffer.from(`{"file":"${'A'.repeat(100)}`), 50), SyntaxError);
     });
   });

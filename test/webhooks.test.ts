@@ -17,7 +17,8 @@ describe('webhooks: the examples, end to end', () => {
   });
 
   const listing = async (id = listingId) => (await api(app).get(`/api/listings/${id}`).expect(200)).body;
-  const createBody = () => Buffer.from(fixture('ticket.add.json').toString('latin1').replace('"ticket.add"', '"ticket.create"'), 'latin1');
+  const createBody = () =>
+    Buffer.from(fixture('ticket.add.json').toString('latin1').replace('"ticket.add"', '"ticket.create"'), 'latin1');
   /** The webhooks a test builds on, sent in this order: each answered 200. */
   const steps: Record<string, () => Promise<unknown>> = {
     add: async () => {
@@ -110,7 +111,10 @@ describe('webhooks: the examples, end to end', () => {
   });
 
   it('broker.authenticate checks the credentials of a broker account (success is a string)', async () => {
-    const created = await api(app).post('/api/brokers').send({ username: 'seller@example.org', password: 'correct horse battery' }).expect(201);
+    const created = await api(app)
+      .post('/api/brokers')
+      .send({ username: 'seller@example.org', password: 'correct horse battery' })
+      .expect(201);
     const res = await sendWebhook(app, fixture('broker.authenticate.json')).expect(200);
     assert.deepEqual(res.body, { broker_id: created.body.id, success: 'true', message: 'authenticated' });
 
@@ -164,15 +168,34 @@ describe('webhooks: the examples, end to end', () => {
   it('every delivery is in the log with its outcome and reply', async () => {
     await given('add', 'create', 'update', 'hold');
     await api(app).post('/api/brokers').send({ username: 'seller@example.org', password: 'correct horse battery' }).expect(201);
-    for (const body of [fixtureFor('ticket.release.json', listingId), fixtureFor('ticket.sold.json', listingId), fixture('event.update.json'),
-      fixture('broker.authenticate.json'), fixture('broker.open.json'), fixture('broker.closed.json'), fixtureFor('ticket.delete.json', listingId),
-      fixture('event.cancel.json')]) {
+    for (const body of [
+      fixtureFor('ticket.release.json', listingId),
+      fixtureFor('ticket.sold.json', listingId),
+      fixture('event.update.json'),
+      fixture('broker.authenticate.json'),
+      fixture('broker.open.json'),
+      fixture('broker.closed.json'),
+      fixtureFor('ticket.delete.json', listingId),
+      fixture('event.cancel.json'),
+    ]) {
       await sendWebhook(app, body).expect(200);
     }
     const res = await api(app).get('/api/deliveries?limit=100').expect(200);
     const types = res.body.items.map((d: { type: string }) => d.type);
-    for (const t of ['ticket.add', 'ticket.create', 'ticket.update', 'ticket.hold', 'ticket.release', 'ticket.sold',
-      'event.update', 'event.cancel', 'broker.authenticate', 'broker.open', 'broker.closed', 'ticket.delete']) {
+    for (const t of [
+      'ticket.add',
+      'ticket.create',
+      'ticket.update',
+      'ticket.hold',
+      'ticket.release',
+      'ticket.sold',
+      'event.update',
+      'event.cancel',
+      'broker.authenticate',
+      'broker.open',
+      'broker.closed',
+      'ticket.delete',
+    ]) {
       assert.ok(types.includes(t), `${t} logged`);
     }
     assert.ok(res.body.items.every((d: { outcome: string }) => ['applied', 'rejected'].includes(d.outcome)));

@@ -7,8 +7,19 @@ import { z } from 'zod';
 import { errorBody, isFileReply, type RouteDoc, describeRoute } from '../route-doc.js';
 
 const openApiRoute = describeRoute({
-  method: 'get', path: '/api/openapi.json', summary: 'This document (OpenAPI 3.1)', auth: false,
-  replies: { 200: z.object({ openapi: z.string(), info: z.object({ title: z.string(), version: z.string(), description: z.string() }), paths: z.record(z.string(), z.unknown()) }).loose() },
+  method: 'get',
+  path: '/api/openapi.json',
+  summary: 'This document (OpenAPI 3.1)',
+  auth: false,
+  replies: {
+    200: z
+      .object({
+        openapi: z.string(),
+        info: z.object({ title: z.string(), version: z.string(), description: z.string() }),
+        paths: z.record(z.string(), z.unknown()),
+      })
+      .loose(),
+  },
 });
 
 type JsonSchema = Record<string, unknown>;
@@ -25,7 +36,10 @@ export const openApiPath = (expressPath: string) => expressPath.replace(/:(\w+)/
 
 function parameters(doc: RouteDoc) {
   const list: JsonSchema[] = [];
-  for (const [where, schema] of [['path', doc.params], ['query', doc.query]] as const) {
+  for (const [where, schema] of [
+    ['path', doc.params],
+    ['query', doc.query],
+  ] as const) {
     if (!schema) continue;
     const s = jsonSchema(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
     for (const [name, property] of Object.entries(s.properties ?? {})) {
@@ -43,14 +57,17 @@ function operation(doc: RouteDoc) {
       : { description: 'OK', content: { 'application/json': { schema: jsonSchema(reply, 'output') } } };
   }
   responses.default = {
-    description: 'an error: bad input (400), no or wrong token (401), not found (404), conflict (409), database unavailable (503)',
+    description:
+      'an error: bad input (400), no or wrong token (401), not found (404), conflict (409), database unavailable (503)',
     content: { 'application/json': { schema: jsonSchema(errorBody, 'output') } },
   };
   return {
     summary: doc.summary,
     security: doc.auth === false ? [] : [{ apiToken: [] }],
     parameters: parameters(doc),
-    ...(doc.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(doc.body, 'input') } } } } : {}),
+    ...(doc.body
+      ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(doc.body, 'input') } } } }
+      : {}),
     responses,
   };
 }
@@ -67,7 +84,8 @@ export function openApiDocument(routes: RouteDoc[]) {
     info: {
       title: 'Tixstock reseller integration service API',
       version: '1',
-      description: 'The inventory, the webhook log and the orders with their ticket PDFs. ' +
+      description:
+        'The inventory, the webhook log and the orders with their ticket PDFs. ' +
         'Lists are {"items": [...], "next": cursor or null}; errors are {"success": false, "message", "errors"}.',
     },
     components: { securitySchemes: { apiToken: { type: 'http', scheme: 'bearer', description: 'API_TOKEN' } } },

@@ -38,14 +38,16 @@ export function sslFor(url: string): false | 'require' {
 }
 
 export function connect(url: string, opts: ConnectOptions): Sql {
-  return releasingOrigins(postgres(url, {
-    max: opts.max,
-    ssl: sslFor(url),
-    connect_timeout: opts.connectTimeout ?? 3,
-    idle_timeout: 60,
-    onnotice: () => {},
-    connection: { application_name: opts.applicationName ?? 'tixstock-service' },
-  }));
+  return releasingOrigins(
+    postgres(url, {
+      max: opts.max,
+      ssl: sslFor(url),
+      connect_timeout: opts.connectTimeout ?? 3,
+      idle_timeout: 60,
+      onnotice: () => {},
+      connection: { application_name: opts.applicationName ?? 'tixstock-service' },
+    }),
+  );
 }
 
 /**

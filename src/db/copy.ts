@@ -47,7 +47,12 @@ export async function copyRow(db: Sql | Tx, table: string, columns: CopyColumns,
 
 /** copyRow for a table with an identity column `id`: returns the id the row got, the value the
  * COPY took from the column's sequence, which currval() reads in this same session. */
-export async function copyRowReturningId(db: Sql | Tx, table: string, columns: CopyColumns, values: Record<string, Value>): Promise<string> {
+export async function copyRowReturningId(
+  db: Sql | Tx,
+  table: string,
+  columns: CopyColumns,
+  values: Record<string, Value>,
+): Promise<string> {
   await copyRow(db, table, columns, values);
   const [row] = await db<{ id: string }[]>`select currval(pg_get_serial_sequence(${table}, 'id'))::text as id`;
   return row!.id;

@@ -63,8 +63,10 @@ async function binariesWithinReach(): Promise<void> {
     const partial = await mkdtemp(`${copy}-partial-`);
     await cp(path.join(pkgDir, 'native'), path.join(partial, 'native'), { recursive: true, verbatimSymlinks: true });
     const bin = (file: string) => JSON.stringify(path.join(copy, 'native', 'bin', file));
-    await writeFile(path.join(partial, 'index.js'),
-      `export const pg_ctl = ${bin('pg_ctl')};\nexport const initdb = ${bin('initdb')};\nexport const postgres = ${bin('postgres')};\n`);
+    await writeFile(
+      path.join(partial, 'index.js'),
+      `export const pg_ctl = ${bin('pg_ctl')};\nexport const initdb = ${bin('initdb')};\nexport const postgres = ${bin('postgres')};\n`,
+    );
     await chmod(partial, 0o755);
     await rename(partial, copy).catch(async (err) => {
       await rm(partial, { recursive: true, force: true });
@@ -75,7 +77,8 @@ async function binariesWithinReach(): Promise<void> {
   if (typeof nodeModule.registerHooks === 'function') {
     // Node 22.15 and later: synchronous hooks in this thread.
     nodeModule.registerHooks({
-      resolve: (specifier, context, next) => (specifier === name ? { url: target, shortCircuit: true } : next(specifier, context)),
+      resolve: (specifier, context, next) =>
+        specifier === name ? { url: target, shortCircuit: true } : next(specifier, context),
     });
     return;
   }

@@ -8,18 +8,21 @@ import type { Sql } from './connect.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** sql/ sits at the project root; from src/db or dist/src/db. */
-export const SQL_DIR = [path.resolve(here, '../../sql'), path.resolve(here, '../../../sql')].find((d) => {
-  try {
-    return readdirSync(d).some((f) => f.endsWith('.sql'));
-  } catch {
-    return false;
-  }
-}) ?? path.resolve(here, '../../sql');
+export const SQL_DIR =
+  [path.resolve(here, '../../sql'), path.resolve(here, '../../../sql')].find((d) => {
+    try {
+      return readdirSync(d).some((f) => f.endsWith('.sql'));
+    } catch {
+      return false;
+    }
+  }) ?? path.resolve(here, '../../sql');
 
 const MIGRATION_LOCK = 7_204_512_001;
 
 export function migrationFiles(dir = SQL_DIR): string[] {
-  return readdirSync(dir).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
+  return readdirSync(dir)
+    .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
+    .sort();
 }
 
 export async function migrate(sql: Sql, dir = SQL_DIR): Promise<string[]> {

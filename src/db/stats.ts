@@ -44,7 +44,8 @@ export async function databaseSize(sql: Sql, config: Config): Promise<DatabaseSi
   const bytes = row!.bytes;
   const limit = config.DATABASE_SIZE_LIMIT ?? null;
   return {
-    bytes, limit_bytes: limit,
+    bytes,
+    limit_bytes: limit,
     used_percent: limit ? Math.round((bytes / limit) * 1000) / 10 : null,
     warning: limit !== null && bytes >= limit * SIZE_WARNING_SHARE,
   };
@@ -55,7 +56,9 @@ export async function checkDatabaseSize(sql: Sql, config: Config): Promise<Datab
   const size = await databaseSize(sql, config);
   if (size.warning) {
     log.warn('database storage is 80% used or more', {
-      database_bytes: size.bytes, limit_bytes: size.limit_bytes, used_percent: size.used_percent,
+      database_bytes: size.bytes,
+      limit_bytes: size.limit_bytes,
+      used_percent: size.used_percent,
     });
   }
   return size;
@@ -77,7 +80,9 @@ export async function largestTables(sql: Sql, limit = 10): Promise<TableSize[]> 
 }
 
 /** The last retention run that finished, and what all runs freed. */
-export async function retentionSummary(sql: Sql): Promise<{ last_run: RetentionRun | null; runs: number; rows: number; bytes: number }> {
+export async function retentionSummary(
+  sql: Sql,
+): Promise<{ last_run: RetentionRun | null; runs: number; rows: number; bytes: number }> {
   const [[last], [total]] = await Promise.all([
     sql<RetentionRun[]>`
       select id, started_at, finished_at, cutoff, rows, bytes::float8 as bytes, batches, database_bytes::float8 as database_bytes
@@ -92,7 +97,11 @@ export async function retentionSummary(sql: Sql): Promise<{ last_run: RetentionR
 /** 30d, 24h, 90m: a retention in the units it was most likely given in. */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0';
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const) {
     if (ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms / 1000}s`;
@@ -107,7 +116,12 @@ export interface StorageStats {
 export async function storageStats(sql: Sql, config: Config): Promise<StorageStats> {
   const [database, tables, retention] = await Promise.all([databaseSize(sql, config), largestTables(sql), retentionSummary(sql)]);
   return {
-    database, tables,
-    retention: { body_retention: formatDuration(config.DELIVERY_BODY_RETENTION), body_retention_ms: config.DELIVERY_BODY_RETENTION, ...retention },
+    database,
+    tables,
+    retention: {
+      body_retention: formatDuration(config.DELIVERY_BODY_RETENTION),
+      body_retention_ms: config.DELIVERY_BODY_RETENTION,
+      ...retention,
+    },
   };
 }

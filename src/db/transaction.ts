@@ -33,7 +33,14 @@ export const COMMIT_CONFIRM_MS = 4000;
 /** The connection under a transaction is gone, or the server is closing it (57P0x: shut down,
  * terminated): nothing more may be written to it, not even a ROLLBACK. */
 const CONNECTION_LOST = new Set([
-  'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03',
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  'ECONNRESET',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
 ]);
 export const isConnectionLost = (err: unknown) => CONNECTION_LOST.has(String((err as { code?: unknown } | null)?.code));
 
@@ -91,7 +98,10 @@ export interface TransactionOptions<T> {
 }
 
 export async function transactionWithDeadline<T>(
-  sql: Sql, deadlineMs: number, body: (tx: Tx) => Promise<T>, opts: TransactionOptions<T> = {},
+  sql: Sql,
+  deadlineMs: number,
+  body: (tx: Tx) => Promise<T>,
+  opts: TransactionOptions<T> = {},
 ): Promise<T> {
   return withDeadline(deadlineMs, opts, (gate) => {
     const connection = { lost: false };
@@ -125,7 +135,11 @@ interface DeadlineGate<T> {
 
 /** The rules both kinds of transaction share: answer by the deadline unless COMMIT is on its
  * way, and when the connection is lost during COMMIT ask wasCommitted. */
-async function withDeadline<T>(deadlineMs: number, opts: TransactionOptions<T>, run: (gate: DeadlineGate<T>) => Promise<T>): Promise<T> {
+async function withDeadline<T>(
+  deadlineMs: number,
+  opts: TransactionOptions<T>,
+  run: (gate: DeadlineGate<T>) => Promise<T>,
+): Promise<T> {
   if (deadlineMs <= 0) throw new DeadlineExceeded(0); // no time left: not even attempted
   let committing: { result: T } | undefined;
   const gate: DeadlineGate<T> = {
@@ -168,7 +182,10 @@ async function withDeadline<T>(deadlineMs: number, opts: TransactionOptions<T>, 
  * releasing it would list a dead connection as open).
  */
 export async function statementWithDeadline<T>(
-  sql: Sql, deadlineMs: number, statement: (db: Sql) => PromiseLike<T>, opts: TransactionOptions<T> = {},
+  sql: Sql,
+  deadlineMs: number,
+  statement: (db: Sql) => PromiseLike<T>,
+  opts: TransactionOptions<T> = {},
 ): Promise<T> {
   return withDeadline(deadlineMs, opts, async (gate) => {
     const db = releasingOrigins(await sql.reserve());
@@ -203,7 +220,12 @@ export async function statementWithDeadline<T>(
   });
 }
 
-async function confirmCommit<T>(result: T, wasCommitted: (result: T) => Promise<boolean>, lost: unknown, until: number): Promise<T> {
+async function confirmCommit<T>(
+  result: T,
+  wasCommitted: (result: T) => Promise<boolean>,
+  lost: unknown,
+  until: number,
+): Promise<T> {
   while (Date.now() < until) {
     let answer: boolean | undefined;
     try {
@@ -223,11 +245,24 @@ async function confirmCommit<T>(result: T, wasCommitted: (result: T) => Promise<
 }
 
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED',
-  '57P01', '57P02', '57P03', // admin shutdown, crash shutdown, cannot connect now
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  '57P01',
+  '57P02',
+  '57P03', // admin shutdown, crash shutdown, cannot connect now
   '53300', // too many connections
-  '40001', '40P01', // serialization failure, deadlock: safe to retry later
+  '40001',
+  '40P01', // serialization failure, deadlock: safe to retry later
   '25006', // read-only transaction (a replica during fail-over)
 ]);
 

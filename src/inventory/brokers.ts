@@ -23,7 +23,10 @@ export async function verifyPassword(password: string, stored: string | null): P
   const [, N, r, p, salt, key] = parts as [string, string, string, string, string, string];
   const expected = Buffer.from(key, 'base64');
   const actual = await scrypt(password, Buffer.from(salt, 'base64'), expected.length, {
-    N: Number(N), r: Number(r), p: Number(p), maxmem: PARAMS.maxmem,
+    N: Number(N),
+    r: Number(r),
+    p: Number(p),
+    maxmem: PARAMS.maxmem,
   });
   return stored !== null && timingSafeEqual(actual, expected);
 }

@@ -27,8 +27,22 @@ export interface HoldRow {
   updated_at: Date;
 }
 
-const HOLD_COLUMNS = ['id', 'tixstock_hold_id', 'listing_id', 'requested', 'quantity', 'sold_quantity', 'status', 'expires_at',
-  'busy', 'busy_until', 'order_id', 'last_error', 'created_at', 'updated_at'];
+const HOLD_COLUMNS = [
+  'id',
+  'tixstock_hold_id',
+  'listing_id',
+  'requested',
+  'quantity',
+  'sold_quantity',
+  'status',
+  'expires_at',
+  'busy',
+  'busy_until',
+  'order_id',
+  'last_error',
+  'created_at',
+  'updated_at',
+];
 
 export const isHoldId = isSerialId;
 
@@ -47,11 +61,23 @@ export const nextHoldId = (db: Sql | Tx): Fragment => db`nextval('hold_id_seq')`
 /** quantity -= n on a published listing with at least n left, and a pending hold that expires
  * (if its outcome never becomes known) after `expiresInMs`, with its ledger row: one statement.
  * The hold's id is `holdId` when given (taken with nextHoldId), a new one otherwise. */
-export async function reserveHold(db: Sql | Tx, listingId: string, n: number, expiresInMs: number, holdId?: string): Promise<Reservation> {
+export async function reserveHold(
+  db: Sql | Tx,
+  listingId: string,
+  n: number,
+  expiresInMs: number,
+  holdId?: string,
+): Promise<Reservation> {
   if (!isListingId(listingId)) return { kind: 'not_found' };
   const change = listingChange(db, {
-    id: listingId, deliveryId: db`null::bigint`, holdId: db`(select hold_id from ids)`, reason: 'our.hold', requested: n,
-    quantity: db`old.quantity - ${n}::int`, ceiling: db`old.quantity_ceiling`, when: db`old.quantity >= ${n}::int`,
+    id: listingId,
+    deliveryId: db`null::bigint`,
+    holdId: db`(select hold_id from ids)`,
+    reason: 'our.hold',
+    requested: n,
+    quantity: db`old.quantity - ${n}::int`,
+    ceiling: db`old.quantity_ceiling`,
+    when: db`old.quantity >= ${n}::int`,
   });
   const [row] = await db<({ listing_status: string | null; before: number | null; after: number | null } & Partial<HoldRow>)[]>`
     with ids as (
@@ -72,7 +98,12 @@ export async function reserveHold(db: Sql | Tx, listingId: string, n: number, ex
 
 /** Tixstock holds the tickets: the pending hold becomes active until `expiresAt`. Undefined when
  * it is no longer pending (the sweep expired it meanwhile). */
-export async function confirmHold(sql: Sql, holdId: string, tixstockHoldId: string, expiresAt: Date): Promise<HoldRow | undefined> {
+export async function confirmHold(
+  sql: Sql,
+  holdId: string,
+  tixstockHoldId: string,
+  expiresAt: Date,
+): Promise<HoldRow | undefined> {
   const [row] = await sql<HoldRow[]>`
     update holds set status = 'active', tixstock_hold_id = ${tixstockHoldId}, expires_at = ${expiresAt}, updated_at = now()
      where id = ${holdId} and status = 'pending'
@@ -86,8 +117,13 @@ async function returnTickets(tx: Tx, h: Pick<HoldRow, 'id' | 'listing_id' | 'qua
   if (n <= 0) return;
   await tx`
     with ${listingChange(tx, {
-      id: h.listing_id, deliveryId: tx`null::bigint`, holdId: tx`${h.id}::bigint`, reason, requested: n,
-      quantity: releaseQuantity(tx, n), ceiling: tx`old.quantity_ceiling`,
+      id: h.listing_id,
+      deliveryId: tx`null::bigint`,
+      holdId: tx`${h.id}::bigint`,
+      reason,
+      requested: n,
+      quantity: releaseQuantity(tx, n),
+      ceiling: tx`old.quantity_ceiling`,
     })}
     select 1 from changed`;
 }
@@ -108,13 +144,22 @@ export async function undoHold(sql: Sql, holdId: string, error: string): Promise
   });
 }
 
-export type Claim = { kind: 'claimed'; hold: HoldRow } | { kind: 'not_found' } | { kind: 'refused'; hold: HoldRow; reason: string };
+export type Claim =
+  | { kind: 'claimed'; hold: HoldRow }
+  | { kind: 'not_found' }
+  | { kind: 'refused'; hold: HoldRow; reason: string };
 
 /** Takes the hold for one order/add at Tixstock (releases take no mark: releaseRefusal) until `forMs` from now, if it is
  * active, unexpired, not busy and holds at least `n` (one statement; the busy mark, not a row
  * lock, keeps other calls and the sweep off it while Tixstock answers). An order/add whose answer
  * never came leaves its mark for good: the hold may be sold, so nothing may use it again. */
-export async function claimHold(db: Sql | Tx, holdId: string, op: 'release' | 'order', n: number | undefined, forMs: number): Promise<Claim> {
+export async function claimHold(
+  db: Sql | Tx,
+  holdId: string,
+  op: 'release' | 'order',
+  n: number | undefined,
+  forMs: number,
+): Promise<Claim> {
   if (!isHoldId(holdId)) return { kind: 'not_found' };
   const [claimed] = await db<HoldRow[]>`
     update holds set busy = ${op}, busy_until = now() + ${ms(forMs)} * interval '1 millisecond', updated_at = now()
@@ -130,7 +175,9 @@ export async function claimHold(db: Sql | Tx, holdId: string, op: 'release' | 'o
   if (h.expires_at.getTime() <= Date.now()) return refused(`hold ${h.id} has expired`);
   if (h.busy && h.busy_until && h.busy_until.getTime() > Date.now()) return refused(`hold ${h.id} has a ${h.busy} in progress`);
   if (h.busy === 'order') {
-    return refused(`hold ${h.id}: Tixstock's answer to order ${h.order_id ?? ''} was lost; it may be sold, so it can be neither released nor ordered again`);
+    return refused(
+      `hold ${h.id}: Tixstock's answer to order ${h.order_id ?? ''} was lost; it may be sold, so it can be neither released nor ordered again`,
+    );
   }
   return refused(`hold ${h.id} holds ${h.quantity}, not ${n}`);
 }
@@ -183,8 +230,13 @@ export async function applyRelease(sql: Sql, hold: Pick<HoldRow, 'id' | 'listing
        where holds.id = before.id and holds.status = 'active' and before.returned > 0
       returning ${sql(HOLD_COLUMNS.map((c) => `holds.${c}`))}, before.returned
     ), ${listingChange(sql, {
-      id: hold.listing_id, deliveryId: sql`null::bigint`, holdId: sql`${hold.id}::bigint`, reason: 'our.release', requested: n,
-      quantity: sql`least(old.quantity_ceiling, old.quantity + (select returned from h))`, ceiling: sql`old.quantity_ceiling`,
+      id: hold.listing_id,
+      deliveryId: sql`null::bigint`,
+      holdId: sql`${hold.id}::bigint`,
+      reason: 'our.release',
+      requested: n,
+      quantity: sql`least(old.quantity_ceiling, old.quantity + (select returned from h))`,
+      ceiling: sql`old.quantity_ceiling`,
       when: sql`exists (select 1 from h)`,
     })}
     select * from h`;
@@ -200,8 +252,13 @@ export async function applyOwnSale(tx: Tx, holdId: string, n: number, orderId: s
   const h = (await lockHold(tx, holdId))!;
   await tx`
     with ${listingChange(tx, {
-      id: h.listing_id, deliveryId: tx`null::bigint`, holdId: tx`${h.id}::bigint`, reason: 'our.sale', requested: n,
-      quantity: tx`old.quantity`, ceiling: tx`greatest(old.quantity, old.quantity_ceiling - ${n}::int)`,
+      id: h.listing_id,
+      deliveryId: tx`null::bigint`,
+      holdId: tx`${h.id}::bigint`,
+      reason: 'our.sale',
+      requested: n,
+      quantity: tx`old.quantity`,
+      ceiling: tx`greatest(old.quantity, old.quantity_ceiling - ${n}::int)`,
     })}
     select 1 from changed`;
   const [row] = await tx<HoldRow[]>`
@@ -235,8 +292,13 @@ export async function expireDueHolds(sql: Sql, limit = 100): Promise<number> {
       if (orderUnknown) {
         await tx`
           with ${listingChange(tx, {
-            id: h.listing_id, deliveryId: tx`null::bigint`, holdId: tx`${h.id}::bigint`, reason: 'our.order.unknown', requested: h.quantity,
-            quantity: tx`old.quantity`, ceiling: tx`old.quantity_ceiling`,
+            id: h.listing_id,
+            deliveryId: tx`null::bigint`,
+            holdId: tx`${h.id}::bigint`,
+            reason: 'our.order.unknown',
+            requested: h.quantity,
+            quantity: tx`old.quantity`,
+            ceiling: tx`old.quantity_ceiling`,
           })}
           select 1 from changed`;
       } else {

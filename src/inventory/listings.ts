@@ -44,23 +44,25 @@ export type QuantityChange =
   | { found: false }
   | { found: true; status: 'published' | 'deleted'; brokerId: string; before: number; after: number | null };
 
-
 /** The CTEs `old`, `changed` and `ledger` of every change to one listing: lock the listing, and
  * if it is published (and `when`, a condition over `old.*`, holds) set quantity (and ceiling, and
  * any `extra` assignments) from expressions over `old.*`, writing the ledger row for `deliveryId`
  * or `holdId` (expressions) in the same statement. A deleted listing is a tombstone: `changed`
  * is empty. */
-export function listingChange(db: Sql | Tx, p: {
-  id: string;
-  deliveryId: Fragment;
-  holdId?: Fragment;
-  reason: string;
-  requested: number | null;
-  quantity: Fragment;
-  ceiling: Fragment;
-  extra?: Fragment;
-  when?: Fragment;
-}): Fragment {
+export function listingChange(
+  db: Sql | Tx,
+  p: {
+    id: string;
+    deliveryId: Fragment;
+    holdId?: Fragment;
+    reason: string;
+    requested: number | null;
+    quantity: Fragment;
+    ceiling: Fragment;
+    extra?: Fragment;
+    when?: Fragment;
+  },
+): Fragment {
   return db`
     old as (
       select id, status, broker_id, quantity, quantity_ceiling from listings
@@ -78,7 +80,10 @@ export function listingChange(db: Sql | Tx, p: {
 }
 
 /** A change to one listing by a delivery already in the log (see listingChange). */
-async function changeListing(tx: Tx, p: Omit<Parameters<typeof listingChange>[1], 'deliveryId'> & { deliveryId: string }): Promise<QuantityChange> {
+async function changeListing(
+  tx: Tx,
+  p: Omit<Parameters<typeof listingChange>[1], 'deliveryId'> & { deliveryId: string },
+): Promise<QuantityChange> {
   if (!isListingId(p.id)) return { found: false };
   const [row] = await tx<{ status: 'published' | 'deleted'; broker_id: string; before: number; after: number | null }[]>`
     with ${listingChange(tx, { ...p, deliveryId: tx`${p.deliveryId}::bigint` })}
@@ -104,17 +109,24 @@ export const releaseQuantity = (db: Sql | Tx, n: number) => db`least(old.quantit
  * The ledger's foreign key to the delivery is checked at the end of the statement, when the
  * delivery row exists.
  */
-export function changeQuantityRecorded<R extends Row>(db: Sql, p: {
-  id: string;
-  reason: string;
-  requested: number;
-  quantity: Fragment;
-  deliveryId: Fragment;
-  record: PendingQuery<R[]>;
-}): PendingQuery<R[]> {
+export function changeQuantityRecorded<R extends Row>(
+  db: Sql,
+  p: {
+    id: string;
+    reason: string;
+    requested: number;
+    quantity: Fragment;
+    deliveryId: Fragment;
+    record: PendingQuery<R[]>;
+  },
+): PendingQuery<R[]> {
   const change = listingChange(db, {
-    id: p.id, reason: p.reason, requested: p.requested, quantity: p.quantity,
-    ceiling: db`old.quantity_ceiling`, deliveryId: db`(select delivery_id from ids)`,
+    id: p.id,
+    reason: p.reason,
+    requested: p.requested,
+    quantity: p.quantity,
+    ceiling: db`old.quantity_ceiling`,
+    deliveryId: db`(select delivery_id from ids)`,
   });
   return db<R[]>`
     with ids as (
@@ -129,16 +141,27 @@ export function changeQuantityRecorded<R extends Row>(db: Sql, p: {
 /** ticket.sold: quantity and first seat are set to what Tixstock says remains. */
 export function applySold(tx: Tx, deliveryId: string, id: string, quantity: number, firstSeat: string | null) {
   return changeListing(tx, {
-    id, deliveryId, reason: 'ticket.sold', requested: quantity,
+    id,
+    deliveryId,
+    reason: 'ticket.sold',
+    requested: quantity,
     quantity: tx`${quantity}::int`,
     ceiling: tx`${quantity}::int`,
     extra: tx`, first_seat = coalesce(${firstSeat}::text, l.first_seat)`,
   });
 }
 
-export async function recordSale(tx: Tx, s: {
-  listingId: string; deliveryId: string; soldQuantity: number; quantityAfter: number; firstSeat: string | null; orderId: string | null;
-}): Promise<void> {
+export async function recordSale(
+  tx: Tx,
+  s: {
+    listingId: string;
+    deliveryId: string;
+    soldQuantity: number;
+    quantityAfter: number;
+    firstSeat: string | null;
+    orderId: string | null;
+  },
+): Promise<void> {
   await tx`
     insert into listing_sales (listing_id, delivery_id, sold_quantity, quantity_after, first_seat, order_id)
     values (${s.listingId}, ${s.deliveryId}, ${s.soldQuantity}, ${s.quantityAfter}, ${s.firstSeat}, ${s.orderId})`;
@@ -147,7 +170,10 @@ export async function recordSale(tx: Tx, s: {
 /** ticket.update: every field replaced; quantity (and ceiling) = quantity_available. */
 export function applyUpdate(tx: Tx, deliveryId: string, id: string, f: ListingFields) {
   return changeListing(tx, {
-    id, deliveryId, reason: 'ticket.update', requested: f.quantity,
+    id,
+    deliveryId,
+    reason: 'ticket.update',
+    requested: f.quantity,
     quantity: tx`${f.quantity}::int`,
     ceiling: tx`${f.quantity}::int`,
     extra: tx`, event_id = ${f.eventId}, broker_id = ${f.brokerId}, first_seat = ${f.firstSeat},
@@ -160,7 +186,10 @@ export function applyUpdate(tx: Tx, deliveryId: string, id: string, f: ListingFi
 /** ticket.delete: the listing becomes a tombstone with quantity 0. */
 export function applyDelete(tx: Tx, deliveryId: string, id: string, reason = 'ticket.delete') {
   return changeListing(tx, {
-    id, deliveryId, reason, requested: 0,
+    id,
+    deliveryId,
+    reason,
+    requested: 0,
     quantity: tx`0`,
     ceiling: tx`0`,
     extra: tx`, status = 'deleted', deleted_at = now()`,
@@ -186,8 +215,22 @@ export async function deleteListingsOfEvent(tx: Tx, deliveryId: string, eventId:
   return rows.map((r) => r.id);
 }
 
-const LISTING_COLUMNS = ['id', 'event_id', 'broker_id', 'status', 'quantity', 'first_seat', 'display_price',
-  'proceed_price', 'face_value', 'seat_details', 'ticket', 'created_at', 'updated_at', 'deleted_at'];
+const LISTING_COLUMNS = [
+  'id',
+  'event_id',
+  'broker_id',
+  'status',
+  'quantity',
+  'first_seat',
+  'display_price',
+  'proceed_price',
+  'face_value',
+  'seat_details',
+  'ticket',
+  'created_at',
+  'updated_at',
+  'deleted_at',
+];
 
 export async function getListing(sql: Sql, id: string) {
   if (!isListingId(id)) return undefined;

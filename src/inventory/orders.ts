@@ -23,7 +23,10 @@ export interface OrderInput {
 const ORDER_STATUS = 'coalesce(reseller_status, status) as order_status';
 
 const name = (o: OrderInput) =>
-  [o.customer?.first_name, o.customer?.last_name].map((s) => s?.trim()).filter(Boolean).join(' ') || null;
+  [o.customer?.first_name, o.customer?.last_name]
+    .map((s) => s?.trim())
+    .filter(Boolean)
+    .join(' ') || null;
 
 /** Creates or refreshes an order. A field Tixstock leaves out (ticket.sold often carries only
  * part of the order) keeps its last value. Returns the status to reply with. */
@@ -72,7 +75,11 @@ export async function orderStatusOf(db: Tx | Sql, id: string): Promise<string | 
 
 /** PUT /api/orders/:id/status: the reseller's own status (null returns to Tixstock's). The
  * reseller issues order ids, so an order may be given a status before Tixstock mentions it. */
-export async function setResellerStatus(sql: Sql | Tx, id: string, status: string | null): Promise<{ created: boolean; soldThroughUs: boolean }> {
+export async function setResellerStatus(
+  sql: Sql | Tx,
+  id: string,
+  status: string | null,
+): Promise<{ created: boolean; soldThroughUs: boolean }> {
   const [row] = await sql<{ created: boolean; hold_id: string | null }[]>`
     insert into orders (id, reseller_status) values (${id}, ${status})
     on conflict (id) do update set reseller_status = excluded.reseller_status, updated_at = now()
@@ -82,11 +89,23 @@ export async function setResellerStatus(sql: Sql | Tx, id: string, status: strin
 
 /** Our own sale (order/add accepted by Tixstock): the order, with our status and the hold it
  * was sold from. False when the order id is already taken by another order. */
-export async function recordOwnSale(tx: Tx, o: {
-  id: string; holdId: string; status: string; currency: string; quantity: number; date: string;
-  customer: Record<string, unknown> & { first_name?: string; last_name?: string; email_address?: string };
-}): Promise<boolean> {
-  const customerName = [o.customer.first_name, o.customer.last_name].map((s) => s?.trim()).filter(Boolean).join(' ') || null;
+export async function recordOwnSale(
+  tx: Tx,
+  o: {
+    id: string;
+    holdId: string;
+    status: string;
+    currency: string;
+    quantity: number;
+    date: string;
+    customer: Record<string, unknown> & { first_name?: string; last_name?: string; email_address?: string };
+  },
+): Promise<boolean> {
+  const customerName =
+    [o.customer.first_name, o.customer.last_name]
+      .map((s) => s?.trim())
+      .filter(Boolean)
+      .join(' ') || null;
   const rows = await tx`
     insert into orders (id, hold_id, reseller_status, date, customer, customer_email, customer_name, quantity, currency)
     values (${o.id}, ${o.holdId}, ${o.status}, ${o.date}, ${json(tx, o.customer)}, ${o.customer.email_address?.trim().toLowerCase() || null},

@@ -46,7 +46,9 @@ const COMPARED = (sql: Sql | Tx, snapshot: string) => sql`
 export async function listingsToCompare(sql: Sql | Tx, ids: string[], snapshot: string): Promise<ComparedListing[]> {
   const own = ids.filter(isListingId);
   if (own.length === 0) return [];
-  return sql<ComparedListing[]>`select ${COMPARED(sql, snapshot)} from listings l where l.id = any(${own}::bigint[]) order by l.id`;
+  return sql<
+    ComparedListing[]
+  >`select ${COMPARED(sql, snapshot)} from listings l where l.id = any(${own}::bigint[]) order by l.id`;
 }
 
 /** Ids of published listings of ours, unchanged since `snapshot`, after `after`, in order. */
@@ -63,7 +65,11 @@ export async function publishedIdsUnchangedSince(sql: Sql, snapshot: string, aft
 export type RepairOutcome = 'repaired' | 'changed_here' | 'not_found' | 'deleted_here';
 
 /** Locks the listing; 'changed_here' when a transaction newer than `snapshot` wrote it. */
-async function lockUnchanged(tx: Tx, id: string, snapshot: string): Promise<{ outcome: RepairOutcome; quantity?: number; status?: string }> {
+async function lockUnchanged(
+  tx: Tx,
+  id: string,
+  snapshot: string,
+): Promise<{ outcome: RepairOutcome; quantity?: number; status?: string }> {
   const [row] = await tx<{ quantity: number; status: string; newer: boolean }[]>`
     select l.quantity, l.status, ${changedAfter(tx, snapshot)} as newer from listings l where l.id = ${id}::bigint for update of l`;
   if (!row) return { outcome: 'not_found' };
@@ -80,18 +86,33 @@ async function ledger(tx: Tx, id: string, reconciliationId: string, before: numb
 const FIELD_COLUMNS = `id bigint, quantity int, event_id text, broker_id text, first_seat text, display_price jsonb,
   tixstock_display_price jsonb, proceed_price jsonb, face_value jsonb, seat_details jsonb, ticket jsonb, data jsonb`;
 
-const fieldRows = (items: { id: string; fields: ListingFields }[]) => JSON.stringify(items.map(({ id, fields: f }) => ({
-  id, quantity: f.quantity, event_id: f.eventId, broker_id: f.brokerId, first_seat: f.firstSeat, display_price: f.displayPrice,
-  tixstock_display_price: f.tixstockDisplayPrice, proceed_price: f.proceedPrice, face_value: f.faceValue, seat_details: f.seatDetails,
-  ticket: f.ticket, data: f.data,
-})));
+const fieldRows = (items: { id: string; fields: ListingFields }[]) =>
+  JSON.stringify(
+    items.map(({ id, fields: f }) => ({
+      id,
+      quantity: f.quantity,
+      event_id: f.eventId,
+      broker_id: f.brokerId,
+      first_seat: f.firstSeat,
+      display_price: f.displayPrice,
+      tixstock_display_price: f.tixstockDisplayPrice,
+      proceed_price: f.proceedPrice,
+      face_value: f.faceValue,
+      seat_details: f.seatDetails,
+      ticket: f.ticket,
+      data: f.data,
+    })),
+  );
 
 /**
  * Sets every field of published listings to Tixstock's (quantity and ceiling included), in one
  * statement: the rows are locked in id order, and one written by a transaction newer than
  * `snapshot` is left alone ('changed_here'), as is a tombstone ('deleted_here').
  */
-export async function repairListings(tx: Tx, p: { reconciliationId: string; snapshot: string; items: { id: string; fields: ListingFields }[] }): Promise<Map<string, RepairOutcome>> {
+export async function repairListings(
+  tx: Tx,
+  p: { reconciliationId: string; snapshot: string; items: { id: string; fields: ListingFields }[] },
+): Promise<Map<string, RepairOutcome>> {
   if (p.items.length === 0) return new Map();
   const rows = await tx<{ id: string; outcome: RepairOutcome }[]>`
     with input as (
@@ -118,7 +139,10 @@ export async function repairListings(tx: Tx, p: { reconciliationId: string; snap
 }
 
 /** Tombstones a published listing that Tixstock has deleted or no longer has. */
-export async function tombstoneListing(tx: Tx, p: { id: string; reconciliationId: string; snapshot: string }): Promise<RepairOutcome> {
+export async function tombstoneListing(
+  tx: Tx,
+  p: { id: string; reconciliationId: string; snapshot: string },
+): Promise<RepairOutcome> {
   const lock = await lockUnchanged(tx, p.id, p.snapshot);
   if (lock.outcome !== 'repaired') return lock.outcome;
   if (lock.status === 'deleted') return 'deleted_here';
@@ -132,7 +156,16 @@ export async function tombstoneListing(tx: Tx, p: { id: string; reconciliationId
 /** Creates the events that `events` names and we do not have; ours are left as they are. */
 export async function addMissingEvents(tx: Tx, events: EventInput[]): Promise<void> {
   if (events.length === 0) return;
-  const rows = JSON.stringify(events.map((e) => ({ id: e.id, name: e.name, datetime: e.datetime ?? null, status: e.status ?? null, venue: e.venue ?? null, data: e })));
+  const rows = JSON.stringify(
+    events.map((e) => ({
+      id: e.id,
+      name: e.name,
+      datetime: e.datetime ?? null,
+      status: e.status ?? null,
+      venue: e.venue ?? null,
+      data: e,
+    })),
+  );
   await tx`
     insert into events (id, name, datetime, status, venue, data)
     select distinct on (id) id, name, datetime, status, venue, data
@@ -149,10 +182,17 @@ export async function addMissingEvents(tx: Tx, events: EventInput[]): Promise<vo
  * and collide later. Call it before any other write to listings in its transaction (the events
  * of the listings must exist: addMissingEvents). Returns the ids created.
  */
-export async function importListings(tx: Tx, reconciliationId: string, items: { id: string; fields: ListingFields }[]): Promise<string[]> {
+export async function importListings(
+  tx: Tx,
+  reconciliationId: string,
+  items: { id: string; fields: ListingFields }[],
+): Promise<string[]> {
   const own = items.filter((i) => isListingId(i.id));
   if (own.length === 0) return [];
-  const highest = own.map((i) => BigInt(i.id)).reduce((a, b) => (a > b ? a : b)).toString();
+  const highest = own
+    .map((i) => BigInt(i.id))
+    .reduce((a, b) => (a > b ? a : b))
+    .toString();
   const [seq] = await tx<{ below: boolean }[]>`select ${highest}::bigint < last_value as below from listing_id_seq`;
   if (!seq!.below) {
     await tx`lock table listings in share row exclusive mode`;

@@ -13,9 +13,16 @@ export interface Job {
   order_id: string | null;
 }
 
-export async function enqueueJob(db: Sql | Tx, j: {
-  kind: string; payload: Record<string, unknown>; orderId?: string | null; maxAttempts?: number; runAt?: Date;
-}): Promise<string> {
+export async function enqueueJob(
+  db: Sql | Tx,
+  j: {
+    kind: string;
+    payload: Record<string, unknown>;
+    orderId?: string | null;
+    maxAttempts?: number;
+    runAt?: Date;
+  },
+): Promise<string> {
   const [row] = await db<{ id: string }[]>`
     insert into jobs (kind, payload, order_id, max_attempts, run_at)
     values (${j.kind}, ${db.json(j.payload as never)}, ${j.orderId ?? null}, ${j.maxAttempts ?? 8}, coalesce(${j.runAt ?? null}::timestamptz, now()))
@@ -50,7 +57,13 @@ export async function completeJob(tx: Tx, job: Job, workerId: string): Promise<b
 }
 
 /** Records a failure: due again after `retryInMs`, or failed for good after max_attempts. */
-export async function failJob(sql: Sql, job: Job, workerId: string, error: string, retryInMs: number): Promise<'retry' | 'failed'> {
+export async function failJob(
+  sql: Sql,
+  job: Job,
+  workerId: string,
+  error: string,
+  retryInMs: number,
+): Promise<'retry' | 'failed'> {
   const [row] = await sql<{ status: 'pending' | 'failed' }[]>`
     update jobs
        set status = case when attempts >= max_attempts then 'failed' else 'pending' end,

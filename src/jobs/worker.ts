@@ -92,7 +92,11 @@ export function startJobWorker(opts: JobWorkerOptions): JobWorker {
         return 'retry' as const;
       });
       (result === 'failed' ? log.error : log.warn)('job failed', {
-        job_id: job.id, kind: job.kind, attempts: job.attempts, outcome: result, retry_in_ms: result === 'retry' ? delay : null,
+        job_id: job.id,
+        kind: job.kind,
+        attempts: job.attempts,
+        outcome: result,
+        retry_in_ms: result === 'retry' ? delay : null,
         error: message.slice(0, 300),
       });
     }
@@ -149,15 +153,19 @@ export function startJobWorker(opts: JobWorkerOptions): JobWorker {
   const periodicRuns = new Set<Promise<void>>();
   function schedulePeriodic(task: PeriodicTask, ms: number): void {
     if (stopped) return;
-    periodicTimers.set(task.name, setTimeout(() => {
-      const running = task.run({ sql, config, stopping: () => stopped })
-        .catch((err) => log.warn('periodic task failed; it runs again at its next time', { task: task.name, error: err }))
-        .finally(() => {
-          periodicRuns.delete(running);
-          schedulePeriodic(task, task.everyMs);
-        });
-      periodicRuns.add(running);
-    }, ms).unref());
+    periodicTimers.set(
+      task.name,
+      setTimeout(() => {
+        const running = task
+          .run({ sql, config, stopping: () => stopped })
+          .catch((err) => log.warn('periodic task failed; it runs again at its next time', { task: task.name, error: err }))
+          .finally(() => {
+            periodicRuns.delete(running);
+            schedulePeriodic(task, task.everyMs);
+          });
+        periodicRuns.add(running);
+      }, ms).unref(),
+    );
   }
 
   schedule(0);
@@ -173,7 +181,12 @@ export function startJobWorker(opts: JobWorkerOptions): JobWorker {
       for (const t of periodicTimers.values()) clearTimeout(t);
       await polling;
       let graceTimer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all([queue.onIdle(), ...periodicRuns]), new Promise((r) => { graceTimer = setTimeout(r, graceMs); })]);
+      await Promise.race([
+        Promise.all([queue.onIdle(), ...periodicRuns]),
+        new Promise((r) => {
+          graceTimer = setTimeout(r, graceMs);
+        }),
+      ]);
       clearTimeout(graceTimer);
       queue.clear();
       const released = await releaseJobs(sql, id).catch(() => 0);

@@ -19,9 +19,7 @@ export interface Difference {
 
 export type FieldDifference = Pick<Difference, 'field' | 'ours' | 'tixstock'>;
 
-export type ReadListing =
-  | { ok: true; listing: ListingResource }
-  | { ok: false; errors: string[] };
+export type ReadListing = { ok: true; listing: ListingResource } | { ok: false; errors: string[] };
 
 export const idOf = (raw: TixstockListing): string | null => {
   const id = raw.id === null || raw.id === undefined ? '' : String(raw.id).trim();
@@ -33,7 +31,11 @@ export const idOf = (raw: TixstockListing): string | null => {
 const truthy = (v: unknown): boolean | undefined => {
   if (typeof v === 'boolean' || v === undefined || v === null) return v ?? undefined;
   const s = String(v).trim().toLowerCase();
-  return s === 'true' || s === '1' || s === 'yes' ? true : s === 'false' || s === '0' || s === 'no' || s === '' ? false : undefined;
+  return s === 'true' || s === '1' || s === 'yes'
+    ? true
+    : s === 'false' || s === '0' || s === 'no' || s === ''
+      ? false
+      : undefined;
 };
 
 /** Tickets/get returns listings whatever their published state: a listing is deleted there when
@@ -47,12 +49,16 @@ function statusOf(raw: TixstockListing): 'published' | 'deleted' {
 // The webhooks' listing resource; tickets/get may name the event by `event_id` only.
 const tixstockListing = listingResource
   .extend({ event: eventResource.optional(), event_id: looseId.optional() })
-  .refine((l) => l.event !== undefined || l.event_id !== undefined, { message: 'event (or event_id) is required', path: ['event'] });
+  .refine((l) => l.event !== undefined || l.event_id !== undefined, {
+    message: 'event (or event_id) is required',
+    path: ['event'],
+  });
 
 /** One of Tixstock's listings in full, as the webhooks' schema reads it. */
 export function readListing(raw: TixstockListing): ReadListing {
   const parsed = tixstockListing.safeParse(raw);
-  if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join('.') || 'listing'}: ${i.message}`) };
+  if (!parsed.success)
+    return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join('.') || 'listing'}: ${i.message}`) };
   const l = parsed.data;
   const eventId = l.event_id ?? l.event!.id;
   // An event known only by id is created with that id as its name until event.update tells more.
@@ -65,7 +71,12 @@ function money(m: unknown): { currency: string; amount: string } | null {
   const v = m as MoneyLike;
   if (!v || typeof v !== 'object' || v.amount === undefined || v.amount === null) return null;
   const amount = String(v.amount).trim();
-  return { currency: String(v.currency ?? '').trim().toUpperCase(), amount: /^\d{1,12}(\.\d{1,6})?$/.test(amount) ? normalizeAmount(amount) : amount };
+  return {
+    currency: String(v.currency ?? '')
+      .trim()
+      .toUpperCase(),
+    amount: /^\d{1,12}(\.\d{1,6})?$/.test(amount) ? normalizeAmount(amount) : amount,
+  };
 }
 
 const text = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : String(v).trim());
@@ -115,7 +126,16 @@ export function viewOf(raw: TixstockListing): TixstockView {
 function sameMoney(a: unknown, b: unknown): boolean {
   const x = a as MoneyLike;
   const y = b as MoneyLike;
-  if (x && y && typeof x === 'object' && typeof y === 'object' && x.amount === y.amount && x.currency === y.currency && typeof x.amount === 'string') return true;
+  if (
+    x &&
+    y &&
+    typeof x === 'object' &&
+    typeof y === 'object' &&
+    x.amount === y.amount &&
+    x.currency === y.currency &&
+    typeof x.amount === 'string'
+  )
+    return true;
   const m = money(a);
   const n = money(b);
   return m === null || n === null ? m === n : m.amount === n.amount && m.currency === n.currency;
@@ -145,7 +165,11 @@ export function compareListing(ours: ComparedListing, theirs: TixstockView): Fie
     if (!sameMoney(a, b)) found.push({ field, ours: money(a), tixstock: money(b) });
   }
   if (!sameSeats(ours.seat_details, ours.first_seat, theirs.seat_details)) {
-    found.push({ field: 'seat_details', ours: seats(ours.seat_details, ours.first_seat), tixstock: seats(theirs.seat_details, theirs.seat_details.first_seat) });
+    found.push({
+      field: 'seat_details',
+      ours: seats(ours.seat_details, ours.first_seat),
+      tixstock: seats(theirs.seat_details, theirs.seat_details.first_seat),
+    });
   }
   return found;
 }

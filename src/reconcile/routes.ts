@@ -19,42 +19,74 @@ const listQuery = z.object({
 });
 
 export const reconciliationRoutes = [
-  describeRoute({ method: 'post', path: '/api/reconciliations', summary: 'Start a reconciliation with Tixstock (it runs on after the answer); 409 while one runs',
-    body: startBody, replies: { 202: reply.reconciliationWithDifferences } }),
-  describeRoute({ method: 'get', path: '/api/reconciliations', summary: 'Reconciliation runs, newest first, paged by `after`', query: listQuery,
-    replies: { 200: pageOf(reply.reconciliation) } }),
-  describeRoute({ method: 'get', path: '/api/reconciliations/:id', summary: 'One run with its differences', params: idParam,
-    replies: { 200: reply.reconciliationWithDifferences } }),
+  describeRoute({
+    method: 'post',
+    path: '/api/reconciliations',
+    summary: 'Start a reconciliation with Tixstock (it runs on after the answer); 409 while one runs',
+    body: startBody,
+    replies: { 202: reply.reconciliationWithDifferences },
+  }),
+  describeRoute({
+    method: 'get',
+    path: '/api/reconciliations',
+    summary: 'Reconciliation runs, newest first, paged by `after`',
+    query: listQuery,
+    replies: { 200: pageOf(reply.reconciliation) },
+  }),
+  describeRoute({
+    method: 'get',
+    path: '/api/reconciliations/:id',
+    summary: 'One run with its differences',
+    params: idParam,
+    replies: { 200: reply.reconciliationWithDifferences },
+  }),
 ];
 
 export function reconciliationsRouter(deps: { sql: Sql; config: Config; tixstock?: TixstockClient }): express.Router {
   const { sql, config } = deps;
   const router = express.Router();
 
-  router.post('/api/reconciliations', asyncRoute(async (req, res) => {
-    const body = parseInput(startBody, req.body ?? {}, 'body');
-    if (!deps.tixstock) return sendError(res, 503, 'no Tixstock client is configured in this process');
-    try {
-      const { id } = await startRun(sql, deps.tixstock, { ...runOptionsFrom(config), repair: body.repair ?? config.RECONCILE_REPAIR, requestedBy: 'api' });
-      res.status(202).location(`/api/reconciliations/${id}`).json(await getRun(sql, id));
-    } catch (err) {
-      if (err instanceof RunInProgress) return sendError(res, 409, err.message, [err.message, `running: /api/reconciliations/${err.runningId}`]);
-      throw err;
-    }
-  }));
+  router.post(
+    '/api/reconciliations',
+    asyncRoute(async (req, res) => {
+      const body = parseInput(startBody, req.body ?? {}, 'body');
+      if (!deps.tixstock) return sendError(res, 503, 'no Tixstock client is configured in this process');
+      try {
+        const { id } = await startRun(sql, deps.tixstock, {
+          ...runOptionsFrom(config),
+          repair: body.repair ?? config.RECONCILE_REPAIR,
+          requestedBy: 'api',
+        });
+        res
+          .status(202)
+          .location(`/api/reconciliations/${id}`)
+          .json(await getRun(sql, id));
+      } catch (err) {
+        if (err instanceof RunInProgress)
+          return sendError(res, 409, err.message, [err.message, `running: /api/reconciliations/${err.runningId}`]);
+        throw err;
+      }
+    }),
+  );
 
   // Newest first; `after` is the last id of the previous page.
-  router.get('/api/reconciliations', asyncRoute(async (req, res) => {
-    const q = parseInput(listQuery, req.query, 'query');
-    const items = await listRuns(sql, { limit: q.limit, before: q.after });
-    res.json({ items, next: items.length === q.limit ? items[items.length - 1]!.id : null });
-  }));
+  router.get(
+    '/api/reconciliations',
+    asyncRoute(async (req, res) => {
+      const q = parseInput(listQuery, req.query, 'query');
+      const items = await listRuns(sql, { limit: q.limit, before: q.after });
+      res.json({ items, next: items.length === q.limit ? items[items.length - 1]!.id : null });
+    }),
+  );
 
-  router.get('/api/reconciliations/:id', asyncRoute(async (req, res) => {
-    const run = await getRun(sql, String(req.params.id));
-    if (!run) return sendError(res, 404, `reconciliation ${String(req.params.id)} not found`);
-    res.json(run);
-  }));
+  router.get(
+    '/api/reconciliations/:id',
+    asyncRoute(async (req, res) => {
+      const run = await getRun(sql, String(req.params.id));
+      if (!run) return sendError(res, 404, `reconciliation ${String(req.params.id)} not found`);
+      res.json(run);
+    }),
+  );
 
   return router;
 }

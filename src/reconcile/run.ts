@@ -10,11 +10,23 @@ import type { Sql } from '../db/connect.js';
 import { listingFields } from '../inventory/listing-fields.js';
 import { isListingId, type ListingFields } from '../inventory/listings.js';
 import {
-  addMissingEvents, currentSnapshot, importListings, listingsToCompare, publishedIdsUnchangedSince, repairListings, tombstoneListing,
+  addMissingEvents,
+  currentSnapshot,
+  importListings,
+  listingsToCompare,
+  publishedIdsUnchangedSince,
+  repairListings,
+  tombstoneListing,
   type ComparedListing,
 } from '../inventory/reconcile-writes.js';
 import { log } from '../log.js';
-import { TixstockError, type TicketsQuery, type TixstockClient, type TixstockListing, type TixstockReply } from '../tixstock/contract.js';
+import {
+  TixstockError,
+  type TicketsQuery,
+  type TixstockClient,
+  type TixstockListing,
+  type TixstockReply,
+} from '../tixstock/contract.js';
 import type { EventResource } from '../tixstock/resources.js';
 import { compareListing, idOf, readListing, viewOf, type Difference } from './compare.js';
 import { createRun, finishRun, heartbeat, recordPage } from './runs.js';
@@ -63,7 +75,8 @@ export interface RunOutcome {
 /** Why a run ended failed; its message is the run's `error`. */
 class RunFailure extends Error {}
 
-const NOTE_CHANGED = 'changed here after the page was read (a webhook or a sale of ours), or a hold of ours on it is not settled with Tixstock yet: that wins; the next run compares again';
+const NOTE_CHANGED =
+  'changed here after the page was read (a webhook or a sale of ours), or a hold of ours on it is not settled with Tixstock yet: that wins; the next run compares again';
 const NOTE_TOMBSTONE = 'deleted here: a tombstone is never revived; if Tixstock is right, ask Tixstock to send ticket.add again';
 const NOTE_NOT_OURS = 'the id is not one this service issues: not imported';
 
@@ -99,7 +112,13 @@ export async function startRun(sql: Sql, client: TixstockClient, opts: RunOption
   return { id, finished };
 }
 
-async function execute(sql: Sql, client: TixstockClient, id: string, opts: RunOptions, abort: AbortController): Promise<RunOutcome> {
+async function execute(
+  sql: Sql,
+  client: TixstockClient,
+  id: string,
+  opts: RunOptions,
+  abort: AbortController,
+): Promise<RunOutcome> {
   const { signal } = abort;
   const totals: Progress = { id, phase: 'pages', pages: 0, listings: 0, withoutId: 0, imported: 0, differences: 0 };
   const beat = setInterval(() => {
@@ -116,12 +135,20 @@ async function execute(sql: Sql, client: TixstockClient, id: string, opts: RunOp
     totals.phase = 'missing';
     await run.missing();
     await finishRun(sql, id, 'done');
-    log.info('reconciliation done', { reconciliation_id: id, pages: totals.pages, listings: totals.listings, differences: totals.differences, imported: totals.imported });
+    log.info('reconciliation done', {
+      reconciliation_id: id,
+      pages: totals.pages,
+      listings: totals.listings,
+      differences: totals.differences,
+      imported: totals.imported,
+    });
     return { id, status: 'done', differences: totals.differences, error: null };
   } catch (err) {
     const reason = err instanceof RunFailure ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
     log.error('reconciliation failed', { reconciliation_id: id, reason, pages: totals.pages });
-    await finishRun(sql, id, 'failed', reason).catch((e) => log.error('could not record the failed reconciliation; it is failed as stale later', { reconciliation_id: id, error: e }));
+    await finishRun(sql, id, 'failed', reason).catch((e) =>
+      log.error('could not record the failed reconciliation; it is failed as stale later', { reconciliation_id: id, error: e }),
+    );
     return { id, status: 'failed', differences: totals.differences, error: reason };
   } finally {
     clearInterval(beat);
@@ -131,10 +158,14 @@ async function execute(sql: Sql, client: TixstockClient, id: string, opts: RunOp
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 class Run {
@@ -174,7 +205,11 @@ class Run {
       } catch (err) {
         if (!(err instanceof TixstockError)) throw err;
         if (err.kind === 'rate_limited' && ++rateLimited < rateTries) {
-          log.warn('reconciliation rate limited by Tixstock: pausing', { reconciliation_id: this.id, page: q.page, times: rateLimited });
+          log.warn('reconciliation rate limited by Tixstock: pausing', {
+            reconciliation_id: this.id,
+            page: q.page,
+            times: rateLimited,
+          });
           await sleep(this.opts.rateLimitPauseMs ?? 60_000, this.signal);
           continue;
         }
@@ -183,7 +218,12 @@ class Run {
           continue;
         }
         this.checkAborted();
-        const times = err.kind === 'rate_limited' ? rateLimited : err.kind === 'unavailable' || err.kind === 'unknown_outcome' ? unavailable : 1;
+        const times =
+          err.kind === 'rate_limited'
+            ? rateLimited
+            : err.kind === 'unavailable' || err.kind === 'unknown_outcome'
+              ? unavailable
+              : 1;
         throw new RunFailure(`${what}: ${err.message}${times > 1 ? ` (${times} tries)` : ''}`);
       }
     }
@@ -195,7 +235,10 @@ class Run {
   /** The snapshot, then the page: the snapshot says which of our changes the page may be
    * older than. An older snapshot only makes more listings count as changed, so the next
    * page's snapshot is taken while this page is on its way, off the reading's critical path. */
-  private request(q: TicketsQuery, snapshot: Promise<string> = currentSnapshot(this.sql)): Promise<{ snapshot: string; reply: TixstockReply<TixstockListing[]> }> {
+  private request(
+    q: TicketsQuery,
+    snapshot: Promise<string> = currentSnapshot(this.sql),
+  ): Promise<{ snapshot: string; reply: TixstockReply<TixstockListing[]> }> {
     snapshot.catch(() => {});
     const p = (async () => {
       const taken = await snapshot;
@@ -215,7 +258,9 @@ class Run {
     const writing = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     const write = (w: Promise<void>) => {
-      const tracked: Promise<void> = w.catch((error: unknown) => void (failure ??= { error })).finally(() => writing.delete(tracked));
+      const tracked: Promise<void> = w
+        .catch((error: unknown) => void (failure ??= { error }))
+        .finally(() => writing.delete(tracked));
       writing.add(tracked);
     };
     let nextSnapshot: Promise<string> | undefined;
@@ -232,7 +277,8 @@ class Run {
         while (writing.size >= WRITERS) await Promise.race(writing);
         write(this.apply(reply.data, snapshot, 1));
         if (!more) break;
-        if (page >= cap) throw new RunFailure(`stopped at the page cap (${cap} pages of ${PER_PAGE}); Tixstock still had a next page`);
+        if (page >= cap)
+          throw new RunFailure(`stopped at the page cap (${cap} pages of ${PER_PAGE}); Tixstock still had a next page`);
       }
     } finally {
       nextSnapshot?.catch(() => {});
@@ -266,8 +312,12 @@ class Run {
 
   private async gone(ours: ComparedListing, snapshot: string): Promise<void> {
     const difference: Difference = {
-      listing_id: ours.id, field: 'listing', ours: { status: ours.status, quantity: ours.quantity }, tixstock: null,
-      action: 'reported', note: 'Tixstock does not return it, also when asked for it by id',
+      listing_id: ours.id,
+      field: 'listing',
+      ours: { status: ours.status, quantity: ours.quantity },
+      tixstock: null,
+      action: 'reported',
+      note: 'Tixstock does not return it, also when asked for it by id',
     };
     await this.write({ items: [], pages: 0, snapshot, gone: difference });
   }
@@ -279,7 +329,9 @@ class Run {
 
   private async write(p: { items: TixstockListing[]; pages: number; snapshot: string; gone?: Difference }): Promise<void> {
     this.checkAborted();
-    const withId = p.items.map((raw) => ({ raw, id: idOf(raw) })).filter((x): x is { raw: TixstockListing; id: string } => x.id !== null);
+    const withId = p.items
+      .map((raw) => ({ raw, id: idOf(raw) }))
+      .filter((x): x is { raw: TixstockListing; id: string } => x.id !== null);
     const differences: Difference[] = [];
     let imported = 0;
     await this.sql.begin(async (tx) => {
@@ -287,7 +339,12 @@ class Run {
       // commits, never partly and never out of order (later commits flush earlier ones): the run
       // is then failed as abandoned and the next one compares those listings again.
       const [, oursRows] = await Promise.all([
-        tx`set local synchronous_commit = off`, listingsToCompare(tx, withId.map((x) => x.id), p.snapshot),
+        tx`set local synchronous_commit = off`,
+        listingsToCompare(
+          tx,
+          withId.map((x) => x.id),
+          p.snapshot,
+        ),
       ]);
       const ours = new Map(oursRows.map((o) => [o.id, o]));
       const plan = this.plan(withId, ours, differences);
@@ -296,28 +353,51 @@ class Run {
         else differences.push(p.gone);
       }
       // The events of imports, and of listings that moved to another event, may be new here.
-      const events = [...plan.imports, ...plan.updates.filter((u) => u.differences.some((d) => d.field === 'event_id'))].map((i) => i.event);
+      const events = [...plan.imports, ...plan.updates.filter((u) => u.differences.some((d) => d.field === 'event_id'))].map(
+        (i) => i.event,
+      );
       if (events.length) await addMissingEvents(tx, events);
       if (plan.imports.length) {
         const created = new Set(await importListings(tx, this.id, plan.imports));
         imported = created.size;
         for (const i of plan.imports) {
           differences.push({
-            listing_id: i.id, field: 'listing', ours: null,
+            listing_id: i.id,
+            field: 'listing',
+            ours: null,
             tixstock: { quantity: i.fields.quantity, event_id: i.fields.eventId, broker_id: i.fields.brokerId },
-            action: created.has(i.id) ? 'imported' : 'skipped', note: created.has(i.id) ? null : 'created here while the page was read',
+            action: created.has(i.id) ? 'imported' : 'skipped',
+            note: created.has(i.id) ? null : 'created here while the page was read',
           });
         }
       }
       const outcomes = await repairListings(tx, { reconciliationId: this.id, snapshot: p.snapshot, items: plan.updates });
-      for (const t of plan.tombstones) outcomes.set(t.id, await tombstoneListing(tx, { id: t.id, reconciliationId: this.id, snapshot: p.snapshot }));
+      for (const t of plan.tombstones)
+        outcomes.set(t.id, await tombstoneListing(tx, { id: t.id, reconciliationId: this.id, snapshot: p.snapshot }));
       for (const r of [...plan.updates, ...plan.tombstones]) {
         const outcome = outcomes.get(r.id) ?? 'not_found';
-        const note = outcome === 'repaired' ? null : outcome === 'deleted_here' ? NOTE_TOMBSTONE : outcome === 'changed_here' ? NOTE_CHANGED : 'no longer here';
-        differences.push(...r.differences.map((d) => ({ ...d, action: outcome === 'repaired' ? 'repaired' as const : 'skipped' as const, note })));
+        const note =
+          outcome === 'repaired'
+            ? null
+            : outcome === 'deleted_here'
+              ? NOTE_TOMBSTONE
+              : outcome === 'changed_here'
+                ? NOTE_CHANGED
+                : 'no longer here';
+        differences.push(
+          ...r.differences.map((d) => ({
+            ...d,
+            action: outcome === 'repaired' ? ('repaired' as const) : ('skipped' as const),
+            note,
+          })),
+        );
       }
       const alive = await recordPage(tx, this.id, {
-        pages: p.pages, listings: p.items.length, withoutId: p.items.length - withId.length, imported, differences,
+        pages: p.pages,
+        listings: p.items.length,
+        withoutId: p.items.length - withId.length,
+        imported,
+        differences,
       });
       if (!alive) throw new RunFailure('the run is no longer running (failed by another process: no heartbeat was seen)');
     });
@@ -337,7 +417,14 @@ class Run {
     const updates: Planned[] = [];
     const tombstones: { id: string; differences: Difference[] }[] = [];
     const unreadable = (id: string, errors: string[]) =>
-      reported.push({ listing_id: id, field: 'resource', ours: null, tixstock: errors, action: 'reported', note: "Tixstock's listing could not be read" });
+      reported.push({
+        listing_id: id,
+        field: 'resource',
+        ours: null,
+        tixstock: errors,
+        action: 'reported',
+        note: "Tixstock's listing could not be read",
+      });
     for (const { raw, id } of items) {
       const o = ours.get(id);
       const view = viewOf(raw);
@@ -349,9 +436,31 @@ class Run {
           continue;
         }
         const summary = { quantity: view.quantity, event_id: view.event_id, broker_id: view.broker_id };
-        if (!isListingId(id)) reported.push({ listing_id: id, field: 'listing', ours: null, tixstock: summary, action: 'reported', note: NOTE_NOT_OURS });
-        else if (!this.opts.repair) reported.push({ listing_id: id, field: 'listing', ours: null, tixstock: summary, action: 'reported', note: 'not here' });
-        else imports.push({ id, fields: listingFields(read.listing, this.opts.markupPercent), event: read.listing.event, differences: [] });
+        if (!isListingId(id))
+          reported.push({
+            listing_id: id,
+            field: 'listing',
+            ours: null,
+            tixstock: summary,
+            action: 'reported',
+            note: NOTE_NOT_OURS,
+          });
+        else if (!this.opts.repair)
+          reported.push({
+            listing_id: id,
+            field: 'listing',
+            ours: null,
+            tixstock: summary,
+            action: 'reported',
+            note: 'not here',
+          });
+        else
+          imports.push({
+            id,
+            fields: listingFields(read.listing, this.opts.markupPercent),
+            event: read.listing.event,
+            differences: [],
+          });
         continue;
       }
       const found = compareListing(o, view).map((d): Difference => ({ listing_id: id, ...d, action: 'reported' }));
@@ -364,7 +473,13 @@ class Run {
       else if (!this.opts.repair) reported.push(...found);
       else if (o.status === 'deleted') reported.push(...found.map((d) => ({ ...d, note: NOTE_TOMBSTONE })));
       else if (view.status === 'deleted') tombstones.push({ id, differences: found });
-      else updates.push({ id, fields: listingFields(read.listing, this.opts.markupPercent), event: read.listing.event, differences: found });
+      else
+        updates.push({
+          id,
+          fields: listingFields(read.listing, this.opts.markupPercent),
+          event: read.listing.event,
+          differences: found,
+        });
     }
     return { imports, updates, tombstones };
   }

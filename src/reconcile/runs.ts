@@ -51,11 +51,24 @@ export async function heartbeat(sql: Sql, id: string): Promise<boolean> {
 /** A page's counts and differences, in the transaction of its repairs (one statement).
  * False when the run is no longer running (another process failed it as stale): the caller
  * rolls the page back. The run's row is locked from here to the commit, so call it last. */
-export async function recordPage(tx: Tx, id: string, p: {
-  pages: number; listings: number; withoutId: number; imported: number; differences: Difference[];
-}): Promise<boolean> {
+export async function recordPage(
+  tx: Tx,
+  id: string,
+  p: {
+    pages: number;
+    listings: number;
+    withoutId: number;
+    imported: number;
+    differences: Difference[];
+  },
+): Promise<boolean> {
   const rows = p.differences.map((d) => ({
-    listing_id: d.listing_id, field: d.field, action: d.action, note: d.note ?? null, ours: d.ours ?? null, tixstock: d.tixstock ?? null,
+    listing_id: d.listing_id,
+    field: d.field,
+    action: d.action,
+    note: d.note ?? null,
+    ours: d.ours ?? null,
+    tixstock: d.tixstock ?? null,
   }));
   const [row] = await tx<{ alive: boolean }[]>`
     with differences as (

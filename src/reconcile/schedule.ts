@@ -32,7 +32,11 @@ export function reconcileJobs(tixstock: TixstockClient): Record<string, JobHandl
   const handler: JobHandler = async (job, { sql, config }) => {
     if (config.RECONCILE_INTERVAL <= 0) return;
     try {
-      const { finished } = await startRun(sql, tixstock, { ...runOptionsFrom(config), repair: config.RECONCILE_REPAIR, requestedBy: 'schedule' });
+      const { finished } = await startRun(sql, tixstock, {
+        ...runOptionsFrom(config),
+        repair: config.RECONCILE_REPAIR,
+        requestedBy: 'schedule',
+      });
       await finished; // a failed run is recorded as such; the schedule goes on
     } catch (err) {
       if (!(err instanceof RunInProgress)) throw err;

@@ -14,7 +14,19 @@
 import type { Config } from '../config.js';
 import type { Fragment, Sql, Tx } from '../db/connect.js';
 import {
-  applyOwnSale, applyRelease, claimHold, clearBusy, confirmHold, getHold, isHoldId, nextHoldId, noteHoldError, releaseRefusal, reserveHold, undoHold, type HoldRow,
+  applyOwnSale,
+  applyRelease,
+  claimHold,
+  clearBusy,
+  confirmHold,
+  getHold,
+  isHoldId,
+  nextHoldId,
+  noteHoldError,
+  releaseRefusal,
+  reserveHold,
+  undoHold,
+  type HoldRow,
 } from '../inventory/holds.js';
 import { holdOfOrder, recordOwnSale } from '../inventory/orders.js';
 import { log } from '../log.js';
@@ -35,24 +47,50 @@ export interface Answer extends StoredAnswer {
 /** A hold as GET /api/holds/:id answers it (replies.ts `hold`), with what support needs to explain it. */
 export function holdView(h: HoldRow) {
   return {
-    id: h.id, tixstock_hold_id: h.tixstock_hold_id, listing_id: h.listing_id, quantity: h.quantity, status: h.status,
-    expires_at: h.expires_at, order_id: h.order_id, created_at: h.created_at, updated_at: h.updated_at,
-    requested: h.requested, sold_quantity: h.sold_quantity, last_error: h.last_error,
+    id: h.id,
+    tixstock_hold_id: h.tixstock_hold_id,
+    listing_id: h.listing_id,
+    quantity: h.quantity,
+    status: h.status,
+    expires_at: h.expires_at,
+    order_id: h.order_id,
+    created_at: h.created_at,
+    updated_at: h.updated_at,
+    requested: h.requested,
+    sold_quantity: h.sold_quantity,
+    last_error: h.last_error,
   };
 }
 
-const failure = (status: number, message: string, errors: string[] = [message], extra: Record<string, unknown> = {}, retryAfter?: number): Answer =>
-  ({ status, body: { success: false, message, errors, ...extra }, retryAfter });
+const failure = (
+  status: number,
+  message: string,
+  errors: string[] = [message],
+  extra: Record<string, unknown> = {},
+  retryAfter?: number,
+): Answer => ({ status, body: { success: false, message, errors, ...extra }, retryAfter });
 
 /** Tixstock's definite answers that change nothing, as our status (README, "Our own sales"). */
 function refusalAnswer(err: TixstockError, what: string, notFoundStatus: number, extra: Record<string, unknown>): Answer {
   const messages = err.messages.length ? err.messages : [err.message];
   const byKind: Record<Exclude<TixstockErrorKind, 'unknown_outcome'>, () => Answer> = {
     conflict: () => failure(409, `Tixstock refused the ${what}: ${messages.join('; ')}`, messages, extra),
-    not_found: () => failure(notFoundStatus, `Tixstock does not know the ${what}'s ${notFoundStatus === 404 ? 'listing' : 'hold'}`, messages, extra),
+    not_found: () =>
+      failure(
+        notFoundStatus,
+        `Tixstock does not know the ${what}'s ${notFoundStatus === 404 ? 'listing' : 'hold'}`,
+        messages,
+        extra,
+      ),
     refused: () => failure(502, `Tixstock refused the ${what}`, messages, extra),
-    config: () => failure(503, `Tixstock rejected our credentials or address (configuration); the ${what} was not made`,
-      ['tixstock: configuration error'], extra, 60),
+    config: () =>
+      failure(
+        503,
+        `Tixstock rejected our credentials or address (configuration); the ${what} was not made`,
+        ['tixstock: configuration error'],
+        extra,
+        60,
+      ),
     rate_limited: () => failure(503, `Tixstock's rate limit: the ${what} was not sent; retry in a minute`, messages, extra, 60),
     unavailable: () => failure(503, `Tixstock is unreachable; the ${what} was not made`, messages, extra, 5),
   };
@@ -80,19 +118,36 @@ async function rollbackWith<T>(work: () => Promise<T>): Promise<{ done: T } | { 
  * answered: undefined (with the key's hold id) when the key is new. A request still in progress
  * whose hold has since been settled (its answer never stored: the process died, or it is just
  * storing it) is answered from the hold; otherwise 409 "in progress". */
-async function keyAnswer(tx: Tx, key: IdempotencyKey, holdId: Fragment | string | null,
-  settled: (h: HoldRow) => Answer | undefined): Promise<{ answer: Answer } | { holdId: string | null }> {
+async function keyAnswer(
+  tx: Tx,
+  key: IdempotencyKey,
+  holdId: Fragment | string | null,
+  settled: (h: HoldRow) => Answer | undefined,
+): Promise<{ answer: Answer } | { holdId: string | null }> {
   const state = await claimKey(tx, key, holdId);
   const answer = (a: Answer) => ({ answer: a });
   switch (state.kind) {
-    case 'new': return { holdId: state.holdId };
-    case 'answered': return answer(state.answer);
+    case 'new':
+      return { holdId: state.holdId };
+    case 'answered':
+      return answer(state.answer);
     case 'other_request':
-      return answer(failure(400, 'bad request: this Idempotency-Key was used for another request', ['headers.idempotency-key: used for another request']));
+      return answer(
+        failure(400, 'bad request: this Idempotency-Key was used for another request', [
+          'headers.idempotency-key: used for another request',
+        ]),
+      );
     case 'in_progress': {
       const h = state.holdId ? await getHold(tx, state.holdId) : undefined;
-      return answer((h ? settled(h) : undefined) ?? failure(409, 'a request with this Idempotency-Key is in progress (or its outcome at Tixstock is not known yet)',
-        undefined, state.holdId ? { hold_id: state.holdId } : {}));
+      return answer(
+        (h ? settled(h) : undefined) ??
+          failure(
+            409,
+            'a request with this Idempotency-Key is in progress (or its outcome at Tixstock is not known yet)',
+            undefined,
+            state.holdId ? { hold_id: state.holdId } : {},
+          ),
+      );
     }
   }
 }
@@ -126,25 +181,36 @@ export async function createHold(deps: SalesDeps, listingId: string, quantity: n
     // Unconfirmed, it is kept until Tixstock's hold would have expired if the call reached
     // Tixstock at the very end of the call's window.
     const r = await reserveHold(db, listingId, quantity, holdMs(config) + callWindowMs(config), holdId);
-    if (r.kind === 'not_found') throw new LocalAnswer(failure(404, `listing ${listingId} not found`, [`body.listing_id: listing ${listingId} not found`]));
+    if (r.kind === 'not_found')
+      throw new LocalAnswer(failure(404, `listing ${listingId} not found`, [`body.listing_id: listing ${listingId} not found`]));
     if (r.kind === 'deleted') throw new LocalAnswer(failure(409, `listing ${listingId} is deleted`));
     if (r.kind === 'not_enough') {
-      throw new LocalAnswer(failure(409, `listing ${listingId} has ${r.available} ticket(s) left here, not ${quantity}`, undefined,
-        { quantity_available: r.available }));
+      throw new LocalAnswer(
+        failure(409, `listing ${listingId} has ${r.available} ticket(s) left here, not ${quantity}`, undefined, {
+          quantity_available: r.available,
+        }),
+      );
     }
     return r.hold;
   };
   // Without a key the reservation is one statement (its own transaction).
-  const reserved = await rollbackWith(() => (!key ? reserve(sql) : sql.begin(async (tx) => {
-    // The key's row takes the new hold's id, so the reservation needs no statement to link them.
-    const claimed = await keyAnswer(tx, key, nextHoldId(tx), (h) => {
-      if (h.status === 'pending') return undefined;
-      if (h.status === 'failed') return failure(409, `hold ${h.id} failed: ${h.last_error ?? 'refused by Tixstock'}`, undefined, { hold: holdView(h) });
-      return { status: 201, body: holdView(h) };
-    });
-    if ('answer' in claimed) throw new LocalAnswer(claimed.answer);
-    return reserve(tx, claimed.holdId!);
-  }) as Promise<HoldRow>));
+  const reserved = await rollbackWith(() =>
+    !key
+      ? reserve(sql)
+      : (sql.begin(async (tx) => {
+          // The key's row takes the new hold's id, so the reservation needs no statement to link them.
+          const claimed = await keyAnswer(tx, key, nextHoldId(tx), (h) => {
+            if (h.status === 'pending') return undefined;
+            if (h.status === 'failed')
+              return failure(409, `hold ${h.id} failed: ${h.last_error ?? 'refused by Tixstock'}`, undefined, {
+                hold: holdView(h),
+              });
+            return { status: 201, body: holdView(h) };
+          });
+          if ('answer' in claimed) throw new LocalAnswer(claimed.answer);
+          return reserve(tx, claimed.holdId!);
+        }) as Promise<HoldRow>),
+  );
   if ('answer' in reserved) return reserved.answer;
   const hold = reserved.done;
 
@@ -153,7 +219,10 @@ export async function createHold(deps: SalesDeps, listingId: string, quantity: n
     const expiresAt = new Date(requestedAt + holdMs(config));
     let h = await confirmHold(sql, hold.id, reply.holdId, expiresAt);
     if (!h) {
-      log.error('Tixstock confirmed a hold that had expired here meanwhile', { hold_id: hold.id, tixstock_hold_id: reply.holdId });
+      log.error('Tixstock confirmed a hold that had expired here meanwhile', {
+        hold_id: hold.id,
+        tixstock_hold_id: reply.holdId,
+      });
       h = (await getHold(sql, hold.id))!;
     }
     return remember(deps, key, { status: h.status === 'active' ? 201 : 409, body: holdView(h) }, false);
@@ -165,27 +234,48 @@ export async function createHold(deps: SalesDeps, listingId: string, quantity: n
     }
     // The answer was lost (or confirming failed here): Tixstock may hold the tickets.
     await noteHoldError(sql, hold.id, errorText(err)).catch(() => {});
-    log.warn('hold outcome unknown: tickets stay held here until the hold would have expired', { hold_id: hold.id, error: errorText(err) });
+    log.warn('hold outcome unknown: tickets stay held here until the hold would have expired', {
+      hold_id: hold.id,
+      error: errorText(err),
+    });
     const h = (await getHold(sql, hold.id).catch(() => undefined)) ?? hold;
-    return remember(deps, key, failure(503,
-      `Tixstock's answer to the hold was lost: the tickets stay held until Tixstock's answer is known or until ${h.expires_at.toISOString()}`,
-      [errorText(err)], { hold: holdView(h) }, 5), false);
+    return remember(
+      deps,
+      key,
+      failure(
+        503,
+        `Tixstock's answer to the hold was lost: the tickets stay held until Tixstock's answer is known or until ${h.expires_at.toISOString()}`,
+        [errorText(err)],
+        { hold: holdView(h) },
+        5,
+      ),
+      false,
+    );
   }
 }
 
 /** Claims the hold for a call (after `first`, in one transaction, when given). */
-async function claim(deps: SalesDeps, holdId: string, op: 'release' | 'order', n: number | undefined,
-  first?: (tx: Tx) => Promise<void>): Promise<{ done: HoldRow } | { answer: Answer }> {
+async function claim(
+  deps: SalesDeps,
+  holdId: string,
+  op: 'release' | 'order',
+  n: number | undefined,
+  first?: (tx: Tx) => Promise<void>,
+): Promise<{ done: HoldRow } | { answer: Answer }> {
   const take = async (db: Sql | Tx) => {
     const c = await claimHold(db, holdId, op, n, callWindowMs(deps.config));
     if (c.kind === 'not_found') throw new LocalAnswer(failure(404, `hold ${holdId} not found`));
     if (c.kind === 'refused') throw new LocalAnswer(failure(409, c.reason, undefined, { hold: holdView(c.hold) }));
     return c.hold;
   };
-  return rollbackWith(() => (!first ? take(deps.sql) : deps.sql.begin(async (tx) => {
-    await first(tx);
-    return take(tx);
-  }) as Promise<HoldRow>));
+  return rollbackWith(() =>
+    !first
+      ? take(deps.sql)
+      : (deps.sql.begin(async (tx) => {
+          await first(tx);
+          return take(tx);
+        }) as Promise<HoldRow>),
+  );
 }
 
 export async function releaseHold(deps: SalesDeps, holdId: string, quantity: number | undefined): Promise<Answer> {
@@ -204,8 +294,13 @@ export async function releaseHold(deps: SalesDeps, holdId: string, quantity: num
     if (err instanceof TixstockError && err.kind !== 'unknown_outcome') return refusalAnswer(err, 'release', 409, { hold: view });
     // Released at Tixstock or not: keeping the tickets off here until the hold expires is the
     // side that cannot oversell; a retry of the release is safe (Tixstock refuses a second one).
-    return failure(503, 'Tixstock\'s answer to the release was lost: the tickets stay held here until the release is retried or the hold expires',
-      [errorText(err)], { hold: view }, 5);
+    return failure(
+      503,
+      "Tixstock's answer to the release was lost: the tickets stay held here until the release is retried or the hold expires",
+      [errorText(err)],
+      { hold: view },
+      5,
+    );
   }
   return { status: 200, body: holdView(await applyRelease(sql, hold, n)) };
 }
@@ -222,9 +317,17 @@ export async function orderHold(deps: SalesDeps, holdId: string, input: OrderInp
   const { sql, tixstock } = deps;
   const claimed = await claim(deps, holdId, 'order', input.quantity, async (tx) => {
     if (key) {
-      const claimed = await keyAnswer(tx, key, isHoldId(holdId) ? holdId : null, (h) => (h.status === 'ordered' && h.order_id === input.order_id
-        ? { status: 201, body: { ...holdView(h), order: { id: input.order_id, order_status: input.order_status, quantity: h.sold_quantity } } }
-        : undefined));
+      const claimed = await keyAnswer(tx, key, isHoldId(holdId) ? holdId : null, (h) =>
+        h.status === 'ordered' && h.order_id === input.order_id
+          ? {
+              status: 201,
+              body: {
+                ...holdView(h),
+                order: { id: input.order_id, order_status: input.order_status, quantity: h.sold_quantity },
+              },
+            }
+          : undefined,
+      );
       if ('answer' in claimed) throw new LocalAnswer(claimed.answer);
     }
     const soldFrom = await holdOfOrder(tx, input.order_id);
@@ -237,7 +340,11 @@ export async function orderHold(deps: SalesDeps, holdId: string, input: OrderInp
   const date = tixstockDate(new Date());
   try {
     await tixstock.addOrder(hold.tixstock_hold_id!, input.quantity, {
-      order_id: input.order_id, order_status: input.order_status, datetime: date, currency: input.currency, customer: input.customer,
+      order_id: input.order_id,
+      order_status: input.order_status,
+      datetime: date,
+      currency: input.currency,
+      customer: input.customer,
     });
   } catch (err) {
     if (err instanceof TixstockError && err.kind !== 'unknown_outcome') {
@@ -250,17 +357,32 @@ export async function orderHold(deps: SalesDeps, holdId: string, input: OrderInp
     // tickets off here; order/add is never sent again blindly.
     await noteHoldError(sql, hold.id, errorText(err), input.order_id).catch(() => {});
     log.warn('order/add outcome unknown', { hold_id: hold.id, order_id: input.order_id, error: errorText(err) });
-    return remember(deps, key, failure(503,
-      `Tixstock's answer to order ${input.order_id} was lost: the order may or may not exist at Tixstock; the tickets stay off here`,
-      [errorText(err)], { hold: holdView(hold) }, 5), false);
+    return remember(
+      deps,
+      key,
+      failure(
+        503,
+        `Tixstock's answer to order ${input.order_id} was lost: the order may or may not exist at Tixstock; the tickets stay off here`,
+        [errorText(err)],
+        { hold: holdView(hold) },
+        5,
+      ),
+      false,
+    );
   }
   const sold = await sql.begin(async (tx) => {
     const h = await applyOwnSale(tx, hold.id, input.quantity, input.order_id);
     const recorded = await recordOwnSale(tx, {
-      id: input.order_id, holdId: hold.id, status: input.order_status, currency: input.currency, quantity: input.quantity, date,
+      id: input.order_id,
+      holdId: hold.id,
+      status: input.order_status,
+      currency: input.currency,
+      quantity: input.quantity,
+      date,
       customer: input.customer,
     });
-    if (!recorded) log.error('order id taken by another hold while Tixstock took our order', { hold_id: hold.id, order_id: input.order_id });
+    if (!recorded)
+      log.error('order id taken by another hold while Tixstock took our order', { hold_id: hold.id, order_id: input.order_id });
     return h;
   });
   const order = { id: input.order_id, order_status: input.order_status, quantity: input.quantity };

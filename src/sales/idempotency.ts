@@ -27,7 +27,11 @@ export type KeyState =
   | { kind: 'other_request' };
 
 /** The key of a request, or undefined without the header. Keys are 1 to 200 printable characters. */
-export function idempotencyKey(header: string | undefined, scope: string, input: unknown): IdempotencyKey | undefined | 'invalid' {
+export function idempotencyKey(
+  header: string | undefined,
+  scope: string,
+  input: unknown,
+): IdempotencyKey | undefined | 'invalid' {
   if (header === undefined) return undefined;
   if (header.length < 1 || header.length > 200 || /[^\x21-\x7e]/.test(header)) return 'invalid';
   return { scope, key: header, requestSha256: createHash('sha256').update(JSON.stringify(input)).digest('hex') };
@@ -64,6 +68,7 @@ export async function forgetKey(sql: Sql, k: IdempotencyKey): Promise<void> {
 }
 
 export async function deleteOldKeys(sql: Sql): Promise<number> {
-  const rows = await sql`delete from idempotency_keys where created_at < now() - ${KEY_TTL_HOURS} * interval '1 hour' returning key`;
+  const rows =
+    await sql`delete from idempotency_keys where created_at < now() - ${KEY_TTL_HOURS} * interval '1 hour' returning key`;
   return rows.length;
 }

@@ -13,11 +13,16 @@ const SYNC_ATTEMPTS = 60;
 
 /** PUT /api/orders/:id/status: our status, and for an order sold through us its push to
  * Tixstock's order/update, in one transaction. */
-export async function setOrderStatus(sql: Sql, orderId: string, status: string | null): Promise<{ created: boolean; pushed: boolean }> {
+export async function setOrderStatus(
+  sql: Sql,
+  orderId: string,
+  status: string | null,
+): Promise<{ created: boolean; pushed: boolean }> {
   return sql.begin(async (tx) => {
     const { created, soldThroughUs } = await setResellerStatus(tx, orderId, status);
     const pushed = soldThroughUs && status !== null;
-    if (pushed) await enqueueJob(tx, { kind: TIXSTOCK_ORDER_UPDATE, payload: { order_id: orderId }, orderId, maxAttempts: SYNC_ATTEMPTS });
+    if (pushed)
+      await enqueueJob(tx, { kind: TIXSTOCK_ORDER_UPDATE, payload: { order_id: orderId }, orderId, maxAttempts: SYNC_ATTEMPTS });
     return { created, pushed };
   });
 }
@@ -28,8 +33,16 @@ export async function closeBroker(sql: Sql, brokerId: string) {
   return sql.begin(async (tx) => {
     if ((await getBrokerClosedAt(tx, brokerId)) === undefined) return undefined;
     await setBrokerClosed(tx, brokerId, true);
-    const jobId = await enqueueJob(tx, { kind: TIXSTOCK_BROKER_CLOSE, payload: { broker_id: brokerId }, maxAttempts: SYNC_ATTEMPTS });
-    return { broker_id: brokerId, closed_at: (await getBrokerClosedAt(tx, brokerId))!, tixstock_sync: { status: 'pending' as const, job_id: jobId } };
+    const jobId = await enqueueJob(tx, {
+      kind: TIXSTOCK_BROKER_CLOSE,
+      payload: { broker_id: brokerId },
+      maxAttempts: SYNC_ATTEMPTS,
+    });
+    return {
+      broker_id: brokerId,
+      closed_at: (await getBrokerClosedAt(tx, brokerId))!,
+      tixstock_sync: { status: 'pending' as const, job_id: jobId },
+    };
   });
 }
 

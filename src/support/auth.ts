@@ -38,7 +38,8 @@ export function formToken(password: string): string {
  * it came from) our own origin. */
 export function isOwnForm(req: Request, password: string): boolean {
   const origin = req.get('origin');
-  if (origin !== undefined) { // "null" (sandboxed frames, data: URLs) is not ours either
+  if (origin !== undefined) {
+    // "null" (sandboxed frames, data: URLs) is not ours either
     try {
       if (new URL(origin).host !== req.get('host')) return false;
     } catch {

@@ -31,7 +31,10 @@ const USAGE = `usage:
                                                          1: differences, 3: the run failed or another runs`;
 
 class Failure extends Error {
-  constructor(message: string, readonly code = 1) {
+  constructor(
+    message: string,
+    readonly code = 1,
+  ) {
     super(message);
   }
 }
@@ -41,19 +44,32 @@ const out = (line = '') => {
 };
 
 function printOrder(o: OrderView): void {
-  out(`order ${o.id}: ${o.order_status ?? 'no status yet'}${o.reseller_status ? ` (ours; Tixstock says ${o.status ?? 'nothing'})` : ''}`);
+  out(
+    `order ${o.id}: ${o.order_status ?? 'no status yet'}${o.reseller_status ? ` (ours; Tixstock says ${o.status ?? 'nothing'})` : ''}`,
+  );
   out(`  customer  ${o.customer_name ?? '-'} <${o.customer_email ?? '-'}>`);
   out(`  total     ${o.grand_total ?? '-'} ${o.currency ?? ''}   quantity ${o.quantity ?? '-'}   date ${o.date ?? '-'}`);
   out(`  tracking  ${o.shipping_tracking_id ?? '-'}`);
   out(`tickets (${o.tickets.length}):`);
   for (const t of o.tickets) {
-    out(`  ${t.id}  ${t.kind}  listing ${t.listing_id ?? '-'}  row ${t.row ?? '-'} seat ${t.seat ?? '-'}  ${t.pages} page(s)  ${t.bytes} bytes  sha256 ${t.sha256}  ${t.received_at.toISOString()}`);
+    out(
+      `  ${t.id}  ${t.kind}  listing ${t.listing_id ?? '-'}  row ${t.row ?? '-'} seat ${t.seat ?? '-'}  ${t.pages} page(s)  ${t.bytes} bytes  sha256 ${t.sha256}  ${t.received_at.toISOString()}`,
+    );
   }
   if (o.proof_file_urls.length) out(`proof files:\n${o.proof_file_urls.map((u) => `  ${u}`).join('\n')}`);
 }
 
 async function waitForJob(sql: Sql, config: Config, jobId: string): Promise<void> {
-  const worker = startJobWorker({ sql, config, handlers: mailJobHandlers, pollMs: 200, retryBaseMs: 2000, maxRetryMs: 10_000, periodic: [], onlyOwnKinds: true });
+  const worker = startJobWorker({
+    sql,
+    config,
+    handlers: mailJobHandlers,
+    pollMs: 200,
+    retryBaseMs: 2000,
+    maxRetryMs: 10_000,
+    periodic: [],
+    onlyOwnKinds: true,
+  });
   try {
     const until = Date.now() + 60_000;
     for (;;) {
@@ -61,7 +77,9 @@ async function waitForJob(sql: Sql, config: Config, jobId: string): Promise<void
       if (job?.status === 'done') return;
       if (job?.status === 'failed') throw new Failure(`job ${jobId} failed after ${job.attempts} attempt(s): ${job.last_error}`);
       if (Date.now() > until) {
-        throw new Failure(`job ${jobId} is not done after 60 s (${job?.last_error ?? 'no error yet'}); the service's worker keeps retrying it`);
+        throw new Failure(
+          `job ${jobId} is not done after 60 s (${job?.last_error ?? 'no error yet'}); the service's worker keeps retrying it`,
+        );
       }
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -72,15 +90,21 @@ async function waitForJob(sql: Sql, config: Config, jobId: string): Promise<void
 
 async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
+    args: argv,
+    allowPositionals: true,
     options: {
-      json: { type: 'boolean' }, out: { type: 'string' }, 'queue-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      repair: { type: 'boolean' }, report: { type: 'boolean' },
+      json: { type: 'boolean' },
+      out: { type: 'string' },
+      'queue-only': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      repair: { type: 'boolean' },
+      report: { type: 'boolean' },
     },
   });
   const [command, orderId, address] = positionals;
   if (values.help || !command) throw new Failure(USAGE, values.help ? 0 : 2);
-  if (!['order', 'pdf', 'email', 'reconcile'].includes(command)) throw new Failure(`unknown command ${JSON.stringify(command)}\n${USAGE}`, 2);
+  if (!['order', 'pdf', 'email', 'reconcile'].includes(command))
+    throw new Failure(`unknown command ${JSON.stringify(command)}\n${USAGE}`, 2);
   if (command === 'reconcile') {
     if (values.repair && values.report) throw new Failure(`reconcile: --repair or --report, not both\n${USAGE}`, 2);
     return reconcile(values.repair ? true : values.report ? false : undefined);
@@ -112,9 +136,11 @@ async function run(argv: string[]): Promise<void> {
       await waitForJob(db.sql, config, jobId);
       const [mail] = await db.sql<{ transport: string; message_id: string | null }[]>`
         select transport, message_id from mails where job_id = ${jobId}`;
-      out(mail?.transport === 'log'
-        ? `job ${jobId}: recorded to the log, not sent (SMTP_URL is unset)`
-        : `job ${jobId}: sent ${order.tickets.length} PDF(s) to ${to!.data} (message id ${mail?.message_id ?? '-'})`);
+      out(
+        mail?.transport === 'log'
+          ? `job ${jobId}: recorded to the log, not sent (SMTP_URL is unset)`
+          : `job ${jobId}: sent ${order.tickets.length} PDF(s) to ${to!.data} (message id ${mail?.message_id ?? '-'})`,
+      );
     }
   } finally {
     await db.close();
@@ -131,8 +157,13 @@ async function reconcile(repairFlag: boolean | undefined): Promise<void> {
     let started: StartedRun;
     try {
       started = await startRun(db.sql, createTixstockClient(config), {
-        ...runOptionsFrom(config), repair, requestedBy: 'cli',
-        onProgress: (p) => out(`${p.phase === 'pages' ? `${p.pages} page(s) read` : 'asked by id'}: ${p.listings} listing(s) checked, ${p.withoutId} without id, ${p.differences} difference(s), ${p.imported} imported`),
+        ...runOptionsFrom(config),
+        repair,
+        requestedBy: 'cli',
+        onProgress: (p) =>
+          out(
+            `${p.phase === 'pages' ? `${p.pages} page(s) read` : 'asked by id'}: ${p.listings} listing(s) checked, ${p.withoutId} without id, ${p.differences} difference(s), ${p.imported} imported`,
+          ),
       });
     } catch (err) {
       if (err instanceof RunInProgress) throw new Failure(`${err.message}: see GET /api/reconciliations/${err.runningId}`, 3);
@@ -143,11 +174,15 @@ async function reconcile(repairFlag: boolean | undefined): Promise<void> {
     const outcome = await started.finished;
     const run = (await getRun(db.sql, started.id))!;
     for (const d of run.differences) {
-      out(`  ${d.listing_id}  ${d.field}  ours ${JSON.stringify(d.ours)}  tixstock ${JSON.stringify(d.tixstock)}  ${d.action}${d.note ? `  (${d.note})` : ''}`);
+      out(
+        `  ${d.listing_id}  ${d.field}  ours ${JSON.stringify(d.ours)}  tixstock ${JSON.stringify(d.tixstock)}  ${d.action}${d.note ? `  (${d.note})` : ''}`,
+      );
     }
-    if (run.difference_count > run.differences.length) out(`  ... and ${run.difference_count - run.differences.length} more (GET /api/reconciliations/${run.id})`);
+    if (run.difference_count > run.differences.length)
+      out(`  ... and ${run.difference_count - run.differences.length} more (GET /api/reconciliations/${run.id})`);
     const summary = `${run.pages} page(s), ${run.listings_checked} listing(s) checked, ${run.without_id} without id, ${run.difference_count} difference(s), ${run.imported} imported`;
-    if (outcome.status === 'failed') throw new Failure(`reconciliation ${run.id} failed: ${outcome.error}\n  before that: ${summary}`, 3);
+    if (outcome.status === 'failed')
+      throw new Failure(`reconciliation ${run.id} failed: ${outcome.error}\n  before that: ${summary}`, 3);
     out(`reconciliation ${run.id} done: ${summary}`);
     process.exitCode = run.difference_count > 0 ? 1 : 0;
   } finally {
@@ -156,19 +191,22 @@ async function reconcile(repairFlag: boolean | undefined): Promise<void> {
 }
 
 process.env.LOG_LEVEL ??= 'silent'; // stdout carries the answer (and JSON with --json)
-run(process.argv.slice(2)).then(() => exit(), (err) => {
-  if (err instanceof Failure) {
-    (err.code === 0 ? process.stdout : process.stderr).write(`${err.message}\n`);
-    process.exitCode = err.code;
-  } else if (err instanceof ConfigError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exitCode = 2;
-  } else {
-    process.stderr.write(`support: ${(err as Error)?.message ?? String(err)}\n`);
-    process.exitCode = 1;
-  }
-  exit();
-});
+run(process.argv.slice(2)).then(
+  () => exit(),
+  (err) => {
+    if (err instanceof Failure) {
+      (err.code === 0 ? process.stdout : process.stderr).write(`${err.message}\n`);
+      process.exitCode = err.code;
+    } else if (err instanceof ConfigError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`${(err as Error).message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`support: ${(err as Error)?.message ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+    exit();
+  },
+);
 
 /** Exits explicitly: the embedded database's exit hook would otherwise end us with status 0. */
 function exit(): void {

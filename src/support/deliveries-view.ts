@@ -2,7 +2,13 @@
 // delivery with its headers, body, reply and outcome, filters by type and outcome, and the
 // last error at the top. Every value goes through `html`, which escapes it.
 import { isUtf8 } from 'node:buffer';
-import { type DeliveryDay, type DeliveryDetail, type DeliveryFilter, type DeliveryRow, SHOWN_BODY_BYTES } from './delivery-log.js';
+import {
+  type DeliveryDay,
+  type DeliveryDetail,
+  type DeliveryFilter,
+  type DeliveryRow,
+  SHOWN_BODY_BYTES,
+} from './delivery-log.js';
 import { OUTCOMES } from '../replies.js';
 import { Html, html, when } from './html.js';
 import { layout, orderHref } from './views.js';
@@ -32,28 +38,53 @@ ${f.day ? html`<input type="hidden" name="day" value="${f.day}">` : ''}
 <button type="submit">Filter</button> <a href="/support/deliveries">Clear</a></form>`;
 }
 
-export function deliveriesPage(p: { filter: DeliveryFilter; days: DeliveryDay[]; rows: DeliveryRow[]; types: string[];
-  lastError: DeliveryRow | undefined; limit: number }): Html {
+export function deliveriesPage(p: {
+  filter: DeliveryFilter;
+  days: DeliveryDay[];
+  rows: DeliveryRow[];
+  types: string[];
+  lastError: DeliveryRow | undefined;
+  limit: number;
+}): Html {
   const f = p.filter;
-  return layout('Deliveries', html`
+  return layout(
+    'Deliveries',
+    html`
 <h1>Webhook deliveries <span class="muted">(last 7 days)</span></h1>
-<section id="last-error" class="${p.lastError ? 'error' : 'notice'}"><h2>Last error</h2>${p.lastError
-    ? html`<p><a href="${deliveryHref(p.lastError.id)}">Delivery ${p.lastError.id}</a> · ${when(p.lastError.received_at)} ·
+<section id="last-error" class="${p.lastError ? 'error' : 'notice'}"><h2>Last error</h2>${
+      p.lastError
+        ? html`<p><a href="${deliveryHref(p.lastError.id)}">Delivery ${p.lastError.id}</a> · ${when(p.lastError.received_at)} ·
 ${p.lastError.type ?? '(no type)'} · ${outcomeBadge(p.lastError)}</p><p class="mono">${p.lastError.message ?? ''}</p>`
-    : html`<p>No delivery failed in the last 7 days.</p>`}</section>
+        : html`<p>No delivery failed in the last 7 days.</p>`
+    }</section>
 <section>${filterForm(f, p.types)}</section>
-<section id="days"><h2>By day (UTC)</h2>${p.days.length === 0 ? html`<p class="muted">No deliveries in the last 7 days.</p>` : html`<table>
+<section id="days"><h2>By day (UTC)</h2>${
+      p.days.length === 0
+        ? html`<p class="muted">No deliveries in the last 7 days.</p>`
+        : html`<table>
 <thead><tr><th>Day</th><th>Deliveries</th><th>Not applied</th></tr></thead><tbody>
-${p.days.map((d) => html`<tr${d.day === f.day ? new Html(' class="selected"') : ''}><td><a href="${deliveriesHref({ ...f, day: d.day })}">${d.day}</a></td>
-<td>${d.total}</td><td>${d.errors ? html`<span class="status failed">${d.errors}</span>` : '0'}</td></tr>`)}
-</tbody></table>`}</section>
+${p.days.map(
+  (
+    d,
+  ) => html`<tr${d.day === f.day ? new Html(' class="selected"') : ''}><td><a href="${deliveriesHref({ ...f, day: d.day })}">${d.day}</a></td>
+<td>${d.total}</td><td>${d.errors ? html`<span class="status failed">${d.errors}</span>` : '0'}</td></tr>`,
+)}
+</tbody></table>`
+    }</section>
 <section id="deliveries"><h2>${f.day ? `Deliveries of ${f.day}` : 'Latest deliveries'}${p.rows.length === p.limit ? ` (the latest ${p.limit})` : ''}</h2>
-${p.rows.length === 0 ? html`<p class="muted">No delivery matches.</p>` : html`<table>
+${
+  p.rows.length === 0
+    ? html`<p class="muted">No delivery matches.</p>`
+    : html`<table>
 <thead><tr><th>Received</th><th>Delivery</th><th>Type</th><th>Outcome</th><th>Size</th><th>Message</th></tr></thead><tbody>
-${p.rows.map((d) => html`<tr><td>${when(d.received_at)}</td><td class="mono"><a href="${deliveryHref(d.id)}">${d.id}</a></td>
+${p.rows.map(
+  (d) => html`<tr><td>${when(d.received_at)}</td><td class="mono"><a href="${deliveryHref(d.id)}">${d.id}</a></td>
 <td>${d.type ?? '—'} <span class="muted">${d.version}</span></td><td>${outcomeBadge(d)}</td><td>${d.bytes} B</td>
-<td class="mono">${d.message ?? ''}</td></tr>`)}
-</tbody></table>`}</section>`);
+<td class="mono">${d.message ?? ''}</td></tr>`,
+)}
+</tbody></table>`
+}</section>`,
+  );
 }
 
 function bodyOf(d: DeliveryDetail): Html {
@@ -67,7 +98,9 @@ ${d.redacted ? html`<p class="muted">Secrets (passwords) were redacted before th
 
 export function deliveryPage(d: DeliveryDetail): Html {
   const link = (id: string | null) => (id ? html`<a href="${deliveryHref(id)}">${id}</a>` : '—');
-  return layout(`Delivery ${d.id}`, html`
+  return layout(
+    `Delivery ${d.id}`,
+    html`
 <p><a href="/support/deliveries">← All deliveries</a></p>
 <h1>Delivery <span class="mono" id="delivery-id">${d.id}</span> ${outcomeBadge(d)}</h1>
 <section><h2>Delivery</h2><dl>
@@ -88,5 +121,6 @@ export function deliveryPage(d: DeliveryDetail): Html {
 ${Object.entries(d.headers).map(([k, v]) => html`<tr><th>${k}</th><td class="mono">${v}</td></tr>`)}
 </tbody></table></section>
 <section id="reply"><h2>Reply</h2><pre class="mono">${JSON.stringify(d.reply, null, 2)}</pre></section>
-<section><h2>Body (${d.bytes} bytes)</h2>${bodyOf(d)}</section>`);
+<section><h2>Body (${d.bytes} bytes)</h2>${bodyOf(d)}</section>`,
+  );
 }

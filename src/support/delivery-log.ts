@@ -23,7 +23,6 @@ export async function refusedFulfilments(sql: Sql, limit = 20): Promise<RefusedF
      limit ${limit}`;
 }
 
-
 export interface DeliveryFilter {
   type?: string;
   outcome?: string;
@@ -74,7 +73,7 @@ function filters(sql: Sql, f: DeliveryFilter) {
     ${f.outcome ? sql`and outcome = ${f.outcome}` : sql``}`;
 }
 
-const MESSAGE = 'coalesce(error, reply->>\'message\')';
+const MESSAGE = "coalesce(error, reply->>'message')";
 
 /** The last 7 days (UTC), newest first, with how many deliveries were not applied. */
 export async function deliveryDays(sql: Sql, f: DeliveryFilter): Promise<DeliveryDay[]> {

@@ -16,7 +16,9 @@ const describe = (t: TicketInfo) =>
 /** A ticket as an attachment, its PDF read from the database only if the mail is sent. */
 function attachment(sql: Sql, orderId: string, t: TicketInfo): Attachment {
   return {
-    filename: pdfFileName(orderId, 'ticket', t.id), bytes: t.bytes, sha256: t.sha256,
+    filename: pdfFileName(orderId, 'ticket', t.id),
+    bytes: t.bytes,
+    sha256: t.sha256,
     load: async () => {
       const row = await ticketPdf(sql, t.id);
       if (!row) throw new Error(`ticket ${t.id} not found`);
@@ -35,10 +37,14 @@ export const fulfilmentNoticeJob: JobHandler = async (job, ctx) => {
   const ticket = await ticketInfo(ctx.sql, p.ticket_id);
   if (!ticket) throw new Error(`ticket ${p.ticket_id} not found`);
   return send(ctx, {
-    kind: job.kind, jobId: job.id, orderId: p.order_id, to: p.to,
+    kind: job.kind,
+    jobId: job.id,
+    orderId: p.order_id,
+    to: p.to,
     subject: `Ticket received for order ${p.order_id} (${seatText(ticket)})`,
-    text: `Tixstock delivered a ${ticket.kind === 'mobile' ? 'mobile ticket' : 'e-ticket'} for order ${p.order_id}.\n\n`
-      + `${describe(ticket)}\n\nThe PDF is attached, byte for byte as received.\n`,
+    text:
+      `Tixstock delivered a ${ticket.kind === 'mobile' ? 'mobile ticket' : 'e-ticket'} for order ${p.order_id}.\n\n` +
+      `${describe(ticket)}\n\nThe PDF is attached, byte for byte as received.\n`,
     attachments: [attachment(ctx.sql, p.order_id, ticket)],
   });
 };
@@ -48,17 +54,31 @@ export const orderTicketsJob: JobHandler = async (job, ctx) => {
   const tickets = await ticketsOfOrder(ctx.sql, p.order_id);
   if (tickets.length === 0) throw new Error(`order ${p.order_id} has no ticket PDFs`);
   return send(ctx, {
-    kind: job.kind, jobId: job.id, orderId: p.order_id, to: p.to,
+    kind: job.kind,
+    jobId: job.id,
+    orderId: p.order_id,
+    to: p.to,
     subject: `Your tickets for order ${p.order_id}`,
-    text: `The ${tickets.length} ticket PDF(s) of order ${p.order_id} are attached, in seat order:\n\n`
-      + `${tickets.map(describe).join('\n')}\n`,
+    text:
+      `The ${tickets.length} ticket PDF(s) of order ${p.order_id} are attached, in seat order:\n\n` +
+      `${tickets.map(describe).join('\n')}\n`,
     attachments: tickets.map((t) => attachment(ctx.sql, p.order_id, t)),
   });
 };
 
 export async function mailsOfOrder(sql: Sql, orderId: string, limit = 50) {
-  return sql<{ id: string; job_id: string | null; kind: string; to_address: string | null; subject: string;
-    transport: 'smtp' | 'log'; attachments: { filename: string; bytes: number; sha256: string }[]; sent_at: Date }[]>`
+  return sql<
+    {
+      id: string;
+      job_id: string | null;
+      kind: string;
+      to_address: string | null;
+      subject: string;
+      transport: 'smtp' | 'log';
+      attachments: { filename: string; bytes: number; sha256: string }[];
+      sent_at: Date;
+    }[]
+  >`
     select id, job_id, kind, to_address, subject, transport, attachments, sent_at
       from mails where order_id = ${orderId} order by id desc limit ${limit}`;
 }

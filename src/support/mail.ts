@@ -6,7 +6,11 @@ import type { Config } from '../config.js';
 import type { Tx } from '../db/connect.js';
 import { log } from '../log.js';
 
-export const emailAddress = z.string().trim().max(254, 'is too long').pipe(z.email('must be an e-mail address such as someone@example.org'));
+export const emailAddress = z
+  .string()
+  .trim()
+  .max(254, 'is too long')
+  .pipe(z.email('must be an e-mail address such as someone@example.org'));
 
 export interface OutgoingMail {
   kind: string;
@@ -45,16 +49,27 @@ export async function sendMail(config: Config, mail: OutgoingMail): Promise<Sent
     // Ids and sizes only: the address and the PDFs are personal data.
     log.info('mail recorded, not sent', {
       reason: !config.SMTP_URL ? 'SMTP_URL is unset' : 'no recipient (SUPPORT_EMAIL is unset)',
-      job_id: mail.jobId, kind: mail.kind, order_id: mail.orderId, subject: mail.subject,
+      job_id: mail.jobId,
+      kind: mail.kind,
+      order_id: mail.orderId,
+      subject: mail.subject,
       attachments: mail.attachments.map((a) => ({ filename: a.filename, bytes: a.bytes })),
     });
     return { transport: 'log', messageId, response: null };
   }
   const attachments = [];
-  for (const a of mail.attachments) attachments.push({ filename: a.filename, content: await a.load(), contentType: 'application/pdf' });
+  for (const a of mail.attachments)
+    attachments.push({ filename: a.filename, content: await a.load(), contentType: 'application/pdf' });
   const transport = nodemailer.createTransport(config.SMTP_URL, {});
   try {
-    const info = await transport.sendMail({ from: config.MAIL_FROM, to: mail.to, subject: mail.subject, text: mail.text, messageId, attachments });
+    const info = await transport.sendMail({
+      from: config.MAIL_FROM,
+      to: mail.to,
+      subject: mail.subject,
+      text: mail.text,
+      messageId,
+      attachments,
+    });
     return { transport: 'smtp', messageId: info.messageId ?? messageId, response: info.response ?? null };
   } finally {
     transport.close();

@@ -20,8 +20,16 @@ export async function orderView(sql: Sql, id: string) {
   return {
     ...order,
     tickets: tickets.map((t) => ({
-      id: t.id, listing_id: t.listing_id, row: t.row, seat: t.seat, bytes: t.bytes, sha256: t.sha256, pages: t.pages,
-      received_at: t.received_at, kind: t.kind, general_admission: t.general_admission,
+      id: t.id,
+      listing_id: t.listing_id,
+      row: t.row,
+      seat: t.seat,
+      bytes: t.bytes,
+      sha256: t.sha256,
+      pages: t.pages,
+      received_at: t.received_at,
+      kind: t.kind,
+      general_admission: t.general_admission,
     })),
     proof_file_urls: await proofUrlsOfOrder(sql, id),
     // Orders sold through us: whether our status has reached Tixstock's order/update.
@@ -46,7 +54,9 @@ export async function mergedTickets(sql: Sql, config: Config, orderId: string): 
   const bad = tickets[merged.index ?? -1];
   const which = bad ? `ticket ${bad.id}${bad.seat ? ` (row ${bad.row ?? '-'}, seat ${bad.seat})` : ''}` : 'a ticket PDF';
   return {
-    found: true, tickets: tickets.length, pdf: null,
+    found: true,
+    tickets: tickets.length,
+    pdf: null,
     error: `the tickets of order ${orderId} cannot be merged into one PDF: ${which} cannot be loaded: ${merged.reason}; download the tickets one by one`,
   };
 }

@@ -25,9 +25,15 @@ ${run.repair ? 'repair' : 'report only'}, asked by ${run.requested_by}</dd>
 <dt>Checked</dt><dd>${run.listings_checked} listing(s) on ${run.pages} page(s); ${run.without_id} without an id (not yet published to us); ${run.imported} imported</dd>
 ${run.error ? html`<dt>Why it failed</dt><dd id="reconciliation-error">${run.error}</dd>` : ''}
 </dl>
-${run.difference_count === 0 ? html`<p class="muted">Nothing differed.</p>` : html`<h3>${run.difference_count} difference(s)${run.difference_count > SHOWN ? html` (the first ${SHOWN})` : ''}</h3><table>
+${
+  run.difference_count === 0
+    ? html`<p class="muted">Nothing differed.</p>`
+    : html`<h3>${run.difference_count} difference(s)${run.difference_count > SHOWN ? html` (the first ${SHOWN})` : ''}</h3><table>
 <thead><tr><th>Listing</th><th>Field</th><th>Ours</th><th>Tixstock</th><th>Action</th><th>Note</th></tr></thead><tbody>
-${rows.map((d) => html`<tr><td class="mono">${d.listing_id}</td><td>${d.field}</td><td class="mono">${shown(d.ours)}</td>
-<td class="mono">${shown(d.tixstock)}</td><td>${d.action}</td><td>${d.note ?? ''}</td></tr>`)}
-</tbody></table>`}</section>`;
+${rows.map(
+  (d) => html`<tr><td class="mono">${d.listing_id}</td><td>${d.field}</td><td class="mono">${shown(d.ours)}</td>
+<td class="mono">${shown(d.tixstock)}</td><td>${d.action}</td><td>${d.note ?? ''}</td></tr>`,
+)}
+</tbody></table>`
+}</section>`;
 }

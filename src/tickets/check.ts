@@ -107,7 +107,7 @@ function* decodeSteps(steps: Iterable<string | undefined>, capacity: number): Ge
   const bytes = out.subarray(0, o);
   // Non-zero bits after the last full byte ("QR==" vs "QQ==") mean it was not produced by an
   // encoder. Only the last quantum can have them: re-encode just that, not tens of MB.
-  const tail = bytes.subarray(Math.max(0, bytes.length - ((bytes.length % 3) || 3)));
+  const tail = bytes.subarray(Math.max(0, bytes.length - (bytes.length % 3 || 3)));
   if (last.length >= 4 && tail.toString('base64') !== last.slice(-4)) return undefined;
   return bytes;
 }
@@ -121,12 +121,21 @@ function whyNotBase64(text: string): string {
   return 'it is not canonical base64 (stray bits in the padding)';
 }
 
-export async function checkTicketFile(base64: string | JsonStringBytes, workers: PdfWorkers, deadlineAt?: number): Promise<FileCheck> {
+export async function checkTicketFile(
+  base64: string | JsonStringBytes,
+  workers: PdfWorkers,
+  deadlineAt?: number,
+): Promise<FileCheck> {
   const decoded = await decodeBase64StrictYielding(base64);
   if (typeof decoded === 'string') return { ok: false, fileError: `file is not valid base64: ${decoded}` };
   const checked = await workers.check(decoded, deadlineAt);
   if (!checked.ok) {
-    return { ok: false, fileError: checked.limit ? `file is refused: ${checked.reason}, beyond what a ticket PDF needs` : `file is not a PDF: ${checked.reason}` };
+    return {
+      ok: false,
+      fileError: checked.limit
+        ? `file is refused: ${checked.reason}, beyond what a ticket PDF needs`
+        : `file is not a PDF: ${checked.reason}`,
+    };
   }
   const pdf = Buffer.from(checked.pdf.buffer, checked.pdf.byteOffset, checked.pdf.byteLength);
   return { ok: true, pdf, pages: checked.pages, bytes: pdf.length, sha256: checked.sha256 };

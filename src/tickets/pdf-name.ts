@@ -2,5 +2,11 @@
 
 /** A name safe in a Content-Disposition header and on any file system. */
 export function pdfFileName(...parts: string[]): string {
-  return `${parts.join('-').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 120) || 'tickets'}.pdf`;
+  return `${
+    parts
+      .join('-')
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/^[._]+/, '')
+      .slice(0, 120) || 'tickets'
+  }.pdf`;
 }

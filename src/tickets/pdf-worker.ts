@@ -7,7 +7,17 @@ import { createHash } from 'node:crypto';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
-import { decodePDFRawStream, PDFArray, PDFDocument, PDFName, PDFNumber, PDFParser, PDFRawStream, type PDFContext, type PDFObject } from 'pdf-lib';
+import {
+  decodePDFRawStream,
+  PDFArray,
+  PDFDocument,
+  PDFName,
+  PDFNumber,
+  PDFParser,
+  PDFRawStream,
+  type PDFContext,
+  type PDFObject,
+} from 'pdf-lib';
 import type { PdfJob, PdfLimits, PdfReply } from './pdf-workers.js';
 
 class LimitExceeded extends Error {}
@@ -68,15 +78,18 @@ async function loadWithinLimits(bytes: Uint8Array, limits: PdfLimits): Promise<P
       try {
         // In steps: asked for all that is left at once, the decoder would allocate it at once.
         const stream = decodePDFRawStream(object);
-        for (let got = -1; got !== 0 && inflated + size <= limits.maxInflatedBytes; size += got) got = stream.getBytes(INFLATE_STEP).length;
+        for (let got = -1; got !== 0 && inflated + size <= limits.maxInflatedBytes; size += got)
+          got = stream.getBytes(INFLATE_STEP).length;
       } catch {
         return object; // not decodable: pdf-lib's own parse says so
       }
       inflated += size;
-      if (inflated > limits.maxInflatedBytes) fail(`its object streams inflate to more than ${Math.round(limits.maxInflatedBytes / 2 ** 20)} MB`);
+      if (inflated > limits.maxInflatedBytes)
+        fail(`its object streams inflate to more than ${Math.round(limits.maxInflatedBytes / 2 ** 20)} MB`);
       // An xref stream's entries are objects to pdf-lib too: W gives the bytes of one.
       const widths = object.dict.lookup(PDFName.of('W'));
-      const width = widths instanceof PDFArray ? widths.asArray().reduce((n, w) => n + (w instanceof PDFNumber ? w.asNumber() : 0), 0) : 0;
+      const width =
+        widths instanceof PDFArray ? widths.asArray().reduce((n, w) => n + (w instanceof PDFNumber ? w.asNumber() : 0), 0) : 0;
       if (type === PDFName.of('XRef') && width > 0) count(Math.floor(size / width));
     }
     return object;
@@ -101,11 +114,18 @@ async function loadWithinLimits(bytes: Uint8Array, limits: PdfLimits): Promise<P
   const context = await parser.parseDocument();
   if (exceeded) fail();
   // What PDFDocument.load does with the context (its constructor is not in the public types).
-  const Document = PDFDocument as unknown as new (context: PDFContext, ignoreEncryption: boolean, updateMetadata: boolean) => PDFDocument;
+  const Document = PDFDocument as unknown as new (
+    context: PDFContext,
+    ignoreEncryption: boolean,
+    updateMetadata: boolean,
+  ) => PDFDocument;
   return new Document(context, true, false);
 }
 
-const reason = (err: unknown) => (err instanceof LimitExceeded ? err.message : `pdf-lib could not load it (${String((err as Error)?.message ?? err).slice(0, 200)})`);
+const reason = (err: unknown) =>
+  err instanceof LimitExceeded
+    ? err.message
+    : `pdf-lib could not load it (${String((err as Error)?.message ?? err).slice(0, 200)})`;
 
 /** Pages and sha256 of a ticket PDF. Encrypted ticket PDFs (no-edit owner passwords are common
  * on tickets) are accepted: their pages can still be counted. */

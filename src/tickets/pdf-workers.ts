@@ -15,7 +15,9 @@ export interface PdfLimits {
   maxInflatedBytes: number;
 }
 
-export type PdfJob = { kind: 'check'; pdf: Uint8Array; limits: PdfLimits } | { kind: 'merge'; pdfs: Uint8Array[]; limits: PdfLimits };
+export type PdfJob =
+  | { kind: 'check'; pdf: Uint8Array; limits: PdfLimits }
+  | { kind: 'merge'; pdfs: Uint8Array[]; limits: PdfLimits };
 
 /** A PDF refused: `limit` when it passed a limit (rather than being broken), `index` the PDF of a merge. */
 export interface PdfRefusal {
@@ -45,7 +47,9 @@ export interface PdfWorkerOptions {
 
 export function pdfWorkerOptions(config: Config): PdfWorkerOptions {
   return {
-    workers: config.PDF_WORKERS, memoryMb: config.PDF_WORKER_MEMORY_MB, timeoutMs: config.PDF_TIMEOUT_MS,
+    workers: config.PDF_WORKERS,
+    memoryMb: config.PDF_WORKER_MEMORY_MB,
+    timeoutMs: config.PDF_TIMEOUT_MS,
     limits: { maxObjects: config.PDF_MAX_OBJECTS, maxInflatedBytes: config.PDF_MAX_INFLATED_MB * 2 ** 20 },
   };
 }
@@ -55,8 +59,13 @@ export function pdfWorkerOptions(config: Config): PdfWorkerOptions {
 // it inherits, so it registers tsx itself before importing the entry.
 const COMPILED_ENTRY = new URL('./pdf-worker.js', import.meta.url);
 const SOURCE_ENTRY = new URL('./pdf-worker.ts', import.meta.url);
-const workerEntry = (): [string | URL, { eval?: boolean }] => (existsSync(COMPILED_ENTRY) ? [COMPILED_ENTRY, {}]
-  : [`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(SOURCE_ENTRY.href)}); })`, { eval: true }]);
+const workerEntry = (): [string | URL, { eval?: boolean }] =>
+  existsSync(COMPILED_ENTRY)
+    ? [COMPILED_ENTRY, {}]
+    : [
+        `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(SOURCE_ENTRY.href)}); })`,
+        { eval: true },
+      ];
 
 /** A worker's heap after a job beyond this share of its limit: it is replaced (pdf-lib keeps
  * every name and reference it has seen in module-level caches). */
@@ -86,12 +95,19 @@ export class PdfWorkers {
    * is what runs out, the check throws DeadlineExceeded (answered 503, retried) instead of refusing
    * the file: a good PDF behind a slow queue is not a bad PDF. */
   check(pdf: Uint8Array, deadlineAt?: number): Promise<CheckReply> {
-    return this.run({ kind: 'check', pdf, limits: this.options.limits }, this.options.timeoutMs, deadlineAt) as Promise<CheckReply>;
+    return this.run(
+      { kind: 'check', pdf, limits: this.options.limits },
+      this.options.timeoutMs,
+      deadlineAt,
+    ) as Promise<CheckReply>;
   }
 
   /** The PDFs' pages in one PDF, in the order given; each PDF gets the time limit of a check. */
   merge(pdfs: Uint8Array[]): Promise<MergeReply> {
-    return this.run({ kind: 'merge', pdfs, limits: this.options.limits }, this.options.timeoutMs * Math.max(1, pdfs.length)) as Promise<MergeReply>;
+    return this.run(
+      { kind: 'merge', pdfs, limits: this.options.limits },
+      this.options.timeoutMs * Math.max(1, pdfs.length),
+    ) as Promise<MergeReply>;
   }
 
   /** Starts a worker now, so that the first PDF does not wait for one (the service, at start). */
@@ -143,7 +159,10 @@ export class PdfWorkers {
   }
 
   private send(worker: Worker, job: PdfJob, timeoutMs: number): Promise<{ reply: PdfReply; reusable: boolean }> {
-    const refuse = (reason: string, late = false) => ({ reply: { ok: false, reason, limit: true, ...(late ? { late } : {}) } as PdfRefusal, reusable: false });
+    const refuse = (reason: string, late = false) => ({
+      reply: { ok: false, reason, limit: true, ...(late ? { late } : {}) } as PdfRefusal,
+      reusable: false,
+    });
     return new Promise((resolve) => {
       const done = (result: { reply: PdfReply; reusable: boolean }) => {
         clearTimeout(timer);
@@ -156,7 +175,8 @@ export class PdfWorkers {
         done({ reply, reusable: (reply.ok || !reply.limit) && heapUsed < this.options.memoryMb * 2 ** 20 * RECYCLE_SHARE });
       };
       const onError = (err: Error & { code?: string }) => {
-        if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') return done(refuse(`loading it needs more than ${this.options.memoryMb} MB of memory`));
+        if (err.code === 'ERR_WORKER_OUT_OF_MEMORY')
+          return done(refuse(`loading it needs more than ${this.options.memoryMb} MB of memory`));
         log.error('PDF worker failed', { error: err });
         done(refuse(`the PDF worker failed (${err.message.slice(0, 200)})`));
       };
@@ -176,8 +196,11 @@ export class PdfWorkers {
  * other data too (Node's pool of small Buffers). A check's PDF is its decoder's buffer
  * (check.ts), larger than the PDF by the base64 escapes and padding. */
 function transferable(job: PdfJob): ArrayBuffer[] {
-  const own = (p: Uint8Array) => p.buffer instanceof ArrayBuffer && p.byteOffset === 0 && p.buffer.byteLength !== Buffer.poolSize
-    && (job.kind === 'check' || p.byteLength === p.buffer.byteLength);
+  const own = (p: Uint8Array) =>
+    p.buffer instanceof ArrayBuffer &&
+    p.byteOffset === 0 &&
+    p.buffer.byteLength !== Buffer.poolSize &&
+    (job.kind === 'check' || p.byteLength === p.buffer.byteLength);
   return (job.kind === 'check' ? [job.pdf] : job.pdfs).filter(own).map((p) => p.buffer as ArrayBuffer);
 }
 

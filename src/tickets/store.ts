@@ -16,8 +16,17 @@ export interface NewTicket extends CheckedPdf {
 }
 
 const TICKET_COLUMNS: CopyColumns = {
-  order_id: 'text', delivery_id: 'int8', kind: 'text', listing_id: 'text', general_admission: 'bool', row: 'text',
-  seat: 'text', pdf: 'bytea', sha256: 'text', bytes: 'int4', pages: 'int4',
+  order_id: 'text',
+  delivery_id: 'int8',
+  kind: 'text',
+  listing_id: 'text',
+  general_admission: 'bool',
+  row: 'text',
+  seat: 'text',
+  pdf: 'bytea',
+  sha256: 'text',
+  bytes: 'int4',
+  pages: 'int4',
 };
 
 /** Stores a ticket PDF. The same PDF for the same order is stored once: the id of the copy
@@ -30,18 +39,40 @@ export async function attachTicket(tx: Tx, t: NewTicket): Promise<{ id: string; 
   if (existing) return { id: existing.id, created: false };
   // Written with COPY (db/copy.ts): tens of MB as bytes, in slices, not as one hex parameter.
   const id = await copyRowReturningId(tx, 'tickets', TICKET_COLUMNS, {
-    order_id: t.orderId, delivery_id: t.deliveryId, kind: t.kind, listing_id: t.listingId, general_admission: t.generalAdmission,
-    row: t.row, seat: t.seat, pdf: t.pdf, sha256: t.sha256, bytes: t.bytes, pages: t.pages,
+    order_id: t.orderId,
+    delivery_id: t.deliveryId,
+    kind: t.kind,
+    listing_id: t.listingId,
+    general_admission: t.generalAdmission,
+    row: t.row,
+    seat: t.seat,
+    pdf: t.pdf,
+    sha256: t.sha256,
+    bytes: t.bytes,
+    pages: t.pages,
   });
   return { id, created: true };
 }
 
-export async function attachProofUrls(tx: Tx, p: {
-  orderId: string; deliveryId: string; urls: string[]; listingId: string | null; row: string | null; seat: string | null;
-}): Promise<number> {
+export async function attachProofUrls(
+  tx: Tx,
+  p: {
+    orderId: string;
+    deliveryId: string;
+    urls: string[];
+    listingId: string | null;
+    row: string | null;
+    seat: string | null;
+  },
+): Promise<number> {
   if (p.urls.length === 0) return 0;
   const rows = p.urls.map((url) => ({
-    order_id: p.orderId, url, delivery_id: p.deliveryId, listing_id: p.listingId, row: p.row, seat: p.seat,
+    order_id: p.orderId,
+    url,
+    delivery_id: p.deliveryId,
+    listing_id: p.listingId,
+    row: p.row,
+    seat: p.seat,
   }));
   const added = await tx`insert into order_proof_urls ${tx(rows)} on conflict (order_id, url) do nothing returning url`;
   return added.length;
@@ -71,12 +102,27 @@ const seatCollator = new Intl.Collator('en', { numeric: true, sensitivity: 'base
 
 /** Seat order: row, then seat, numbers compared as numbers ("F 9" before "F 10"). */
 export function bySeat(a: Pick<TicketInfo, 'row' | 'seat' | 'id'>, b: Pick<TicketInfo, 'row' | 'seat' | 'id'>): number {
-  return seatCollator.compare(a.row ?? '', b.row ?? '') || seatCollator.compare(a.seat ?? '', b.seat ?? '')
-    || Number(BigInt(a.id) - BigInt(b.id));
+  return (
+    seatCollator.compare(a.row ?? '', b.row ?? '') ||
+    seatCollator.compare(a.seat ?? '', b.seat ?? '') ||
+    Number(BigInt(a.id) - BigInt(b.id))
+  );
 }
 
 /** The columns of TicketInfo (everything but the bytes). */
-const TICKET_INFO = ['id', 'order_id', 'kind', 'listing_id', 'general_admission', 'row', 'seat', 'bytes', 'sha256', 'pages', 'received_at'];
+const TICKET_INFO = [
+  'id',
+  'order_id',
+  'kind',
+  'listing_id',
+  'general_admission',
+  'row',
+  'seat',
+  'bytes',
+  'sha256',
+  'pages',
+  'received_at',
+];
 
 /** An order's tickets (no bytes), in seat order. */
 export async function ticketsOfOrder(sql: Sql, orderId: string): Promise<TicketInfo[]> {
@@ -104,7 +150,11 @@ export async function isPdfStored(db: Sql | Tx, sha256: string): Promise<boolean
 }
 
 /** A stored PDF found by its sha256: the order's ticket if it has one, else the oldest. */
-export async function pdfBySha256(sql: Sql, sha256: string, orderId: string | null): Promise<{ id: string; pdf: Buffer } | undefined> {
+export async function pdfBySha256(
+  sql: Sql,
+  sha256: string,
+  orderId: string | null,
+): Promise<{ id: string; pdf: Buffer } | undefined> {
   const [row] = await sql<{ id: string; pdf: Buffer }[]>`
     select id, pdf from tickets where sha256 = ${sha256} order by order_id is not distinct from ${orderId} desc, id limit 1`;
   return row;
@@ -112,7 +162,9 @@ export async function pdfBySha256(sql: Sql, sha256: string, orderId: string | nu
 
 /** An order's PDFs with their bytes, in seat order. */
 export async function ticketPdfsOfOrder(sql: Sql, orderId: string): Promise<(TicketInfo & { pdf: Buffer })[]> {
-  const rows = await sql<(TicketInfo & { pdf: Buffer })[]>`select ${sql(TICKET_INFO)}, pdf from tickets where order_id = ${orderId}`;
+  const rows = await sql<
+    (TicketInfo & { pdf: Buffer })[]
+  >`select ${sql(TICKET_INFO)}, pdf from tickets where order_id = ${orderId}`;
   return [...rows].sort(bySeat);
 }
 

@@ -39,7 +39,11 @@ export interface TixstockClientOptions {
 
 type ClientConfig = Pick<
   Config,
-  'TIXSTOCK_API_URL' | 'TIXSTOCK_API_TIMEOUT_MS' | 'TIXSTOCK_API_RATE_PER_MINUTE' | 'TIXSTOCK_RELEASE_PATH' | 'TIXSTOCK_BEARER_TOKEN'
+  | 'TIXSTOCK_API_URL'
+  | 'TIXSTOCK_API_TIMEOUT_MS'
+  | 'TIXSTOCK_API_RATE_PER_MINUTE'
+  | 'TIXSTOCK_RELEASE_PATH'
+  | 'TIXSTOCK_BEARER_TOKEN'
 >;
 
 const CONFLICT_CODES = new Set(['106', '108', '109']);
@@ -145,15 +149,33 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
     let status: number | undefined;
     let requestId: string | undefined;
     const line = (level: keyof Logger, extra: Record<string, unknown> = {}) =>
-      log[level]('tixstock call', { method: call.method, path: call.template, ...call.ids, status, ms: Date.now() - started, tixstock_request_id: requestId, ...extra });
+      log[level]('tixstock call', {
+        method: call.method,
+        path: call.template,
+        ...call.ids,
+        status,
+        ms: Date.now() - started,
+        tixstock_request_id: requestId,
+        ...extra,
+      });
     try {
       const reply = await exchange<T>(call, (s, id) => ((status = s), (requestId = id)));
       line('info');
       return reply;
     } catch (err) {
       const e = err instanceof TixstockError ? err : fail('unknown_outcome', [String(err)]);
-      if (e.kind === 'config') line('error', { kind: e.kind, code: e.code, messages: e.messages, alert: 'Tixstock refused our credentials or IP: check TIXSTOCK_BEARER_TOKEN and the allow-list' });
-      else line(e.kind === 'conflict' || e.kind === 'not_found' || e.kind === 'refused' ? 'info' : 'warn', { kind: e.kind, code: e.code });
+      if (e.kind === 'config')
+        line('error', {
+          kind: e.kind,
+          code: e.code,
+          messages: e.messages,
+          alert: 'Tixstock refused our credentials or IP: check TIXSTOCK_BEARER_TOKEN and the allow-list',
+        });
+      else
+        line(e.kind === 'conflict' || e.kind === 'not_found' || e.kind === 'refused' ? 'info' : 'warn', {
+          kind: e.kind,
+          code: e.code,
+        });
       throw e;
     }
   }
@@ -182,9 +204,11 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
       const timer = setTimeout(() => {
         // Still connecting: not a byte of the call was sent.
         const connected = req.socket !== null && req.socket !== undefined && !req.socket.connecting;
-        settle(connected
-          ? fail('unknown_outcome', [`no answer within ${timeoutMs} ms: the call may have been applied`])
-          : fail('unavailable', [`cannot connect to Tixstock within ${timeoutMs} ms`]));
+        settle(
+          connected
+            ? fail('unknown_outcome', [`no answer within ${timeoutMs} ms: the call may have been applied`])
+            : fail('unavailable', [`cannot connect to Tixstock within ${timeoutMs} ms`]),
+        );
         req.destroy();
       }, timeoutMs);
       req.on('error', (err) => {
@@ -196,7 +220,11 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
           return void request(method, url, payload, true).then(resolve, reject);
         }
         if (code && NOT_SENT.has(code)) return settle(fail('unavailable', [`cannot connect to Tixstock (${code})`]));
-        settle(fail('unknown_outcome', [`the connection failed after the call was sent (${code ?? err.message}): it may have been applied`]));
+        settle(
+          fail('unknown_outcome', [
+            `the connection failed after the call was sent (${code ?? err.message}): it may have been applied`,
+          ]),
+        );
       });
       req.on('response', (res) => {
         answered = true;
@@ -205,7 +233,8 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
         res.on('end', () => settle(undefined, { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', () => {});
         res.on('close', () => {
-          if (!res.complete) settle(fail('unknown_outcome', ['the connection failed during the answer: the call may have been applied']));
+          if (!res.complete)
+            settle(fail('unknown_outcome', ['the connection failed during the answer: the call may have been applied']));
         });
       });
       req.end(payload);
@@ -223,20 +252,36 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
     } catch {
       body = undefined;
     }
-    const meta = body?.meta && typeof body.meta === 'object' && !Array.isArray(body.meta) ? (body.meta as Record<string, unknown>) : {};
+    const meta =
+      body?.meta && typeof body.meta === 'object' && !Array.isArray(body.meta) ? (body.meta as Record<string, unknown>) : {};
     const requestId = typeof meta.request_id === 'string' ? meta.request_id : undefined;
     seen(res.status, requestId);
     const ok = res.status >= 200 && res.status < 300;
-    if (ok && !body) throw fail('unknown_outcome', ['Tixstock answered 2xx without a JSON object: the call may have been applied'], res.status, undefined, requestId);
+    if (ok && !body)
+      throw fail(
+        'unknown_outcome',
+        ['Tixstock answered 2xx without a JSON object: the call may have been applied'],
+        res.status,
+        undefined,
+        requestId,
+      );
     const { messages, code } = tixstockErrors(body);
     if (!ok || messages.length) {
       const kind = kindOf(res.status, code);
       if (kind === 'rate_limited') pause();
-      const shown = messages.length ? messages : [body || text === '' ? `HTTP ${res.status}` : `HTTP ${res.status}: ${text.slice(0, 200)}`];
+      const shown = messages.length
+        ? messages
+        : [body || text === '' ? `HTTP ${res.status}` : `HTTP ${res.status}: ${text.slice(0, 200)}`];
       throw fail(kind, shown, res.status, code, requestId);
     }
     if (opts.refuseProduction && meta.mode === 'Production') {
-      throw fail('config', ['Tixstock answered in Production mode where only a sandbox or the simulator is allowed'], res.status, undefined, requestId);
+      throw fail(
+        'config',
+        ['Tixstock answered in Production mode where only a sandbox or the simulator is allowed'],
+        res.status,
+        undefined,
+        requestId,
+      );
     }
     const links = body!.links && typeof body!.links === 'object' ? (body!.links as TixstockReply<T>['links']) : undefined;
     return {
@@ -252,7 +297,13 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
   /** Waits for the call's turn (429 pause, rate limit) within maxWaitMs, then sends it. */
   async function call<T>(c: Call): Promise<TixstockReply<T>> {
     if (!token) {
-      log.error('tixstock call', { method: c.method, path: c.template, ...c.ids, kind: 'config', alert: 'TIXSTOCK_BEARER_TOKEN is unset' });
+      log.error('tixstock call', {
+        method: c.method,
+        path: c.template,
+        ...c.ids,
+        kind: 'config',
+        alert: 'TIXSTOCK_BEARER_TOKEN is unset',
+      });
       throw fail('config', ['TIXSTOCK_BEARER_TOKEN is unset: no call to Tixstock can be made']);
     }
     const waitUntil = Date.now() + maxWaitMs;
@@ -264,15 +315,24 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
     // (p-queue may reject add() on abort even while the task runs).
     let sending: Promise<TixstockReply<T>> | undefined;
     try {
-      await queue.add(() => {
-        sending = send<T>(c);
-        return sending.then(() => undefined, () => undefined);
-      }, { signal: AbortSignal.timeout(Math.max(1, waitUntil - Date.now())) });
+      await queue.add(
+        () => {
+          sending = send<T>(c);
+          return sending.then(
+            () => undefined,
+            () => undefined,
+          );
+        },
+        { signal: AbortSignal.timeout(Math.max(1, waitUntil - Date.now())) },
+      );
     } catch {
       // Not given a turn in time; handled below.
     }
     if (!sending) {
-      const why = Date.now() < pausedUntil ? 'calls are paused after a 429' : `the rate limit (${config.TIXSTOCK_API_RATE_PER_MINUTE}/min) is reached`;
+      const why =
+        Date.now() < pausedUntil
+          ? 'calls are paused after a 429'
+          : `the rate limit (${config.TIXSTOCK_API_RATE_PER_MINUTE}/min) is reached`;
       throw fail('rate_limited', [`not sent: no turn within ${maxWaitMs} ms (${why})`]);
     }
     return sending;
@@ -287,39 +347,63 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
   return {
     async hold(listingId, quantity) {
       const r = await call<unknown>({
-        name: 'hold', method: 'POST', template: 'tickets/hold/{listing_id}', path: fill('tickets/hold/{listing_id}', { listing_id: listingId }),
-        ids: { listing_id: listingId, quantity }, body: { quantity },
+        name: 'hold',
+        method: 'POST',
+        template: 'tickets/hold/{listing_id}',
+        path: fill('tickets/hold/{listing_id}', { listing_id: listingId }),
+        ids: { listing_id: listingId, quantity },
+        body: { quantity },
       });
       const holdId = r.meta.hold_id;
       if (typeof holdId !== 'string' || holdId === '') {
-        throw fail('unknown_outcome', ['Tixstock accepted the hold without meta.hold_id: it cannot be released or ordered'], r.status, undefined, r.requestId);
+        throw fail(
+          'unknown_outcome',
+          ['Tixstock accepted the hold without meta.hold_id: it cannot be released or ordered'],
+          r.status,
+          undefined,
+          r.requestId,
+        );
       }
       return { ...quantityAvailable(r), holdId };
     },
     async release(holdId, quantity) {
       const values = { hold_id: holdId, release_quantity: quantity };
       const r = await call<unknown>({
-        name: 'release', method: 'POST', template: config.TIXSTOCK_RELEASE_PATH, path: fill(config.TIXSTOCK_RELEASE_PATH, values),
-        ids: values, body: values,
+        name: 'release',
+        method: 'POST',
+        template: config.TIXSTOCK_RELEASE_PATH,
+        path: fill(config.TIXSTOCK_RELEASE_PATH, values),
+        ids: values,
+        body: values,
       });
       return quantityAvailable(r);
     },
     addOrder(holdId, soldQuantity, body: AddOrderBody) {
       return call({
-        name: 'order/add', method: 'POST', template: 'order/add/{hold_id}/{sold_quantity}',
+        name: 'order/add',
+        method: 'POST',
+        template: 'order/add/{hold_id}/{sold_quantity}',
         path: fill('order/add/{hold_id}/{sold_quantity}', { hold_id: holdId, sold_quantity: soldQuantity }),
-        ids: { hold_id: holdId, sold_quantity: soldQuantity, order_id: body.order_id }, body,
+        ids: { hold_id: holdId, sold_quantity: soldQuantity, order_id: body.order_id },
+        body,
       });
     },
     updateOrder(orderId, body) {
       return call({
-        name: 'order/update', method: 'POST', template: 'order/update/{order_id}', path: fill('order/update/{order_id}', { order_id: orderId }),
-        ids: { order_id: orderId }, body,
+        name: 'order/update',
+        method: 'POST',
+        template: 'order/update/{order_id}',
+        path: fill('order/update/{order_id}', { order_id: orderId }),
+        ids: { order_id: orderId },
+        body,
       });
     },
     closeBroker(brokerId) {
       return call({
-        name: 'broker/close', method: 'POST', template: 'broker/close/{broker_id}', path: fill('broker/close/{broker_id}', { broker_id: brokerId }),
+        name: 'broker/close',
+        method: 'POST',
+        template: 'broker/close/{broker_id}',
+        path: fill('broker/close/{broker_id}', { broker_id: brokerId }),
         ids: { broker_id: brokerId },
       });
     },
@@ -328,10 +412,14 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
       const params = new URLSearchParams({ per_page: String(perPage), page: String(q.page) });
       if (q.listingId !== undefined) params.set('listing_id', q.listingId);
       const r = await call<unknown>({
-        name: 'tickets/get', method: 'GET', template: 'tickets/get', path: `tickets/get?${params}`,
+        name: 'tickets/get',
+        method: 'GET',
+        template: 'tickets/get',
+        path: `tickets/get?${params}`,
         ids: { page: q.page, per_page: perPage, ...(q.listingId !== undefined ? { listing_id: q.listingId } : {}) },
       });
-      if (!Array.isArray(r.data)) throw fail('refused', ['tickets/get answered without a data list'], r.status, undefined, r.requestId);
+      if (!Array.isArray(r.data))
+        throw fail('refused', ['tickets/get answered without a data list'], r.status, undefined, r.requestId);
       return r as TixstockReply<TixstockListing[]>;
     },
   };
@@ -339,7 +427,10 @@ export function createTixstockClient(config: ClientConfig, opts: TixstockClientO
 
 /** Every listing tickets/get returns, page by page: stops at links.next null or a short page,
  * and at maxPages (a guard against a server that never says it is done). */
-export async function* allTickets(client: TixstockClient, q: { listingId?: string; maxPages?: number } = {}): AsyncGenerator<TixstockListing> {
+export async function* allTickets(
+  client: TixstockClient,
+  q: { listingId?: string; maxPages?: number } = {},
+): AsyncGenerator<TixstockListing> {
   const maxPages = q.maxPages ?? 1000;
   for (let page = 1; page <= maxPages; page++) {
     const r = await client.getTickets({ page, perPage: 50, listingId: q.listingId });
@@ -355,7 +446,10 @@ const RETRYABLE: ReadonlySet<TixstockErrorKind> = new Set(['unavailable', 'unkno
 
 /** Retries an absolute write or a read with exponential back-off and jitter, a few times over
  * about 30 s; never use it for hold or addOrder. */
-export async function retryAbsolute<T>(fn: () => Promise<T>, opts: { tries?: number; baseMs?: number; maxMs?: number } = {}): Promise<T> {
+export async function retryAbsolute<T>(
+  fn: () => Promise<T>,
+  opts: { tries?: number; baseMs?: number; maxMs?: number } = {},
+): Promise<T> {
   const tries = opts.tries ?? 5;
   const baseMs = opts.baseMs ?? 1000;
   const maxMs = opts.maxMs ?? 15_000;

@@ -11,7 +11,14 @@ import { z } from 'zod';
  * - unavailable: 5xx or no connection: the call was not applied -> 503
  * - unknown_outcome: sent but no answer (timeout, reset): it may have been applied -> 503, and
  *   the caller must not assume either way (hold and order/add are never retried blindly). */
-export type TixstockErrorKind = 'conflict' | 'not_found' | 'refused' | 'config' | 'rate_limited' | 'unavailable' | 'unknown_outcome';
+export type TixstockErrorKind =
+  | 'conflict'
+  | 'not_found'
+  | 'refused'
+  | 'config'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'unknown_outcome';
 
 export class TixstockError extends Error {
   constructor(
@@ -23,7 +30,9 @@ export class TixstockError extends Error {
     readonly code?: string,
     readonly requestId?: string,
   ) {
-    super(`Tixstock ${kind}${httpStatus ? ` (HTTP ${httpStatus}${code ? `, code ${code}` : ''})` : ''}: ${messages.join('; ') || 'no message'}`);
+    super(
+      `Tixstock ${kind}${httpStatus ? ` (HTTP ${httpStatus}${code ? `, code ${code}` : ''})` : ''}: ${messages.join('; ') || 'no message'}`,
+    );
   }
 }
 

@@ -11,34 +11,36 @@ export const MAX_QUANTITY = 100_000;
 const TRUE = new Set(['true', '1', 'yes']);
 const FALSE = new Set(['false', '0', 'no', '']);
 
-export const looseBoolean = z
-  .union([z.boolean(), z.number(), z.string()])
-  .transform((v, ctx) => {
-    if (typeof v === 'boolean') return v;
-    const s = String(v).trim().toLowerCase();
-    if (TRUE.has(s)) return true;
-    if (FALSE.has(s)) return false;
-    ctx.addIssue({ code: 'custom', message: `expected a boolean ("true"/"false", 1/0), got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  });
+export const looseBoolean = z.union([z.boolean(), z.number(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'boolean') return v;
+  const s = String(v).trim().toLowerCase();
+  if (TRUE.has(s)) return true;
+  if (FALSE.has(s)) return false;
+  ctx.addIssue({ code: 'custom', message: `expected a boolean ("true"/"false", 1/0), got ${JSON.stringify(v)}` });
+  return z.NEVER;
+});
 
 /** An id that may arrive as a string or an integer; kept as a string (ids.ts says which are ids). */
-export const looseId = z
-  .union([z.string(), z.number().int().nonnegative()])
-  .transform((v, ctx) => {
-    const id = String(v).trim();
-    const problem = idProblem(id);
-    if (problem) {
-      ctx.addIssue({ code: 'custom', message: problem });
-      return z.NEVER;
-    }
-    return id;
-  });
+export const looseId = z.union([z.string(), z.number().int().nonnegative()]).transform((v, ctx) => {
+  const id = String(v).trim();
+  const problem = idProblem(id);
+  if (problem) {
+    ctx.addIssue({ code: 'custom', message: problem });
+    return z.NEVER;
+  }
+  return id;
+});
 
 /** A whole number of tickets, as a number or a numeric string. */
 export function count(min = 0) {
   return z
-    .union([z.number(), z.string().trim().regex(/^-?\d+$/, 'must be a whole number')])
+    .union([
+      z.number(),
+      z
+        .string()
+        .trim()
+        .regex(/^-?\d+$/, 'must be a whole number'),
+    ])
     .transform((v) => Number(v))
     .pipe(
       z
@@ -48,7 +50,6 @@ export function count(min = 0) {
         .max(MAX_QUANTITY, `must be at most ${MAX_QUANTITY}`),
     );
 }
-
 
 /** A seat number: "21", 21, or absent. */
 export const seat = z
@@ -104,7 +105,10 @@ export type ListingResource = z.infer<typeof listingResource>;
 
 /** Text that may arrive as a number, kept as a string; `blankIsNull`: trimmed, and "" is null. */
 export const looseText = (blankIsNull = false) =>
-  z.union([z.string(), z.number()]).transform((v) => (blankIsNull ? String(v).trim() || null : String(v))).nullish();
+  z
+    .union([z.string(), z.number()])
+    .transform((v) => (blankIsNull ? String(v).trim() || null : String(v)))
+    .nullish();
 
 /** Tixstock's order resource. Only `id` is required: ticket.sold may carry a partial copy. */
 export const orderResource = z.looseObject({

@@ -72,18 +72,37 @@ export async function playDay(o: PlayDayOptions): Promise<Day> {
 
   const hold = await apiCall('POST', '/api/holds', { listing_id: day.listingId, quantity: 3 }, `${orderId}-hold`);
   day.holdId = hold.body.id;
-  if (!note('our customer holds 3 (POST /api/holds)', hold.status === 201 && !!day.holdId, `${hold.status} ${JSON.stringify(hold.body).slice(0, 200)}`)) return day;
+  if (
+    !note(
+      'our customer holds 3 (POST /api/holds)',
+      hold.status === 201 && !!day.holdId,
+      `${hold.status} ${JSON.stringify(hold.body).slice(0, 200)}`,
+    )
+  )
+    return day;
   await agree('after our hold', 5);
 
   const rel = await apiCall('POST', `/api/holds/${day.holdId}/release`, { quantity: 1 });
   note('our customer drops 1 (POST /api/holds/:id/release)', rel.status === 200, `${rel.status}`);
   await agree('after the release', 6);
 
-  const order = await apiCall('POST', `/api/holds/${day.holdId}/order`, {
-    order_id: orderId, order_status: 'Approved', currency: 'GBP', quantity: 2,
-    customer: { id: 'day-customer-1', first_name: 'Demo', last_name: 'Customer', email_address: 'demo.customer@example.org' },
-  }, `${orderId}-order`);
-  note(`our customer pays for 2 (POST /api/holds/:id/order, order ${orderId})`, order.status === 201 && o.sim.state.orders.has(orderId), `${order.status}`);
+  const order = await apiCall(
+    'POST',
+    `/api/holds/${day.holdId}/order`,
+    {
+      order_id: orderId,
+      order_status: 'Approved',
+      currency: 'GBP',
+      quantity: 2,
+      customer: { id: 'day-customer-1', first_name: 'Demo', last_name: 'Customer', email_address: 'demo.customer@example.org' },
+    },
+    `${orderId}-order`,
+  );
+  note(
+    `our customer pays for 2 (POST /api/holds/:id/order, order ${orderId})`,
+    order.status === 201 && o.sim.state.orders.has(orderId),
+    `${order.status}`,
+  );
   await agree('after our sale', 6);
 
   const sold = await o.sim.webhooks.otherSale(day.listingId, 2, { fromHold: true, serviceUrl: base });
@@ -97,12 +116,21 @@ export async function playDay(o: PlayDayOptions): Promise<Day> {
     note(`Tixstock sends the PDF for seat ${seat} (order.eticket_fulfilment)`, f.status === 200, `webhook answered ${f.status}`);
   }
   const view = await apiCall('GET', `/api/orders/${orderId}`);
-  note('the order has its 2 tickets (GET /api/orders/:id)', view.body.tickets?.length === 2, `${view.status}, ${view.body.tickets?.length ?? 0} tickets`);
+  note(
+    'the order has its 2 tickets (GET /api/orders/:id)',
+    view.body.tickets?.length === 2,
+    `${view.status}, ${view.body.tickets?.length ?? 0} tickets`,
+  );
 
   const status = await apiCall('PUT', `/api/orders/${orderId}/status`, { status: 'Dispatched' });
   const until = Date.now() + (o.syncTimeoutMs ?? 20_000);
-  while (o.sim.state.orders.get(orderId)?.status !== 'Dispatched' && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  while (o.sim.state.orders.get(orderId)?.status !== 'Dispatched' && Date.now() < until)
+    await new Promise((r) => setTimeout(r, 100));
   const at = o.sim.state.orders.get(orderId)?.status;
-  note('our status reaches Tixstock (PUT /api/orders/:id/status -> order/update)', status.status === 200 && at === 'Dispatched', `${status.status}, Tixstock has ${at}`);
+  note(
+    'our status reaches Tixstock (PUT /api/orders/:id/status -> order/update)',
+    status.status === 200 && at === 'Dispatched',
+    `${status.status}, Tixstock has ${at}`,
+  );
   return day;
 }

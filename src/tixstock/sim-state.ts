@@ -28,7 +28,8 @@ export const MESSAGES = {
   '503': 'Tixstock API is currently in maintenance mode.',
 } as const;
 
-const fault = (status: number, code: keyof typeof MESSAGES) => new SimError(status, { title: MESSAGES[code], code: code.slice(0, 3) });
+const fault = (status: number, code: keyof typeof MESSAGES) =>
+  new SimError(status, { title: MESSAGES[code], code: code.slice(0, 3) });
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 /** A 26-character lowercase ULID (48-bit time, 80 random bits), like Tixstock's hold and request ids. */
@@ -46,7 +47,14 @@ export function listingResource(quantity: number, overrides: Record<string, unkn
   return {
     id: null,
     broker_id: '5512',
-    ticket: { general_admission: 'false', type: 'Eticket', allow_last_minute_sales: 'true', split_type: 'No Preferences', eticket: [], upload_later: 'true' },
+    ticket: {
+      general_admission: 'false',
+      type: 'Eticket',
+      allow_last_minute_sales: 'true',
+      split_type: 'No Preferences',
+      eticket: [],
+      upload_later: 'true',
+    },
     number_of_tickets_for_sale: { quantity_available: quantity, quantity_sold: 0, display_quantity: quantity, split_quantity: 0 },
     seat_details: { category: 'Balcony', section: 'Balcony Left', row: 'F', first_seat: '21' },
     face_value: { currency: 'GBP', amount: '45.00' },
@@ -55,10 +63,25 @@ export function listingResource(quantity: number, overrides: Record<string, unkn
     restrictions_benefits: { options: [], other: '' },
     delivery: { type: 'E-Ticket', hand_delivered: 'false', ready_shipped: 'false', shipped_date_or_date_in_hand: '2027-03-01' },
     event: {
-      id: '7004512', name: 'Northern Lights Orchestra', currency: 'GBP', commission_percentage_fee: '12.50',
-      description: 'An evening at Leeds Town Hall', datetime: '2027-03-14T19:30:00+0000', status: 'Active',
-      venue: { name: 'Leeds Town Hall', address_line_1: 'The Headrow', address_line_2: '', city: 'Leeds', state: 'WYK', postcode: 'LS1 3AD', country_code: 'GB' },
-      use_tixstock_venue_details: 'false', venue_details: [], performers: [{ id: '88120', name: 'Northern Lights Orchestra' }],
+      id: '7004512',
+      name: 'Northern Lights Orchestra',
+      currency: 'GBP',
+      commission_percentage_fee: '12.50',
+      description: 'An evening at Leeds Town Hall',
+      datetime: '2027-03-14T19:30:00+0000',
+      status: 'Active',
+      venue: {
+        name: 'Leeds Town Hall',
+        address_line_1: 'The Headrow',
+        address_line_2: '',
+        city: 'Leeds',
+        state: 'WYK',
+        postcode: 'LS1 3AD',
+        country_code: 'GB',
+      },
+      use_tixstock_venue_details: 'false',
+      venue_details: [],
+      performers: [{ id: '88120', name: 'Northern Lights Orchestra' }],
     },
     published: 'true',
     ...overrides,
@@ -192,7 +215,15 @@ export class SimState {
     if (quantity === undefined) throw fault(400, '106');
     if (quantity > listing.quantity) throw fault(400, '108');
     const now = this.now();
-    const hold: SimHold = { holdId: ulid(now), listingKey: listing.key, listingId, quantity, createdAt: now, expiresAt: now + this.holdMs, state: 'held' };
+    const hold: SimHold = {
+      holdId: ulid(now),
+      listingKey: listing.key,
+      listingId,
+      quantity,
+      createdAt: now,
+      expiresAt: now + this.holdMs,
+      state: 'held',
+    };
     listing.quantity -= quantity;
     this.holds.set(hold.holdId, hold);
     this.live.add(hold);
@@ -235,7 +266,15 @@ export class SimState {
     hold.quantity = sold;
     hold.state = 'ordered';
     this.live.delete(hold);
-    const order: SimOrder = { orderId, holdId, listingId: hold.listingId, quantity: sold, status: body.order_status as string, body, updates: [] };
+    const order: SimOrder = {
+      orderId,
+      holdId,
+      listingId: hold.listingId,
+      quantity: sold,
+      status: body.order_status as string,
+      body,
+      updates: [],
+    };
     this.orders.set(orderId, order);
     return order;
   }
@@ -244,10 +283,14 @@ export class SimState {
     const order = this.orders.get(orderId);
     if (!order) throw fault(404, '404');
     const status = body.order_status;
-    if ((typeof status !== 'string' || status === '') && (typeof body.shipping_address !== 'object' || body.shipping_address === null)) {
+    if (
+      (typeof status !== 'string' || status === '') &&
+      (typeof body.shipping_address !== 'object' || body.shipping_address === null)
+    ) {
       throw new SimError(validationStatus, ['The order status field is required when shipping address is not present.']);
     }
-    if (order.status === 'Commissionable') throw new SimError(400, { title: 'A Commissionable order can no longer be updated.', code: '105' });
+    if (order.status === 'Commissionable')
+      throw new SimError(400, { title: 'A Commissionable order can no longer be updated.', code: '105' });
     if (typeof status === 'string' && status !== '') order.status = status;
     order.updates.push(body);
     return order;
@@ -269,7 +312,12 @@ export class SimState {
       id: l.id,
       broker_id: l.brokerId,
       event,
-      number_of_tickets_for_sale: { ...tickets, quantity_available: l.quantity, quantity_sold: l.sold, display_quantity: l.quantity },
+      number_of_tickets_for_sale: {
+        ...tickets,
+        quantity_available: l.quantity,
+        quantity_sold: l.sold,
+        display_quantity: l.quantity,
+      },
     };
   }
 
@@ -293,7 +341,9 @@ export class SimState {
   list(filter: { listingId?: string; eventId?: string }): SimListing[] {
     this.expire();
     return [...this.listings.values()].filter(
-      (l) => (filter.listingId === undefined || l.id === filter.listingId) && (filter.eventId === undefined || l.eventId === filter.eventId),
+      (l) =>
+        (filter.listingId === undefined || l.id === filter.listingId) &&
+        (filter.eventId === undefined || l.eventId === filter.eventId),
     );
   }
 }

@@ -87,10 +87,15 @@ export class WebhookPlayer {
     const resource = listingResource(p.quantity, p.overrides);
     const r = await this.expectOk('ticket.add', await this.send('ticket.add', resource, p.serviceUrl));
     const id = (r.body as { listing_id?: unknown }).listing_id;
-    if (typeof id !== 'string' || id === '') throw new Error(`ticket.add: the service answered no listing_id: ${JSON.stringify(r.body)}`);
+    if (typeof id !== 'string' || id === '')
+      throw new Error(`ticket.add: the service answered no listing_id: ${JSON.stringify(r.body)}`);
     const { id: _unset, ...rest } = resource;
     return this.state.putListing({
-      id, quantity: p.quantity, brokerId: String(resource.broker_id), eventId: String((resource.event as { id: string }).id), resource: rest,
+      id,
+      quantity: p.quantity,
+      brokerId: String(resource.broker_id),
+      eventId: String((resource.event as { id: string }).id),
+      resource: rest,
     });
   }
 
@@ -110,7 +115,11 @@ export class WebhookPlayer {
   }
 
   /** Another reseller sells tickets (held by it before, `fromHold`, or straight from the listing). */
-  async otherSale(listingId: string, quantity: number, opts: { fromHold?: boolean; orderId?: string; serviceUrl?: string } = {}): Promise<WebhookResult> {
+  async otherSale(
+    listingId: string,
+    quantity: number,
+    opts: { fromHold?: boolean; orderId?: string; serviceUrl?: string } = {},
+  ): Promise<WebhookResult> {
     const l = this.listingOf(listingId);
     if (!opts.fromHold) {
       if (quantity > l.quantity) throw new Error(`listing ${listingId}: only ${l.quantity} left to sell`);
@@ -118,28 +127,66 @@ export class WebhookPlayer {
     }
     l.sold += quantity;
     const orderId = opts.orderId ?? `SIM-${Date.now().toString(36)}-${++orderCount}`;
-    return this.send('ticket.sold', {
-      listing_id: listingId, sold_quantity: quantity, quantity: l.quantity,
-      order_details: { id: orderId, date: tixstockDate(this.state.now()), quantity, currency: 'GBP', status: 'Approved', items: [{ listing_id: listingId }] },
-    }, opts.serviceUrl);
+    return this.send(
+      'ticket.sold',
+      {
+        listing_id: listingId,
+        sold_quantity: quantity,
+        quantity: l.quantity,
+        order_details: {
+          id: orderId,
+          date: tixstockDate(this.state.now()),
+          quantity,
+          currency: 'GBP',
+          status: 'Approved',
+          items: [{ listing_id: listingId }],
+        },
+      },
+      opts.serviceUrl,
+    );
   }
 
   /** order.update for an order: ours (sold through order/add) or another's. */
-  async orderUpdate(orderId: string, change: { status?: string; shipping_tracking_id?: string | null } = {}, serviceUrl?: string): Promise<WebhookResult> {
+  async orderUpdate(
+    orderId: string,
+    change: { status?: string; shipping_tracking_id?: string | null } = {},
+    serviceUrl?: string,
+  ): Promise<WebhookResult> {
     const order = this.state.orders.get(orderId);
     const resource = order
       ? this.state.orderResource(order)
-      : { id: orderId, date: tixstockDate(this.state.now()), customer: { id: 'sim-customer' }, items: [], quantity: 1, currency: 'GBP', status: 'Approved' };
+      : {
+          id: orderId,
+          date: tixstockDate(this.state.now()),
+          customer: { id: 'sim-customer' },
+          items: [],
+          quantity: 1,
+          currency: 'GBP',
+          status: 'Approved',
+        };
     return this.send('order.update', { ...resource, ...change }, serviceUrl);
   }
 
   /** order.eticket_fulfilment with a real PDF for one seat of an order. */
-  async fulfil(orderId: string, p: { listingId: string; row?: string; seat?: string; pdf?: Uint8Array; serviceUrl?: string }): Promise<WebhookResult> {
+  async fulfil(
+    orderId: string,
+    p: { listingId: string; row?: string; seat?: string; pdf?: Uint8Array; serviceUrl?: string },
+  ): Promise<WebhookResult> {
     const seat = p.seat ?? '21';
     const pdf = p.pdf ?? (await ticketPdf(`${orderId} row ${p.row ?? 'F'} seat ${seat}`));
-    return this.send('order.eticket_fulfilment', {
-      order_id: orderId, id: p.listingId, general_admission: 0, row: p.row ?? 'F', seat, file: Buffer.from(pdf).toString('base64'), proof_file_url: [],
-    }, p.serviceUrl);
+    return this.send(
+      'order.eticket_fulfilment',
+      {
+        order_id: orderId,
+        id: p.listingId,
+        general_admission: 0,
+        row: p.row ?? 'F',
+        seat,
+        file: Buffer.from(pdf).toString('base64'),
+        proof_file_url: [],
+      },
+      p.serviceUrl,
+    );
   }
 
   /** The /_sim/play/* endpoints: one call of the player from a JSON body. */
@@ -148,13 +195,29 @@ export class WebhookPlayer {
     const listingId = String(b.listing_id ?? '');
     const quantity = Number(b.quantity ?? 1);
     switch (what) {
-      case 'listing': return this.addListing({ quantity, overrides: b.overrides as Record<string, unknown> | undefined, serviceUrl: s });
-      case 'hold': return this.otherHold(listingId, quantity, s);
-      case 'release': return this.otherRelease(listingId, quantity, s);
-      case 'sale': return this.otherSale(listingId, quantity, { fromHold: b.from_hold === true, orderId: b.order_id as string | undefined, serviceUrl: s });
-      case 'order-update': return this.orderUpdate(String(b.order_id), { status: b.status as string | undefined }, s);
-      case 'fulfilment': return this.fulfil(String(b.order_id), { listingId, row: b.row as string | undefined, seat: b.seat as string | undefined, serviceUrl: s });
-      default: throw new Error(`play/${what}: one of listing, hold, release, sale, order-update, fulfilment`);
+      case 'listing':
+        return this.addListing({ quantity, overrides: b.overrides as Record<string, unknown> | undefined, serviceUrl: s });
+      case 'hold':
+        return this.otherHold(listingId, quantity, s);
+      case 'release':
+        return this.otherRelease(listingId, quantity, s);
+      case 'sale':
+        return this.otherSale(listingId, quantity, {
+          fromHold: b.from_hold === true,
+          orderId: b.order_id as string | undefined,
+          serviceUrl: s,
+        });
+      case 'order-update':
+        return this.orderUpdate(String(b.order_id), { status: b.status as string | undefined }, s);
+      case 'fulfilment':
+        return this.fulfil(String(b.order_id), {
+          listingId,
+          row: b.row as string | undefined,
+          seat: b.seat as string | undefined,
+          serviceUrl: s,
+        });
+      default:
+        throw new Error(`play/${what}: one of listing, hold, release, sale, order-update, fulfilment`);
     }
   }
 }

@@ -16,11 +16,20 @@ const sim = await startSimulator({
   serviceUrl: env.SERVICE_URL ?? 'http://127.0.0.1:3000',
   echoOwnHolds: env.SIMULATOR_ECHO_OWN_HOLDS === 'true',
 });
-process.stdout.write(`Tixstock simulator: TIXSTOCK_API_URL=${sim.url} (token ${token === 'dev-token' ? '"dev-token"' : 'from TIXSTOCK_BEARER_TOKEN'}), control at ${sim.origin}/_sim/state\n`);
+process.stdout.write(
+  `Tixstock simulator: TIXSTOCK_API_URL=${sim.url} (token ${token === 'dev-token' ? '"dev-token"' : 'from TIXSTOCK_BEARER_TOKEN'}), control at ${sim.origin}/_sim/state\n`,
+);
 if (process.argv.includes('day')) {
-  if (!env.API_TOKEN) throw new Error('API_TOKEN: the service\'s API token is needed to play the day');
-  const day = await playDay({ sim, serviceUrl: env.SERVICE_URL ?? 'http://127.0.0.1:3000', apiToken: env.API_TOKEN, say: (l) => process.stdout.write(`${l}\n`) });
-  process.stdout.write(`${day.ok ? 'the day went as expected' : 'the day went WRONG'} (listing ${day.listingId}, order ${day.orderId}); still serving, Ctrl-C stops\n`);
+  if (!env.API_TOKEN) throw new Error("API_TOKEN: the service's API token is needed to play the day");
+  const day = await playDay({
+    sim,
+    serviceUrl: env.SERVICE_URL ?? 'http://127.0.0.1:3000',
+    apiToken: env.API_TOKEN,
+    say: (l) => process.stdout.write(`${l}\n`),
+  });
+  process.stdout.write(
+    `${day.ok ? 'the day went as expected' : 'the day went WRONG'} (listing ${day.listingId}, order ${day.orderId}); still serving, Ctrl-C stops\n`,
+  );
   process.exitCode = day.ok ? 0 : 1;
 }
 const stop = () => void sim.close().then(() => process.exit());

@@ -4,7 +4,16 @@
 // (sim-webhooks.ts) that plays Tixstock's side against a running service.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { MESSAGES, SimError, SimState, ulid, type PutListing, type SimHold, type SimListing, type SimOrder } from './sim-state.js';
+import {
+  MESSAGES,
+  SimError,
+  SimState,
+  ulid,
+  type PutListing,
+  type SimHold,
+  type SimListing,
+  type SimOrder,
+} from './sim-state.js';
 import { WebhookPlayer, type WebhookResult } from './sim-webhooks.js';
 
 export type SimCallName = 'hold' | 'release' | 'order/add' | 'order/update' | 'broker/close' | 'tickets/get';
@@ -15,7 +24,17 @@ export type SimCallName = 'hold' | 'release' | 'order/add' | 'order/update' | 'b
  * - reset: the connection is cut before anything is applied; applied_reset: after applying;
  * - no_answer: never answered, nothing applied; applied_no_answer: applied, never answered;
  * - slow: applied and answered after `ms` (default 2000). */
-export type SimFaultKind = '429' | '500' | '502' | '503' | '504' | 'reset' | 'applied_reset' | 'no_answer' | 'applied_no_answer' | 'slow';
+export type SimFaultKind =
+  | '429'
+  | '500'
+  | '502'
+  | '503'
+  | '504'
+  | 'reset'
+  | 'applied_reset'
+  | 'no_answer'
+  | 'applied_no_answer'
+  | 'slow';
 
 export interface SimFault {
   call: SimCallName | '*';
@@ -148,53 +167,82 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     return false;
   }
 
-  function route(method: string, parts: string[]): { name: SimCallName; run: (body: Record<string, unknown>, query: URLSearchParams) => Answer } | 'no_method' | undefined {
+  function route(
+    method: string,
+    parts: string[],
+  ): { name: SimCallName; run: (body: Record<string, unknown>, query: URLSearchParams) => Answer } | 'no_method' | undefined {
     const [a, b, c, d, e] = parts;
-    const post = (name: SimCallName, run: (body: Record<string, unknown>, q: URLSearchParams) => Answer) => (method === 'POST' ? { name, run } : 'no_method' as const);
+    const post = (name: SimCallName, run: (body: Record<string, unknown>, q: URLSearchParams) => Answer) =>
+      method === 'POST' ? { name, run } : ('no_method' as const);
     if (a === 'tickets' && b === 'hold' && c && !d) {
       return post('hold', (body) => {
         const { listing, hold } = state.hold(c, body.quantity);
-        if (opts.echoOwnHolds) void player.send('ticket.hold', { external_id: hold.listingId, hold_quantity: hold.quantity }).catch(() => {});
-        return { status: 200, body: {
-          data: { quantity_available: listing.quantity },
-          meta: meta({ type: 'ticket.hold', external_id: hold.listingId, hold_id: hold.holdId, quantity: hold.quantity }),
-          message: 'Ticket(s) has successfully been put on hold.',
-        } };
+        if (opts.echoOwnHolds)
+          void player.send('ticket.hold', { external_id: hold.listingId, hold_quantity: hold.quantity }).catch(() => {});
+        return {
+          status: 200,
+          body: {
+            data: { quantity_available: listing.quantity },
+            meta: meta({ type: 'ticket.hold', external_id: hold.listingId, hold_id: hold.holdId, quantity: hold.quantity }),
+            message: 'Ticket(s) has successfully been put on hold.',
+          },
+        };
       });
     }
     if (a === 'tickets' && b === 'release' && c && !e) {
       return post('release', (body) => {
         const { listing, hold, released } = state.release(c, d ?? body.release_quantity);
-        if (opts.echoOwnHolds) void player.send('ticket.release', { external_id: hold.listingId, release_quantity: released }).catch(() => {});
-        return { status: 200, body: {
-          data: { quantity_available: listing.quantity },
-          // In the docs' order, which puts type before mode here.
-          meta: { type: 'ticket.release', mode, hold_id: hold.holdId, quantity: released, request_id: ulid(now()) },
-          message: 'Ticket(s) successfully released.',
-        } };
+        if (opts.echoOwnHolds)
+          void player.send('ticket.release', { external_id: hold.listingId, release_quantity: released }).catch(() => {});
+        return {
+          status: 200,
+          body: {
+            data: { quantity_available: listing.quantity },
+            // In the docs' order, which puts type before mode here.
+            meta: { type: 'ticket.release', mode, hold_id: hold.holdId, quantity: released, request_id: ulid(now()) },
+            message: 'Ticket(s) successfully released.',
+          },
+        };
       });
     }
     if (a === 'order' && b === 'add' && c && d && !e) {
       return post('order/add', (body) => {
         const order = state.addOrder(c, d, body, validationStatus);
-        return { status: 200, body: { data: state.orderResource(order), meta: meta({ type: 'order.add' }), message: 'The order has successfully been added.' } };
+        return {
+          status: 200,
+          body: {
+            data: state.orderResource(order),
+            meta: meta({ type: 'order.add' }),
+            message: 'The order has successfully been added.',
+          },
+        };
       });
     }
     if (a === 'order' && b === 'update' && c && !d) {
       return post('order/update', (body) => {
         const order = state.updateOrder(c, body, validationStatus);
-        return { status: 200, body: { data: state.orderResource(order), meta: meta({ type: 'order.update' }), message: 'The order has successfully been updated.' } };
+        return {
+          status: 200,
+          body: {
+            data: state.orderResource(order),
+            meta: meta({ type: 'order.update' }),
+            message: 'The order has successfully been updated.',
+          },
+        };
       });
     }
     if (a === 'broker' && b === 'close' && c && !d) {
       return post('broker/close', () => {
         state.closeBroker(c);
-        return { status: 200, body: {
-          data: { broker_id: c },
-          success: 'true',
-          message: 'The Tixstock broker has been successfully disconnected',
-          meta: meta(),
-        } };
+        return {
+          status: 200,
+          body: {
+            data: { broker_id: c },
+            success: 'true',
+            message: 'The Tixstock broker has been successfully disconnected',
+            meta: meta(),
+          },
+        };
       });
     }
     if (a === 'tickets' && b === 'get' && !c) {
@@ -221,16 +269,34 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       l.set('per_page', String(perPage));
       return `${base}/tickets/get?${l}`;
     };
-    return { status: 200, body: {
-      data: items.map((l) => state.resourceOf(l)),
-      links: { self: link(page), first: link(1), last: null, prev: page > 1 ? link(page - 1) : null, next: from + perPage < all.length ? link(page + 1) : null },
-      meta: meta({ current_page: page, from: items.length ? from + 1 : null, to: items.length ? from + items.length : null, path: `${base}/tickets/get`, per_page: String(perPage) }),
-    } };
+    return {
+      status: 200,
+      body: {
+        data: items.map((l) => state.resourceOf(l)),
+        links: {
+          self: link(page),
+          first: link(1),
+          last: null,
+          prev: page > 1 ? link(page - 1) : null,
+          next: from + perPage < all.length ? link(page + 1) : null,
+        },
+        meta: meta({
+          current_page: page,
+          from: items.length ? from + 1 : null,
+          to: items.length ? from + items.length : null,
+          path: `${base}/tickets/get`,
+          per_page: String(perPage),
+        }),
+      },
+    };
   }
 
   async function api(req: http.IncomingMessage, res: http.ServerResponse, url: URL, text: string): Promise<void> {
     const rel = url.pathname.slice('/v1/'.length);
-    const parts = rel.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const parts = rel
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
     let body: unknown = text === '' ? {} : undefined;
     if (body === undefined) {
       try {
@@ -240,7 +306,14 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       }
     }
     const found = route(req.method ?? 'GET', parts);
-    const call: SimCall = { call: typeof found === 'object' ? found.name : null, method: req.method ?? '', path: rel + url.search, body, auth: req.headers.authorization, at: now() };
+    const call: SimCall = {
+      call: typeof found === 'object' ? found.name : null,
+      method: req.method ?? '',
+      path: rel + url.search,
+      body,
+      auth: req.headers.authorization,
+      at: now(),
+    };
     calls.push(call);
     const answer = (a: Answer) => {
       call.status = a.status;
@@ -248,14 +321,17 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     };
     const f = typeof found === 'object' ? takeFault(found.name) : undefined;
     if (f) call.fault = f.kind;
-    if (f?.kind === '429' || f?.kind === '500' || f?.kind === '503') return answer({ status: Number(f.kind), body: errorBody({ title: MESSAGES[f.kind], code: f.kind }) });
-    if (f?.kind === '502') return (call.status = 502), proxyPage(res, 502, 'Bad Gateway');
+    if (f?.kind === '429' || f?.kind === '500' || f?.kind === '503')
+      return answer({ status: Number(f.kind), body: errorBody({ title: MESSAGES[f.kind], code: f.kind }) });
+    if (f?.kind === '502') return ((call.status = 502), proxyPage(res, 502, 'Bad Gateway'));
     if (f?.kind === 'reset') return void req.socket.destroy();
     if (f?.kind === 'no_answer') return;
     if (rateLimited()) return answer({ status: 429, body: errorBody({ title: MESSAGES['429'], code: '429' }) });
     const auth = req.headers.authorization;
-    if (!auth || !/^Bearer\s+\S/i.test(auth)) return answer({ status: 401, body: errorBody({ title: MESSAGES['100'], code: '100' }) });
-    if (auth.replace(/^Bearer\s+/i, '') !== opts.token) return answer({ status: 401, body: errorBody({ title: MESSAGES['401'], code: '401' }) });
+    if (!auth || !/^Bearer\s+\S/i.test(auth))
+      return answer({ status: 401, body: errorBody({ title: MESSAGES['100'], code: '100' }) });
+    if (auth.replace(/^Bearer\s+/i, '') !== opts.token)
+      return answer({ status: 401, body: errorBody({ title: MESSAGES['401'], code: '401' }) });
     if (found === undefined) return answer({ status: 404, body: errorBody({ title: MESSAGES['404-endpoint'], code: '404' }) });
     if (found === 'no_method') return answer({ status: 405, body: errorBody({ title: MESSAGES['405'], code: '405' }) });
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -268,7 +344,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       if (!(err instanceof SimError)) throw err;
       return answer({ status: err.status, body: errorBody(err.errors) });
     }
-    if (f?.kind === '504') return (call.status = 504), proxyPage(res, 504, 'Gateway Time-out');
+    if (f?.kind === '504') return ((call.status = 504), proxyPage(res, 504, 'Gateway Time-out'));
     if (f?.kind === 'applied_reset') return void req.socket.destroy();
     if (f?.kind === 'applied_no_answer') return;
     if (f?.kind === 'slow') await new Promise((r) => setTimeout(r, f.ms ?? 2000));
@@ -315,12 +391,13 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         if (what === 'GET state') return json(res, 200, snapshot());
         if (what === 'POST listings') return json(res, 201, sim.putListing(body as unknown as PutListing));
         if (what === 'GET calls') return json(res, 200, calls);
-        if (what === 'DELETE calls') return (calls.length = 0), json(res, 200, { success: true });
+        if (what === 'DELETE calls') return ((calls.length = 0), json(res, 200, { success: true }));
         if (what === 'GET faults') return json(res, 200, faults);
-        if (what === 'POST faults') return sim.fault(body as unknown as SimFault), json(res, 201, faults);
-        if (what === 'DELETE faults') return sim.clearFaults(), json(res, 200, { success: true });
-        if (what === 'POST reset') return sim.reset(), json(res, 200, { success: true });
-        if (what === 'POST clock') return sim.advance(Number(body.advance_ms ?? 0)), json(res, 200, { now: new Date(now()).toISOString() });
+        if (what === 'POST faults') return (sim.fault(body as unknown as SimFault), json(res, 201, faults));
+        if (what === 'DELETE faults') return (sim.clearFaults(), json(res, 200, { success: true }));
+        if (what === 'POST reset') return (sim.reset(), json(res, 200, { success: true }));
+        if (what === 'POST clock')
+          return (sim.advance(Number(body.advance_ms ?? 0)), json(res, 200, { now: new Date(now()).toISOString() }));
         if (req.method === 'POST' && url.pathname.startsWith('/_sim/play/')) {
           return json(res, 200, await player.play(url.pathname.slice('/_sim/play/'.length), body));
         }
@@ -343,7 +420,18 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     };
   }
 
-  const FAULT_KINDS: SimFaultKind[] = ['429', '500', '502', '503', '504', 'reset', 'applied_reset', 'no_answer', 'applied_no_answer', 'slow'];
+  const FAULT_KINDS: SimFaultKind[] = [
+    '429',
+    '500',
+    '502',
+    '503',
+    '504',
+    'reset',
+    'applied_reset',
+    'no_answer',
+    'applied_no_answer',
+    'slow',
+  ];
   const CALL_NAMES: (SimCallName | '*')[] = ['hold', 'release', 'order/add', 'order/update', 'broker/close', 'tickets/get', '*'];
 
   const sim: Simulator = {
@@ -362,7 +450,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     fault: (f) => {
       if (!CALL_NAMES.includes(f.call)) throw new Error(`call: one of ${CALL_NAMES.join(', ')}`);
       if (!FAULT_KINDS.includes(f.kind)) throw new Error(`kind: one of ${FAULT_KINDS.join(', ')}`);
-      if (f.times !== undefined && (!Number.isInteger(f.times) || f.times < 1)) throw new Error('times: a whole number of at least 1');
+      if (f.times !== undefined && (!Number.isInteger(f.times) || f.times < 1))
+        throw new Error('times: a whole number of at least 1');
       if (f.ms !== undefined && (typeof f.ms !== 'number' || !(f.ms >= 0))) throw new Error('ms: a number of milliseconds');
       faults.push({ ...f, left: f.times ?? Infinity });
     },

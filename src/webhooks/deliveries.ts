@@ -70,20 +70,52 @@ export async function insertDelivery(db: Sql | Tx, d: NewDelivery): Promise<stri
 }
 
 const COPY_COLUMNS: CopyColumns = {
-  version: 'text', type: 'text', path: 'text', headers: 'jsonb', body: 'bytea', body_sha256: 'bytea', body_file: 'jsonb',
-  body_bytes: 'int4', redacted: 'bool',
-  outcome: 'text', status: 'int2', reply: 'json', error: 'text', duplicate_of: 'int8', replay_of: 'int8', listing_id: 'int8',
-  event_id: 'text', order_id: 'text', broker_id: 'text', entity: 'text',
+  version: 'text',
+  type: 'text',
+  path: 'text',
+  headers: 'jsonb',
+  body: 'bytea',
+  body_sha256: 'bytea',
+  body_file: 'jsonb',
+  body_bytes: 'int4',
+  redacted: 'bool',
+  outcome: 'text',
+  status: 'int2',
+  reply: 'json',
+  error: 'text',
+  duplicate_of: 'int8',
+  replay_of: 'int8',
+  listing_id: 'int8',
+  event_id: 'text',
+  order_id: 'text',
+  broker_id: 'text',
+  entity: 'text',
 };
 
 /** A large delivery (ticket PDFs of tens of MB) is written with COPY (db/copy.ts), in slices,
  * as bytes, instead of as one parameter built and copied in memory. */
 function copyDelivery(db: Sql | Tx, d: NewDelivery): Promise<string> {
   return copyRowReturningId(db, 'deliveries', COPY_COLUMNS, {
-    version: d.version, type: d.type, path: d.path, headers: JSON.stringify(d.headers), body: d.body,
-    body_sha256: d.bodySha256, body_file: d.bodyFile ? JSON.stringify(d.bodyFile) : null, body_bytes: d.bodyBytes, redacted: d.redacted, outcome: d.outcome, status: d.status, reply: JSON.stringify(d.reply),
-    error: d.error, duplicate_of: d.duplicateOf, replay_of: d.replayOf, listing_id: d.refs?.listing_id,
-    event_id: d.refs?.event_id, order_id: d.refs?.order_id, broker_id: d.refs?.broker_id, entity: d.entity,
+    version: d.version,
+    type: d.type,
+    path: d.path,
+    headers: JSON.stringify(d.headers),
+    body: d.body,
+    body_sha256: d.bodySha256,
+    body_file: d.bodyFile ? JSON.stringify(d.bodyFile) : null,
+    body_bytes: d.bodyBytes,
+    redacted: d.redacted,
+    outcome: d.outcome,
+    status: d.status,
+    reply: JSON.stringify(d.reply),
+    error: d.error,
+    duplicate_of: d.duplicateOf,
+    replay_of: d.replayOf,
+    listing_id: d.refs?.listing_id,
+    event_id: d.refs?.event_id,
+    order_id: d.refs?.order_id,
+    broker_id: d.refs?.broker_id,
+    entity: d.entity,
   });
 }
 
@@ -102,7 +134,10 @@ export async function restoreFullBody(tx: Tx, id: string, body: Buffer): Promise
 }
 
 /** The columns of a delivery known before it is applied. */
-export type DeliveryValues = Omit<NewDelivery, 'outcome' | 'status' | 'reply' | 'error' | 'duplicateOf' | 'refs' | 'entity' | 'bodyFile' | 'bodyBytes'>;
+export type DeliveryValues = Omit<
+  NewDelivery,
+  'outcome' | 'status' | 'reply' | 'error' | 'duplicateOf' | 'refs' | 'entity' | 'bodyFile' | 'bodyBytes'
+>;
 
 /** A new delivery id, taken from the table's own sequence inside a statement: one-statement
  * webhooks need it before the row is written (the ledger row points at it). */
@@ -111,9 +146,17 @@ export const nextDeliveryId = (db: Sql | Tx) => db`nextval(pg_get_serial_sequenc
 /** The INSERT of an applied-or-rejected delivery whose id, outcome, reply and listing are SQL
  * expressions over `from` (the CTEs of the statement it ends), returning what the webhook answers.
  * The reply is stored and answered from the same value, so the two cannot differ. */
-export function deliveryInsertSelect(db: Sql | Tx, d: DeliveryValues, s: {
-  id: Fragment; outcome: Fragment; reply: Fragment; listingId: Fragment; from: Fragment;
-}): PendingQuery<RecordedDelivery[]> {
+export function deliveryInsertSelect(
+  db: Sql | Tx,
+  d: DeliveryValues,
+  s: {
+    id: Fragment;
+    outcome: Fragment;
+    reply: Fragment;
+    listingId: Fragment;
+    from: Fragment;
+  },
+): PendingQuery<RecordedDelivery[]> {
   return db<RecordedDelivery[]>`
     insert into deliveries (id, version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
                             replay_of, listing_id)
@@ -123,7 +166,6 @@ export function deliveryInsertSelect(db: Sql | Tx, d: DeliveryValues, s: {
       from ${s.from}
     returning id, outcome, reply, listing_id`;
 }
-
 
 /** What deliveryInsertSelect returns. */
 export interface RecordedDelivery {
@@ -136,15 +178,22 @@ export interface RecordedDelivery {
 /** Records how an applied delivery ended, in the transaction that applied it. The statement is
  * sent at once and not awaited here: the caller lets the transaction's COMMIT follow it in the
  * same round trip, and awaits the returned promise after the commit (see process.ts). */
-export function finishDelivery(tx: Tx, id: string, outcome: Outcome, reply: Record<string, unknown>, refs: DeliveryRefs = {},
-  entity: string | null = null): Promise<unknown> {
+export function finishDelivery(
+  tx: Tx,
+  id: string,
+  outcome: Outcome,
+  reply: Record<string, unknown>,
+  refs: DeliveryRefs = {},
+  entity: string | null = null,
+): Promise<unknown> {
   // An applied delivery of an entity becomes its latest (see findRetryOfEntity), in the same statement.
-  const latest = entity !== null && outcome === 'applied'
-    ? tx`with latest as (
+  const latest =
+    entity !== null && outcome === 'applied'
+      ? tx`with latest as (
            insert into delivery_entities (entity, delivery_id) values (${entity}, ${id})
            on conflict (entity) do update set delivery_id = excluded.delivery_id
          )`
-    : tx``;
+      : tx``;
   const update = tx`
     ${latest}
     update deliveries
@@ -209,7 +258,12 @@ async function lockedLookup(tx: Tx, key: Fragment, lookup: PendingQuery<PriorDel
  * retry (6 -> 9 -> 6 ends at 6). The advisory lock on the entity makes its webhooks take turns
  * from here to their commit, on any number of dynos: two copies arriving at once apply once, and
  * the latest delivery recorded is the one applied last. */
-export function findRetryOfEntity(tx: Tx, entity: string, bodySha256: Buffer, version: string): Promise<PriorDelivery | undefined> {
+export function findRetryOfEntity(
+  tx: Tx,
+  entity: string,
+  bodySha256: Buffer,
+  version: string,
+): Promise<PriorDelivery | undefined> {
   return lockedLookup(tx, tx`hashtextextended(${entity}, 0)`, entityRetryLookup(tx, entity, bodySha256, version));
 }
 
@@ -277,7 +331,13 @@ export interface DroppedBodies {
  * `cutoff`, in id order, at most `maxRows` of them and about `maxBytes` of bodies (at least
  * one), stopping at the first delivery received since. The row, its outcome and reply stay. Only
  * the rows whose bodies are dropped are locked, for the one statement that drops them. */
-export async function dropOldBodies(tx: Tx, after: string, cutoff: Date, maxRows: number, maxBytes: number): Promise<DroppedBodies> {
+export async function dropOldBodies(
+  tx: Tx,
+  after: string,
+  cutoff: Date,
+  maxRows: number,
+  maxBytes: number,
+): Promise<DroppedBodies> {
   const scanned = await tx<{ id: string; old: boolean; bytes: number | null }[]>`
     select id, received_at < ${cutoff} as old, octet_length(body) as bytes
       from deliveries where id > ${after} order by id limit ${maxRows}`;
@@ -316,8 +376,25 @@ export interface DeliveryFilter {
   after?: string;
 }
 
-const SUMMARY = ['id', 'received_at', 'version', 'type', 'path', 'outcome', 'status', 'reply', 'error',
-  'duplicate_of', 'replay_of', 'listing_id', 'event_id', 'order_id', 'broker_id', 'redacted', 'body_dropped_at'] as const;
+const SUMMARY = [
+  'id',
+  'received_at',
+  'version',
+  'type',
+  'path',
+  'outcome',
+  'status',
+  'reply',
+  'error',
+  'duplicate_of',
+  'replay_of',
+  'listing_id',
+  'event_id',
+  'order_id',
+  'broker_id',
+  'redacted',
+  'body_dropped_at',
+] as const;
 
 /** `bytes`: the body's size as received; `stored_bytes`: what the log holds of it now (less when
  * its file is a ticket reference, null once retention dropped it). */
@@ -348,12 +425,14 @@ export async function getDelivery(sql: Sql, id: string) {
  * ticket reference, rebuilt from the stored PDF (and checked against body_sha256). A string
  * says why it cannot be had. */
 export async function receivedBody(sql: Sql, row: StoredBody): Promise<{ raw: Buffer; fromTicket: string | null } | string> {
-  if (!row.body) return `its body was dropped on ${row.body_dropped_at?.toISOString() ?? '?'} (DELIVERY_BODY_RETENTION); the row, outcome and reply are kept`;
+  if (!row.body)
+    return `its body was dropped on ${row.body_dropped_at?.toISOString() ?? '?'} (DELIVERY_BODY_RETENTION); the row, outcome and reply are kept`;
   if (!row.body_file) return { raw: row.body, fromTicket: null };
   const ticket = await pdfBySha256(sql, row.body_file.sha256, row.order_id);
   if (!ticket) return `the ticket PDF its body refers to (sha256 ${row.body_file.sha256}) is not stored`;
   const raw = rebuiltBody(row.body, row.body_file, ticket.pdf);
   if (typeof raw === 'string') return raw;
-  if (createHash('sha256').update(raw).digest('hex') !== row.body_sha256) return 'the body rebuilt from its ticket PDF differs from the one received';
+  if (createHash('sha256').update(raw).digest('hex') !== row.body_sha256)
+    return 'the body rebuilt from its ticket PDF differs from the one received';
   return { raw, fromTicket: ticket.id };
 }

@@ -5,7 +5,15 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
-import { COMMIT_CONFIRM_MS, CommitOutcomeUnknown, isConnectionLost, isDatabaseUnavailable, isDataException, statementWithDeadline, transactionWithDeadline } from '../db/transaction.js';
+import {
+  COMMIT_CONFIRM_MS,
+  CommitOutcomeUnknown,
+  isConnectionLost,
+  isDatabaseUnavailable,
+  isDataException,
+  statementWithDeadline,
+  transactionWithDeadline,
+} from '../db/transaction.js';
 import { sha256InSteps } from '../digest.js';
 import { findNul } from '../http.js';
 import { addLogContext, log } from '../log.js';
@@ -14,8 +22,17 @@ import type { Outcome } from '../replies.js';
 import { redactSecrets } from './redact.js';
 import { isPdfStored } from '../tickets/store.js';
 import {
-  deliveryCommitted, findRetryOfBody, findRetryOfEntity, finishDelivery, insertDelivery, isAlreadyReplayed, referencedBodyOf,
-  restoreFullBody, retryLookup, type DeliveryRefs, type NewDelivery,
+  deliveryCommitted,
+  findRetryOfBody,
+  findRetryOfEntity,
+  finishDelivery,
+  insertDelivery,
+  isAlreadyReplayed,
+  referencedBodyOf,
+  restoreFullBody,
+  retryLookup,
+  type DeliveryRefs,
+  type NewDelivery,
 } from './deliveries.js';
 import { normalizeVersion, webhookRegistry, type AnyWebhook } from './registry.js';
 import { bodyWithTicketReference } from './stored-body.js';
@@ -100,7 +117,13 @@ interface Received {
   deadlineMs: () => number;
   confirmUntil: number;
   /** Not applied: recorded (so it can be inspected and replayed after a fix) and answered 4xx. */
-  refuse: (status: number, outcome: Outcome, type: string | null, message: string, errors?: string[]) => Promise<ProcessedDelivery>;
+  refuse: (
+    status: number,
+    outcome: Outcome,
+    type: string | null,
+    message: string,
+    errors?: string[],
+  ) => Promise<ProcessedDelivery>;
 }
 
 /** A webhook its definition accepts: its type, handler and parsed data. */
@@ -148,34 +171,61 @@ async function classify(p: Received): Promise<Classified | Refused> {
   const { d, version, json } = p;
   const refused = async (...args: Parameters<Received['refuse']>): Promise<Refused> => ({ refused: await p.refuse(...args) });
   if (d.contentType !== undefined && !isJsonContentType(d.contentType)) {
-    return refused(415, 'invalid', null, `Content-Type must be application/json, got ${JSON.stringify(d.contentType.slice(0, 100))}`);
+    return refused(
+      415,
+      'invalid',
+      null,
+      `Content-Type must be application/json, got ${JSON.stringify(d.contentType.slice(0, 100))}`,
+    );
   }
   const charset = d.contentType === undefined ? undefined : charsetOf(d.contentType);
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    return refused(415, 'invalid', null, `Content-Type charset ${JSON.stringify(charset.slice(0, 40))} is not accepted: webhooks are UTF-8 JSON`);
+    return refused(
+      415,
+      'invalid',
+      null,
+      `Content-Type charset ${JSON.stringify(charset.slice(0, 40))} is not accepted: webhooks are UTF-8 JSON`,
+    );
   }
   // The signature is over the bytes sent, so a compressed body is refused rather than inflated.
   const encoding = d.headers['content-encoding']?.trim().toLowerCase();
   if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
-    return refused(415, 'invalid', null, `Content-Encoding ${JSON.stringify(encoding.slice(0, 40))} is not accepted: send the JSON body uncompressed`);
+    return refused(
+      415,
+      'invalid',
+      null,
+      `Content-Encoding ${JSON.stringify(encoding.slice(0, 40))} is not accepted: send the JSON body uncompressed`,
+    );
   }
   if (!json.ok) return refused(400, 'invalid', null, json.message);
   const parsed = json.value;
   const rawType = (parsed as { meta?: { type?: unknown } } | null)?.meta?.type;
   const typeForLog = typeof rawType === 'string' && !rawType.includes('\u0000') ? rawType.trim().slice(0, 100) : null;
   const nul = findNul(parsed);
-  if (nul !== undefined) return refused(400, 'invalid', typeForLog, `${nul} contains a NUL character (\\u0000), which cannot be stored`);
+  if (nul !== undefined)
+    return refused(400, 'invalid', typeForLog, `${nul} contains a NUL character (\\u0000), which cannot be stored`);
   if (!webhooks.versions.includes(version)) {
-    return refused(400, 'unsupported', typeForLog,
-      `Tixstock-Version ${JSON.stringify(version)} is not supported (supported: ${webhooks.versions.join(', ')})`);
+    return refused(
+      400,
+      'unsupported',
+      typeForLog,
+      `Tixstock-Version ${JSON.stringify(version)} is not supported (supported: ${webhooks.versions.join(', ')})`,
+    );
   }
   const env = envelope.safeParse(parsed);
   if (!env.success) {
-    return refused(400, 'invalid', typeForLog, 'body is not a Tixstock webhook: expected {"data": {...}, "meta": {"type": "..."}}', issuesOf(env.error, ''));
+    return refused(
+      400,
+      'invalid',
+      typeForLog,
+      'body is not a Tixstock webhook: expected {"data": {...}, "meta": {"type": "..."}}',
+      issuesOf(env.error, ''),
+    );
   }
   const type = env.data.meta.type;
   const def = webhooks.find(version, type);
-  if (!def) return refused(400, 'unsupported', type, `unknown webhook type ${JSON.stringify(type)} for Tixstock-Version ${version}`);
+  if (!def)
+    return refused(400, 'unsupported', type, `unknown webhook type ${JSON.stringify(type)} for Tixstock-Version ${version}`);
   // Async: a schema may do slow checks (decoding and loading a PDF) here, before the transaction.
   // Large string values stay bytes for definitions that take them (fulfilments), else strings.
   // A lifted string is checked only when it is turned into a string, here or by the schema.
@@ -185,7 +235,8 @@ async function classify(p: Received): Promise<Classified | Refused> {
     if (!def.largeStrings && d.raw.length >= LIFT_MIN) {
       input = materializeStrings(input);
       const nulInLong = findNul(input, 'data');
-      if (nulInLong !== undefined) return refused(400, 'invalid', type, `${nulInLong} contains a NUL character (\\u0000), which cannot be stored`);
+      if (nulInLong !== undefined)
+        return refused(400, 'invalid', type, `${nulInLong} contains a NUL character (\\u0000), which cannot be stored`);
     }
     data = await def.schema.safeParseAsync(input);
   } catch (err) {
@@ -201,10 +252,19 @@ async function classify(p: Received): Promise<Classified | Refused> {
 
 /** A failure while applying: database unavailable is thrown (answered 503, nothing written),
  * anything else is recorded as a refusal. */
-function failed(p: Received, type: string, err: unknown, deliveryIdOf: (result: unknown) => string | null): Promise<ProcessedDelivery> {
+function failed(
+  p: Received,
+  type: string,
+  err: unknown,
+  deliveryIdOf: (result: unknown) => string | null,
+): Promise<ProcessedDelivery> {
   const { version } = p;
   if (err instanceof CommitOutcomeUnknown) {
-    log.error('commit outcome unknown: answered 503; check whether this delivery exists', { delivery_id: deliveryIdOf(err.result), type, version });
+    log.error('commit outcome unknown: answered 503; check whether this delivery exists', {
+      delivery_id: deliveryIdOf(err.result),
+      type,
+      version,
+    });
   }
   if (isDatabaseUnavailable(err) || isAlreadyReplayed(err)) throw err;
   // A large string is checked for valid JSON escapes only when it is read (the file's check).
@@ -213,19 +273,40 @@ function failed(p: Received, type: string, err: unknown, deliveryIdOf: (result: 
     return p.refuse(400, 'invalid', type, `invalid ${type} webhook: a value cannot be stored (${(err as Error).message})`);
   }
   log.error('webhook handler failed', { type, version, error: err });
-  return p.refuse(500, 'failed', type, `internal error while applying ${type}; nothing was applied and the delivery is logged for replay`,
-    [String((err as Error)?.message ?? err)]);
+  return p.refuse(
+    500,
+    'failed',
+    type,
+    `internal error while applying ${type}; nothing was applied and the delivery is logged for replay`,
+    [String((err as Error)?.message ?? err)],
+  );
 }
 
 /** Holds and releases: the whole webhook, delivery row included, as one statement sent with BEGIN. */
 async function applyStatement(p: Received, c: Classified): Promise<ProcessedDelivery> {
-  const { deps: { sql, config }, base, version } = p;
+  const {
+    deps: { sql, config },
+    base,
+    version,
+  } = p;
   const { type } = c;
   const statement = c.def.statement!;
   try {
-    const row = await statementWithDeadline(sql, p.deadlineMs(), (db) => statement({ db, delivery: { ...base, type }, config }, c.data).then((rows) => rows[0]!),
-      { wasCommitted: (r) => deliveryCommitted(sql, r.id), confirmUntil: p.confirmUntil });
-    return { status: 200, outcome: row.outcome, reply: row.reply, deliveryId: row.id, version, type, refs: { listing_id: row.listing_id } };
+    const row = await statementWithDeadline(
+      sql,
+      p.deadlineMs(),
+      (db) => statement({ db, delivery: { ...base, type }, config }, c.data).then((rows) => rows[0]!),
+      { wasCommitted: (r) => deliveryCommitted(sql, r.id), confirmUntil: p.confirmUntil },
+    );
+    return {
+      status: 200,
+      outcome: row.outcome,
+      reply: row.reply,
+      deliveryId: row.id,
+      version,
+      type,
+      refs: { listing_id: row.listing_id },
+    };
   } catch (err) {
     return failed(p, type, err, (r) => (r as { id: string }).id);
   }
@@ -246,7 +327,11 @@ interface Prepared {
 /** Slow checks (loading a ticket PDF) only for a webhook that is not a retry of an applied one:
  * looked for here without a lock, and again under its lock in the transaction. */
 async function prepare(p: Received, c: Classified): Promise<Prepared | Refused> {
-  const { deps: { sql, config }, base, version } = p;
+  const {
+    deps: { sql, config },
+    base,
+    version,
+  } = p;
   const { def, type } = c;
   const entity = def.retriesAreDuplicates ? def.entityOf?.(c.data) : undefined;
   const checkRetry = !!def.retriesAreDuplicates && !p.d.replayOf;
@@ -271,45 +356,79 @@ async function referenceOf(p: Received, c: Classified, prepared: { data: unknown
 
 /** In one transaction: a retry is answered from the log, anything else recorded and applied. */
 async function applyInTransaction(p: Received, c: Classified, r: Prepared): Promise<ProcessedDelivery> {
-  const { deps: { sql, config }, d, base, version } = p;
+  const {
+    deps: { sql, config },
+    d,
+    base,
+    version,
+  } = p;
   const { def, type } = c;
   const { entity, checkRetry } = r;
   let { prepared, referenced } = r;
-  const referencedBody = () => (referenced ? { body: referenced.body, bodyFile: referenced.bodyFile, bodyBytes: referenced.bodyBytes } : {});
+  const referencedBody = () =>
+    referenced ? { body: referenced.body, bodyFile: referenced.bodyFile, bodyBytes: referenced.bodyBytes } : {};
 
   let finished: Promise<unknown> | undefined;
   try {
-    const processed = await transactionWithDeadline(sql, p.deadlineMs(), async (tx) => {
-      if (checkRetry) {
-        const prior = entity !== undefined
-          ? await findRetryOfEntity(tx, entity, base.bodySha256, version)
-          : await findRetryOfBody(tx, base.bodySha256, version);
-        if (prior) {
-          const { id: duplicateOf, status, reply, ...refs } = prior;
-          // A retry found before its file was checked shares its original's stored body (the same bytes).
-          const stored = referenced
-            ? ((await isPdfStored(tx, referenced.bodyFile.sha256)) ? referencedBody() : {})
-            : def.externalFile ? await referencedBodyOf(tx, duplicateOf) : {};
-          const deliveryId = await insertDelivery(tx, { ...base, ...stored, type, outcome: 'duplicate', status, reply, duplicateOf, refs, entity });
-          return { status, outcome: 'duplicate' as const, reply, deliveryId, version, type, refs };
+    const processed = await transactionWithDeadline(
+      sql,
+      p.deadlineMs(),
+      async (tx) => {
+        if (checkRetry) {
+          const prior =
+            entity !== undefined
+              ? await findRetryOfEntity(tx, entity, base.bodySha256, version)
+              : await findRetryOfBody(tx, base.bodySha256, version);
+          if (prior) {
+            const { id: duplicateOf, status, reply, ...refs } = prior;
+            // A retry found before its file was checked shares its original's stored body (the same bytes).
+            const stored = referenced
+              ? (await isPdfStored(tx, referenced.bodyFile.sha256))
+                ? referencedBody()
+                : {}
+              : def.externalFile
+                ? await referencedBodyOf(tx, duplicateOf)
+                : {};
+            const deliveryId = await insertDelivery(tx, {
+              ...base,
+              ...stored,
+              type,
+              outcome: 'duplicate',
+              status,
+              reply,
+              duplicateOf,
+              refs,
+              entity,
+            });
+            return { status, outcome: 'duplicate' as const, reply, deliveryId, version, type, refs };
+          }
         }
-      }
-      // Taken for a retry above but not one under the lock (its original just left the window):
-      // rare enough to check here, within the transaction's deadline.
-      if (!prepared) {
-        prepared = { data: await def.prepare!({ config, deadlineAt: p.deadlineAt }, c.data) };
-        referenced = await referenceOf(p, c, prepared);
-      }
-      const deliveryId = await insertDelivery(tx, { ...base, ...referencedBody(), type, outcome: 'applied', status: 200, reply: {}, entity });
-      addLogContext({ delivery_id: deliveryId });
-      const result = await def.handle!({ tx, deliveryId, config }, prepared.data);
-      // Never a reference to a PDF that is not stored (a handler that did not attach it).
-      if (referenced && !(await isPdfStored(tx, referenced.bodyFile.sha256))) await restoreFullBody(tx, deliveryId, d.raw);
-      const refs = result.refs ?? {};
-      // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
-      finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs, entity ?? result.entity ?? null);
-      return { status: 200, outcome: result.outcome, reply: result.reply, deliveryId, version, type, refs };
-    }, { wasCommitted: (r) => deliveryCommitted(sql, r.deliveryId!), confirmUntil: p.confirmUntil });
+        // Taken for a retry above but not one under the lock (its original just left the window):
+        // rare enough to check here, within the transaction's deadline.
+        if (!prepared) {
+          prepared = { data: await def.prepare!({ config, deadlineAt: p.deadlineAt }, c.data) };
+          referenced = await referenceOf(p, c, prepared);
+        }
+        const deliveryId = await insertDelivery(tx, {
+          ...base,
+          ...referencedBody(),
+          type,
+          outcome: 'applied',
+          status: 200,
+          reply: {},
+          entity,
+        });
+        addLogContext({ delivery_id: deliveryId });
+        const result = await def.handle!({ tx, deliveryId, config }, prepared.data);
+        // Never a reference to a PDF that is not stored (a handler that did not attach it).
+        if (referenced && !(await isPdfStored(tx, referenced.bodyFile.sha256))) await restoreFullBody(tx, deliveryId, d.raw);
+        const refs = result.refs ?? {};
+        // Sent now, awaited after the commit: the UPDATE and the COMMIT share one round trip.
+        finished = finishDelivery(tx, deliveryId, result.outcome, result.reply, refs, entity ?? result.entity ?? null);
+        return { status: 200, outcome: result.outcome, reply: result.reply, deliveryId, version, type, refs };
+      },
+      { wasCommitted: (r) => deliveryCommitted(sql, r.deliveryId!), confirmUntil: p.confirmUntil },
+    );
     // If the UPDATE failed, PostgreSQL turned the COMMIT behind it into a ROLLBACK: nothing was
     // applied, and this throws like any failure inside the transaction. (A lost connection is
     // not such a failure: the transaction was confirmed committed, so the UPDATE was too.)

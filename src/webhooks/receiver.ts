@@ -77,7 +77,12 @@ export class WebhookGate {
   closing = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(readonly concurrency: number, readonly backlog: number, largeConcurrency = 1, memoryLimit = Number.POSITIVE_INFINITY) {
+  constructor(
+    readonly concurrency: number,
+    readonly backlog: number,
+    largeConcurrency = 1,
+    memoryLimit = Number.POSITIVE_INFINITY,
+  ) {
     this.queue = new PQueue({ concurrency });
     this.largeQueue = new PQueue({ concurrency: largeConcurrency });
     this.memory = new ByteBudget(memoryLimit);
@@ -119,11 +124,14 @@ export class WebhookGate {
       if (!started) waiting.abort(new WaitedPastDeadline());
     }, deadlineAt - Date.now());
     try {
-      return await lane.add(() => {
-        started = true;
-        clearTimeout(timer);
-        return work();
-      }, { signal: waiting.signal });
+      return await lane.add(
+        () => {
+          started = true;
+          clearTimeout(timer);
+          return work();
+        },
+        { signal: waiting.signal },
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -167,7 +175,13 @@ const WEBHOOK_PATH = /^\/webhooks\/tixstock(?:\/.*)?$/i;
 const LINGER_MS = 1000;
 
 /** Answers without reading the rest of the body, then closes the connection. */
-function refuseUnread(req: IncomingMessage, res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+function refuseUnread(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   if (status === 503) headers = { ...headers, 'Retry-After': '5' };
   sendError(res, status, message, [message], { ...headers, Connection: 'close' });
   if (req.complete) return;
@@ -223,7 +237,8 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
     };
     const onData = (chunk: Buffer) => {
       if (buffer) {
-        if (received + chunk.length > buffer.length) return finish({ refused: { status: 400, message: 'body is longer than its Content-Length' } });
+        if (received + chunk.length > buffer.length)
+          return finish({ refused: { status: 400, message: 'body is longer than its Content-Length' } });
         chunk.copy(buffer, received);
       } else {
         if (received + chunk.length > rules.limit) return finish(tooLarge);
@@ -234,7 +249,8 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
       rules.onChunk(chunk);
     };
     const onEnd = () => {
-      if (buffer && received !== buffer.length) return finish({ refused: { status: 400, message: 'body is shorter than its Content-Length' } });
+      if (buffer && received !== buffer.length)
+        return finish({ refused: { status: 400, message: 'body is shorter than its Content-Length' } });
       finish({ body: buffer ?? Buffer.concat(chunks, received) });
     };
     const onClose = () => finish({ aborted: true });
@@ -242,11 +258,21 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
       const now = Date.now();
       const by = rules.deadlineAt(declared ?? received);
       if (now > by) {
-        return finish({ refused: { status: 408, message: `body not received within its deadline (${by - rules.arrivedAt} ms); nothing was applied` } });
+        return finish({
+          refused: {
+            status: 408,
+            message: `body not received within its deadline (${by - rules.arrivedAt} ms); nothing was applied`,
+          },
+        });
       }
       const rated = now - rules.arrivedAt - UPLOAD_GRACE_MS;
       if (rated > 0 && received < (rules.minRate * rated) / 1000) {
-        finish({ refused: { status: 408, message: `body arrives too slowly (under WEBHOOK_MIN_UPLOAD_RATE, ${rules.minRate} bytes/s); nothing was applied` } });
+        finish({
+          refused: {
+            status: 408,
+            message: `body arrives too slowly (under WEBHOOK_MIN_UPLOAD_RATE, ${rules.minRate} bytes/s); nothing was applied`,
+          },
+        });
       }
     }, 250);
     req.on('data', onData).on('end', onEnd).on('close', onClose);
@@ -258,7 +284,11 @@ const unavailable = (res: ServerResponse, message: string, headers: Record<strin
 
 /** The webhook receiver as a plain node:http handler: Tixstock's traffic is most of ours, and
  * express's routing and response helpers cost more per webhook than the rest of the receiver. */
-export function webhookReceiver(deps: { sql: Sql; config: Config; gate: WebhookGate }): (req: IncomingMessage, res: ServerResponse) => void {
+export function webhookReceiver(deps: {
+  sql: Sql;
+  config: Config;
+  gate: WebhookGate;
+}): (req: IncomingMessage, res: ServerResponse) => void {
   const { sql, config, gate } = deps;
   return (req, res) => {
     receive(req, res).catch((err) => {
@@ -311,14 +341,28 @@ export function webhookReceiver(deps: { sql: Sql; config: Config; gate: WebhookG
     }
     try {
       const result = await gate.run(raw.length, deadlineAt, () =>
-        processDelivery({ sql, config }, {
-          raw, path, headers, versionHeader: header('tixstock-version'), contentType: header('content-type'), deadlineAt,
-        }),
+        processDelivery(
+          { sql, config },
+          {
+            raw,
+            path,
+            headers,
+            versionHeader: header('tixstock-version'),
+            contentType: header('content-type'),
+            deadlineAt,
+          },
+        ),
       );
       sendJson(res, result.status, result.reply);
       log.info('webhook', {
-        delivery_id: result.deliveryId, type: result.type, version: result.version, outcome: result.outcome,
-        status: result.status, ...result.refs, bytes: raw.length, ms: Number(process.hrtime.bigint() - started) / 1e6,
+        delivery_id: result.deliveryId,
+        type: result.type,
+        version: result.version,
+        outcome: result.outcome,
+        status: result.status,
+        ...result.refs,
+        bytes: raw.length,
+        ms: Number(process.hrtime.bigint() - started) / 1e6,
       });
     } catch (err) {
       if (err instanceof WaitedPastDeadline) {
@@ -336,13 +380,20 @@ export function webhookReceiver(deps: { sql: Sql; config: Config; gate: WebhookG
   /** The body, counted in the byte budget until the webhook is answered, and as an unverified
    * upload while it is read; or undefined when the webhook was answered (or cut off) instead. */
   async function readWithinBudget(
-    req: IncomingMessage, res: ServerResponse, arrivedAt: number, path: string, onChunk: (chunk: Buffer) => void,
+    req: IncomingMessage,
+    res: ServerResponse,
+    arrivedAt: number,
+    path: string,
+    onChunk: (chunk: Buffer) => void,
   ): Promise<Buffer | undefined> {
     const share = gate.memory.share();
     res.on('close', () => share.release());
     gate.uploading++;
     const read = await readBody(req, {
-      limit: config.WEBHOOK_BODY_LIMIT, share, arrivedAt, minRate: config.WEBHOOK_MIN_UPLOAD_RATE,
+      limit: config.WEBHOOK_BODY_LIMIT,
+      share,
+      arrivedAt,
+      minRate: config.WEBHOOK_MIN_UPLOAD_RATE,
       deadlineAt: (bytes) => arrivedAt + webhookDeadlineMs(config, bytes),
       ready: () => awaitingContinue.has(req) && res.writeContinue(),
       onChunk,
@@ -351,7 +402,12 @@ export function webhookReceiver(deps: { sql: Sql; config: Config; gate: WebhookG
     if ('refused' in read) {
       const { status, message } = read.refused;
       log.warn('webhook refused while reading its body', {
-        path, status, message, content_length: req.headers['content-length'], memory_used: gate.memory.used, uploading: gate.uploading,
+        path,
+        status,
+        message,
+        content_length: req.headers['content-length'],
+        memory_used: gate.memory.used,
+        uploading: gate.uploading,
       });
       refuseUnread(req, res, status, message);
     }

@@ -87,9 +87,12 @@ export function webhookRegistry(tables: Record<string, WebhookTable>): WebhookRe
     const types = new Map<string, AnyWebhook>();
     for (const [type, def] of Object.entries(table)) {
       if (!def.handle === !def.statement) throw new Error(`webhook ${version} ${type}: define handle or statement, not both`);
-      if (def.statement && def.prepare) throw new Error(`webhook ${version} ${type}: a one-statement webhook has no prepare step`);
-      if (def.statement && def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: a one-statement webhook cannot be checked for retries`);
-      if (def.entityOf && !def.retriesAreDuplicates) throw new Error(`webhook ${version} ${type}: entityOf is for webhooks whose retries are duplicates`);
+      if (def.statement && def.prepare)
+        throw new Error(`webhook ${version} ${type}: a one-statement webhook has no prepare step`);
+      if (def.statement && def.retriesAreDuplicates)
+        throw new Error(`webhook ${version} ${type}: a one-statement webhook cannot be checked for retries`);
+      if (def.entityOf && !def.retriesAreDuplicates)
+        throw new Error(`webhook ${version} ${type}: entityOf is for webhooks whose retries are duplicates`);
       types.set(type, def);
     }
     byVersion.set(version, types);
@@ -108,6 +111,11 @@ export function applied(reply: Record<string, unknown>, refs?: DeliveryRefs): Ha
   return { outcome: 'applied', reply, refs };
 }
 
-export function rejected(reply: Record<string, unknown>, message: string, refs?: DeliveryRefs, successValue: boolean | string = false): HandlerResult {
+export function rejected(
+  reply: Record<string, unknown>,
+  message: string,
+  refs?: DeliveryRefs,
+  successValue: boolean | string = false,
+): HandlerResult {
   return { outcome: 'rejected', reply: { ...reply, success: successValue, message, errors: [message] }, refs };
 }

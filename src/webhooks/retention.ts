@@ -37,12 +37,20 @@ export interface RetentionResult {
 /** One retention run: drops old bodies (unless DELIVERY_BODY_RETENTION is 0), records the run
  * with what it freed, and checks the database's size against DATABASE_SIZE_LIMIT. */
 export async function runRetention(sql: Sql, config: Config, opts: RetentionOptions = {}): Promise<RetentionResult> {
-  const { minGapMs = 0, batchRows = 1000, batchBytes = 64 * 1024 * 1024, maxBatches = 1000, pauseMs = 20, stopping = () => false } = opts;
+  const {
+    minGapMs = 0,
+    batchRows = 1000,
+    batchBytes = 64 * 1024 * 1024,
+    maxBatches = 1000,
+    pauseMs = 20,
+    stopping = () => false,
+  } = opts;
   const retentionMs = config.DELIVERY_BODY_RETENTION;
   const run = await sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${RETENTION_LOCK})`;
     if (minGapMs > 0) {
-      const [recent] = await tx`select 1 from retention_runs where started_at > now() - ${minGapMs} * interval '1 millisecond' limit 1`;
+      const [recent] =
+        await tx`select 1 from retention_runs where started_at > now() - ${minGapMs} * interval '1 millisecond' limit 1`;
       if (recent) return undefined;
     }
     const [row] = await tx<{ id: string; cutoff: Date | null; up_to_id: string }[]>`
@@ -81,7 +89,12 @@ export async function runRetention(sql: Sql, config: Config, opts: RetentionOpti
   const size = await checkDatabaseSize(sql, config);
   await sql`update retention_runs set finished_at = now(), database_bytes = ${size.bytes} where id = ${run.id}`;
   log.info('delivery body retention', {
-    run_id: run.id, cutoff: cutoff?.toISOString() ?? null, rows, bytes, batches, database_bytes: size.bytes,
+    run_id: run.id,
+    cutoff: cutoff?.toISOString() ?? null,
+    rows,
+    bytes,
+    batches,
+    database_bytes: size.bytes,
   });
   return { runId: run.id, rows, bytes, batches, databaseBytes: size.bytes };
 }
@@ -91,7 +104,10 @@ const HOUR = 60 * 60_000;
 /** Drops delivery bodies older than DELIVERY_BODY_RETENTION and checks DATABASE_SIZE_LIMIT; once
  * an hour across all dynos (a dyno whose turn another took skips). */
 export const retentionTask: PeriodicTask = {
-  name: 'delivery-retention', everyMs: HOUR, firstAfterMs: 60_000, run: async ({ sql, config, stopping }) => {
+  name: 'delivery-retention',
+  everyMs: HOUR,
+  firstAfterMs: 60_000,
+  run: async ({ sql, config, stopping }) => {
     await runRetention(sql, config, { minGapMs: HOUR - 5 * 60_000, stopping });
   },
 };

@@ -20,19 +20,33 @@ const config = loadConfig({ DATABASE_URL: url, TIXSTOCK_BEARER_TOKEN: 'x' });
 
 const doc = await PDFDocument.create();
 const page = doc.addPage([200, 200]);
-const image = doc.context.register(doc.context.stream(randomBytes(1024 * 1024), { Type: 'XObject', Subtype: 'Image', Width: 512, Height: 512, ColorSpace: 'DeviceRGB', BitsPerComponent: 8 }));
+const image = doc.context.register(
+  doc.context.stream(randomBytes(1024 * 1024), {
+    Type: 'XObject',
+    Subtype: 'Image',
+    Width: 512,
+    Height: 512,
+    ColorSpace: 'DeviceRGB',
+    BitsPerComponent: 8,
+  }),
+);
 page.node.newXObject('Noise', image);
 const pdf = Buffer.from(await doc.save());
 const order = `R-RETAIN-${Date.now()}`;
-let raw: Buffer | null = Buffer.from(JSON.stringify({
-  data: { order_id: order, id: null, row: 'A', seat: 1, file: pdf.toString('base64') },
-  meta: { type: 'order.eticket_fulfilment' },
-}).replaceAll('/', '\\/'));
+let raw: Buffer | null = Buffer.from(
+  JSON.stringify({
+    data: { order_id: order, id: null, row: 'A', seat: 1, file: pdf.toString('base64') },
+    meta: { type: 'order.eticket_fulfilment' },
+  }).replaceAll('/', '\\/'),
+);
 // A FinalizationRegistry, not a WeakRef: a WeakRef keeps its target alive until its job ends.
 let collected = false;
 const registry = new FinalizationRegistry(() => (collected = true));
 registry.register(raw, 'body');
-const r = await processDelivery({ sql, config }, { raw, versionHeader: 'v1', contentType: 'application/json', path: '/webhooks/tixstock', headers: {} });
+const r = await processDelivery(
+  { sql, config },
+  { raw, versionHeader: 'v1', contentType: 'application/json', path: '/webhooks/tixstock', headers: {} },
+);
 raw = null;
 for (let i = 0; i < 3; i++) {
   await new Promise((resolve) => setTimeout(resolve, 20));

@@ -26,7 +26,10 @@ for (let round = 0; round < rounds; round++) {
   };
   const run = mode === 'raw' ? sql.begin(body) : transactionWithDeadline(sql, 3000, body);
   const outcome = await Promise.race([
-    run.then(() => 'committed', (err: { code?: string }) => String(err.code)),
+    run.then(
+      () => 'committed',
+      (err: { code?: string }) => String(err.code),
+    ),
     new Promise<string>((r) => setTimeout(() => r('no answer'), mode === 'raw' ? 1000 : 3000)),
   ]);
   codes[outcome] = (codes[outcome] ?? 0) + 1;

@@ -33,7 +33,11 @@ export const brokerAuthenticate = defineWebhook({
     const broker = await findBrokerByUsername(ctx.tx, data.username);
     const ok = await verifyPassword(data.password, broker?.password_hash ?? null);
     if (!broker || !ok) {
-      log.warn('broker login failed', { delivery_id: ctx.deliveryId, failures: failures.failed(data.username), limit: failures.limit });
+      log.warn('broker login failed', {
+        delivery_id: ctx.deliveryId,
+        failures: failures.failed(data.username),
+        limit: failures.limit,
+      });
       return rejected({ broker_id: null }, 'invalid username or password', {}, 'false');
     }
     if (data.tixstock_account_is_open !== undefined) {
@@ -60,7 +64,11 @@ export const brokerClosed = defineWebhook({
   async handle(ctx, data) {
     const { known } = await setBrokerClosed(ctx.tx, data.broker_id, true);
     return applied(
-      { broker_id: data.broker_id, success: 'true', message: `broker ${data.broker_id} closed${known ? '' : ' (not seen before; recorded)'}` },
+      {
+        broker_id: data.broker_id,
+        success: 'true',
+        message: `broker ${data.broker_id} closed${known ? '' : ' (not seen before; recorded)'}`,
+      },
       { broker_id: data.broker_id },
     );
   },

@@ -18,23 +18,22 @@ import { looseBoolean, looseId, looseText, seat } from '../../tixstock/resources
 
 const text = looseText(true);
 
-const fulfilment = z
-  .looseObject({
-    order_id: looseId,
-    id: looseId.nullish(), // the listing id
-    general_admission: looseBoolean.nullish(),
-    row: text,
-    seat: seat.nullish(),
-    // The PDF in base64: a JsonStringBytes when large (largeStrings below), else a string.
-    file: z.union([z.string(), z.instanceof(JsonStringBytes)]).nullish(),
-    // An array in the docs; a lone string is taken as a list of one.
-    proof_file_url: z
-      .union([z.array(z.string()), z.string(), z.null()])
-      .optional()
-      .transform((v) => (v === null || v === undefined ? [] : Array.isArray(v) ? v : [v]))
-      .transform((urls) => [...new Set(urls.map((u) => u.trim()).filter((u) => u !== ''))])
-      .pipe(z.array(z.string().max(2000, 'is too long')).max(100, 'has too many URLs')),
-  });
+const fulfilment = z.looseObject({
+  order_id: looseId,
+  id: looseId.nullish(), // the listing id
+  general_admission: looseBoolean.nullish(),
+  row: text,
+  seat: seat.nullish(),
+  // The PDF in base64: a JsonStringBytes when large (largeStrings below), else a string.
+  file: z.union([z.string(), z.instanceof(JsonStringBytes)]).nullish(),
+  // An array in the docs; a lone string is taken as a list of one.
+  proof_file_url: z
+    .union([z.array(z.string()), z.string(), z.null()])
+    .optional()
+    .transform((v) => (v === null || v === undefined ? [] : Array.isArray(v) ? v : [v]))
+    .transform((urls) => [...new Set(urls.map((u) => u.trim()).filter((u) => u !== ''))])
+    .pipe(z.array(z.string().max(2000, 'is too long')).max(100, 'has too many URLs')),
+});
 
 /** The heavy check, once, before the transaction and only when the webhook is not a retry (see
  * `prepare`). The base64 text is dropped afterwards so it is not carried (or logged) any further. */
@@ -58,7 +57,13 @@ async function handle(ctx: HandlerContext, kind: 'eticket' | 'mobile', d: Fulfil
   if (!d.check && d.proof_file_url.length === 0) return refuse('nothing to attach: file is empty and proof_file_url has no URLs');
 
   const { orderStatus } = await ensureOrder(ctx.tx, d.order_id);
-  const where = { orderId: d.order_id, deliveryId: ctx.deliveryId, listingId: d.id ?? null, row: d.row ?? null, seat: d.seat ?? null };
+  const where = {
+    orderId: d.order_id,
+    deliveryId: ctx.deliveryId,
+    listingId: d.id ?? null,
+    row: d.row ?? null,
+    seat: d.seat ?? null,
+  };
   const done: string[] = [];
   if (d.check) {
     const { ok: _, ...pdf } = d.check;
@@ -74,7 +79,10 @@ async function handle(ctx: HandlerContext, kind: 'eticket' | 'mobile', d: Fulfil
     const added = await attachProofUrls(ctx.tx, { ...where, urls: d.proof_file_url });
     done.push(`${added} of ${d.proof_file_url.length} proof URL(s) added`);
   }
-  return applied({ ...reply, order_status: orderStatus, success: true, message: `order ${d.order_id}: ${done.join('; ')}` }, refs);
+  return applied(
+    { ...reply, order_status: orderStatus, success: true, message: `order ${d.order_id}: ${done.join('; ')}` },
+    refs,
+  );
 }
 
 /** The PDF that handle() attaches: its delivery's body keeps a reference instead of the base64. */
@@ -83,14 +91,15 @@ function ticketFile(input: unknown, d: Fulfilment): ExternalFile | undefined {
   return d.check?.ok && file instanceof JsonStringBytes ? { value: file, pdf: d.check.pdf, sha256: d.check.sha256 } : undefined;
 }
 
-const fulfilmentWebhook = (kind: 'eticket' | 'mobile') => defineWebhook({
-  schema: fulfilment,
-  retriesAreDuplicates: true,
-  largeStrings: true,
-  prepare: (ctx, data) => checkFile(ctx.config, ctx.deadlineAt, data),
-  externalFile: ticketFile,
-  handle: (ctx, data) => handle(ctx, kind, data),
-});
+const fulfilmentWebhook = (kind: 'eticket' | 'mobile') =>
+  defineWebhook({
+    schema: fulfilment,
+    retriesAreDuplicates: true,
+    largeStrings: true,
+    prepare: (ctx, data) => checkFile(ctx.config, ctx.deadlineAt, data),
+    externalFile: ticketFile,
+    handle: (ctx, data) => handle(ctx, kind, data),
+  });
 
 export const eticketFulfilment = fulfilmentWebhook('eticket');
 export const mobileTicketFulfilment = fulfilmentWebhook('mobile');

@@ -8,7 +8,15 @@ import * as listings from '../../inventory/listings.js';
 import type { ListingFields, QuantityChange } from '../../inventory/listings.js';
 import { upsertOrder } from '../../inventory/orders.js';
 import { deliveryInsertSelect, nextDeliveryId, type RecordedDelivery } from '../deliveries.js';
-import { applied, defineWebhook, entityKey, rejected, type HandlerContext, type HandlerResult, type StatementContext } from '../registry.js';
+import {
+  applied,
+  defineWebhook,
+  entityKey,
+  rejected,
+  type HandlerContext,
+  type HandlerResult,
+  type StatementContext,
+} from '../registry.js';
 import { count, listingResource, looseId, orderResource, seat, type ListingResource } from '../../tixstock/resources.js';
 
 function fieldsOf(ctx: HandlerContext, l: ListingResource): ListingFields {
@@ -20,7 +28,10 @@ function replyFor(listingId: string, change: QuantityChange, done: string): Hand
   const refs = { listing_id: listings.isListingId(listingId) ? listingId : null };
   if (!change.found) return rejected({ listing_id: listingId }, `listing ${listingId} not found`, refs);
   if (change.status === 'deleted') return rejected({ listing_id: listingId }, `listing ${listingId} is deleted`, refs);
-  return applied({ listing_id: listingId, success: true, message: `${done}; quantity ${change.before} -> ${change.after}` }, refs);
+  return applied(
+    { listing_id: listingId, success: true, message: `${done}; quantity ${change.before} -> ${change.after}` },
+    refs,
+  );
 }
 
 export const ticketAdd = defineWebhook({
@@ -37,7 +48,12 @@ export const ticketAdd = defineWebhook({
     const id = await listings.createListing(ctx.tx, ctx.deliveryId, fields);
     return {
       ...applied(
-        { listing_id: id, display_price: fields.displayPrice, success: true, message: `listing ${id} created with quantity ${fields.quantity}` },
+        {
+          listing_id: id,
+          display_price: fields.displayPrice,
+          success: true,
+          message: `listing ${id} created with quantity ${fields.quantity}`,
+        },
         { ...refs, listing_id: id },
       ),
       entity: entityKey('listing', id),
@@ -54,7 +70,11 @@ export const ticketUpdate = defineWebhook({
     // A listing stays its broker's: naming another broker would also get round a closed broker.
     const owner = await listings.brokerOfListing(ctx.tx, data.id);
     if (owner !== undefined && owner !== data.broker_id) {
-      return rejected({ listing_id: data.id }, `listing ${data.id} belongs to broker ${owner}; a ticket.update cannot move it to broker ${data.broker_id}`, refs);
+      return rejected(
+        { listing_id: data.id },
+        `listing ${data.id} belongs to broker ${owner}; a ticket.update cannot move it to broker ${data.broker_id}`,
+        refs,
+      );
     }
     if (await isBrokerClosed(ctx.tx, data.broker_id)) {
       return rejected({ listing_id: data.id }, `broker ${data.broker_id} is closed: its listings are no longer updated`, refs);
@@ -63,7 +83,11 @@ export const ticketUpdate = defineWebhook({
     // first (and this is refused) or after (and deletes this listing with the event's others).
     const event = await upsertEvent(ctx.tx, data.event);
     if (event.cancelled) {
-      return rejected({ listing_id: data.id }, `event ${data.event.id} is cancelled: listing ${data.id} is not updated or moved into it`, refs);
+      return rejected(
+        { listing_id: data.id },
+        `event ${data.event.id} is cancelled: listing ${data.id} is not updated or moved into it`,
+        refs,
+      );
     }
     const change = await listings.applyUpdate(ctx.tx, ctx.deliveryId, data.id, fieldsOf(ctx, data));
     return replyFor(data.id, change, `listing ${data.id} updated`);
@@ -77,8 +101,10 @@ export const ticketDelete = defineWebhook({
   async handle(ctx, data) {
     const change = await listings.applyDelete(ctx.tx, ctx.deliveryId, data.listing_id);
     if (change.found && change.status === 'deleted') {
-      return applied({ listing_id: data.listing_id, success: true, message: `listing ${data.listing_id} was already deleted` },
-        { listing_id: data.listing_id });
+      return applied(
+        { listing_id: data.listing_id, success: true, message: `listing ${data.listing_id} was already deleted` },
+        { listing_id: data.listing_id },
+      );
     }
     return replyFor(data.listing_id, change, `listing ${data.listing_id} deleted`);
   },
@@ -87,14 +113,26 @@ export const ticketDelete = defineWebhook({
 // Holds and releases are most of Tixstock's traffic: each is one statement that changes the
 // listing and records the delivery with its reply (see registry.ts `statement`). The replies
 // have replyFor's shapes; the applied one is built in SQL, where before and after are known.
-function quantityStatement(ctx: StatementContext, p: {
-  listingId: string; reason: string; n: number; quantity: Fragment; done: string; verb: 'held' | 'released';
-}) {
+function quantityStatement(
+  ctx: StatementContext,
+  p: {
+    listingId: string;
+    reason: string;
+    n: number;
+    quantity: Fragment;
+    done: string;
+    verb: 'held' | 'released';
+  },
+) {
   const { db } = ctx;
   const notFound = rejected({ listing_id: p.listingId }, `listing ${p.listingId} not found`).reply;
   const deleted = rejected({ listing_id: p.listingId }, `listing ${p.listingId} is deleted`).reply;
   return listings.changeQuantityRecorded<RecordedDelivery>(db, {
-    id: p.listingId, reason: p.reason, requested: p.n, quantity: p.quantity, deliveryId: nextDeliveryId(db),
+    id: p.listingId,
+    reason: p.reason,
+    requested: p.n,
+    quantity: p.quantity,
+    deliveryId: nextDeliveryId(db),
     record: deliveryInsertSelect(db, ctx.delivery, {
       id: db`result.delivery_id`,
       outcome: db`case when result.after is null then 'rejected' else 'applied' end`,
@@ -116,11 +154,15 @@ function quantityStatement(ctx: StatementContext, p: {
 export const ticketHold = defineWebhook({
   schema: z.looseObject({ external_id: looseId, hold_quantity: count(1) }),
   retriesAreDuplicates: false,
-  statement: (ctx, data) => quantityStatement(ctx, {
-    listingId: data.external_id, reason: 'ticket.hold', n: data.hold_quantity,
-    quantity: listings.holdQuantity(ctx.db, data.hold_quantity),
-    done: `${data.hold_quantity} held on listing ${data.external_id}`, verb: 'held',
-  }),
+  statement: (ctx, data) =>
+    quantityStatement(ctx, {
+      listingId: data.external_id,
+      reason: 'ticket.hold',
+      n: data.hold_quantity,
+      quantity: listings.holdQuantity(ctx.db, data.hold_quantity),
+      done: `${data.hold_quantity} held on listing ${data.external_id}`,
+      verb: 'held',
+    }),
 });
 
 // The docs' field table names the quantity hold_quantity, their example release_quantity.
@@ -137,9 +179,12 @@ export const ticketRelease = defineWebhook({
   statement: (ctx, data) => {
     const n = (data.release_quantity ?? data.hold_quantity)!;
     return quantityStatement(ctx, {
-      listingId: data.external_id, reason: 'ticket.release', n,
+      listingId: data.external_id,
+      reason: 'ticket.release',
+      n,
       quantity: listings.releaseQuantity(ctx.db, n),
-      done: `${n} released on listing ${data.external_id}`, verb: 'released',
+      done: `${n} released on listing ${data.external_id}`,
+      verb: 'released',
     });
   },
 });
@@ -161,8 +206,12 @@ export const ticketSold = defineWebhook({
     if (data.order_details) await upsertOrder(ctx.tx, data.order_details);
     if (result.outcome === 'applied') {
       await listings.recordSale(ctx.tx, {
-        listingId: data.listing_id, deliveryId: ctx.deliveryId, soldQuantity: data.sold_quantity,
-        quantityAfter: data.quantity, firstSeat: data.first_seat ?? null, orderId,
+        listingId: data.listing_id,
+        deliveryId: ctx.deliveryId,
+        soldQuantity: data.sold_quantity,
+        quantityAfter: data.quantity,
+        firstSeat: data.first_seat ?? null,
+        orderId,
       });
     }
     return { ...result, refs: { ...result.refs, order_id: orderId } };
