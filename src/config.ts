@@ -148,6 +148,14 @@ export type Config = z.infer<typeof configSchema> & { WEBHOOK_CONCURRENCY: numbe
 
 export class ConfigError extends Error {}
 
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '']);
+
+/** Whether a URL's host is this machine (a local or embedded database). */
+export function isOnThisMachine(url: string): boolean {
+  const host = new URL(url).hostname;
+  return LOCAL_HOSTS.has(host) || host.startsWith('127.');
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(env);
   if (!parsed.success) {

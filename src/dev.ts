@@ -6,12 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config } from './config.js';
+import { type Config, isOnThisMachine } from './config.js';
 
 export const SECRETS = ['TIXSTOCK_BEARER_TOKEN', 'API_TOKEN', 'SUPPORT_PASSWORD'] as const;
 export type SecretName = (typeof SECRETS)[number];
 
-export const isDevelopment = (config: Pick<Config, 'NODE_ENV'>) => config.NODE_ENV !== 'production';
+/** Development mode: NODE_ENV is not production and the database is on this machine. A deployment
+ * whose NODE_ENV was lost (a remote DATABASE_URL) must never generate secrets or send our sales to
+ * the in-process simulator instead of Tixstock. */
+export const isDevelopment = (config: Pick<Config, 'NODE_ENV' | 'DATABASE_URL'>) =>
+  config.NODE_ENV !== 'production' && (config.DATABASE_URL === undefined || isOnThisMachine(config.DATABASE_URL));
 
 /** What each secret protects, for the log line when it is missing. */
 export const REFUSED_WITHOUT: Record<SecretName, string> = {

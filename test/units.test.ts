@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { sslFor } from '../src/db/connect.js';
+import { isDevelopment } from '../src/dev.js';
 import { applyMarkup, normalizeAmount } from '../src/money.js';
 import { JsonStringBytes, parseJsonLifting, readJsonBody } from '../src/json-bytes.js';
 import { decodeBase64Strict } from '../src/tickets/check.js';
@@ -10,6 +11,14 @@ import { sign, verifySignature } from '../src/webhooks/signature.js';
 
 describe('units', () => {
   describe('config', () => {
+    it('is in development mode only off production and with the database on this machine', () => {
+      const remote = 'postgres://u:p@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d';
+      assert.equal(isDevelopment({ NODE_ENV: 'development', DATABASE_URL: undefined }), true);
+      assert.equal(isDevelopment({ NODE_ENV: 'development', DATABASE_URL: 'postgres://u@127.0.0.1:5432/d' }), true);
+      assert.equal(isDevelopment({ NODE_ENV: 'development', DATABASE_URL: remote }), false, 'a deployment whose NODE_ENV was lost');
+      assert.equal(isDevelopment({ NODE_ENV: 'production', DATABASE_URL: undefined }), false);
+    });
+
     it('has documented defaults', () => {
       const c = loadConfig({});
       assert.equal(c.PORT, 3000);

@@ -1,5 +1,6 @@
 // One postgres.js pool per process. Timeouts are short on purpose: when PostgreSQL is gone a
 // webhook must fail fast with 503 (Tixstock retries), never hang.
+import { isOnThisMachine } from '../config.js';
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql;
@@ -25,13 +26,10 @@ export function pageWhere(db: Sql, equal: Record<string, string | undefined>, pa
   return db`where true ${conditions} ${page.after ? db`and id > ${page.after}` : db``} order by id limit ${page.limit}`;
 }
 
-const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '']);
-
 /** TLS is required unless the server is on this machine. Heroku Postgres certificates are not
  * verifiable by a client (no CA is published), so TLS is used without verification there. */
 export function sslFor(url: string): false | 'require' {
-  const host = new URL(url).hostname;
-  if (LOCAL_HOSTS.has(host) || host.startsWith('127.')) return false;
+  if (isOnThisMachine(url)) return false;
   const mode = new URL(url).searchParams.get('sslmode');
   if (mode === 'disable') return false;
   return 'require';
