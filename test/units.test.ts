@@ -15,7 +15,11 @@ describe('units', () => {
       const remote = 'postgres://u:p@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d';
       assert.equal(isDevelopment({ NODE_ENV: 'development', DATABASE_URL: undefined }), true);
       assert.equal(isDevelopment({ NODE_ENV: 'development', DATABASE_URL: 'postgres://u@127.0.0.1:5432/d' }), true);
-      assert.equal(isDevelopment({ NODE_ENV: 'development', DATABASE_URL: remote }), false, 'a deployment whose NODE_ENV was lost');
+      assert.equal(
+        isDevelopment({ NODE_ENV: 'development', DATABASE_URL: remote }),
+        false,
+        'a deployment whose NODE_ENV was lost',
+      );
       assert.equal(isDevelopment({ NODE_ENV: 'production', DATABASE_URL: undefined }), false);
     });
 
