@@ -27,6 +27,8 @@ import { continueHandler, isWebhookRequest, WebhookGate, webhookReceiver } from 
 
 export interface AppDeps {
   sql: Sql;
+  /** The pool of holds and releases (db/open.ts); `sql` when not given. */
+  hot?: Sql;
   config: Config;
   gate?: WebhookGate;
   /** Tixstock's reseller API (sales calls, reconciliation); made from config when not given. */
@@ -97,7 +99,7 @@ export function createApp(deps: AppDeps): App {
   // Every other /api route: the API token, checked once here, and a JSON body without NUL.
   app.use('/api', requireApiToken(config.API_TOKEN, authFailures), express.json({ limit: '100kb' }), refuseNul());
   app.use(inventoryRouter({ sql, config }));
-  app.use(deliveriesRouter({ sql, config }));
+  app.use(deliveriesRouter({ sql, hot: deps.hot, config }));
   app.use(salesRouter({ sql, config, tixstock, orderView }));
   app.use(ordersRouter({ sql, config }));
   app.use(reconciliationsRouter({ sql, config, tixstock }));
@@ -125,7 +127,7 @@ export function createApp(deps: AppDeps): App {
 
   // Webhooks go straight to their receiver (plain node:http); everything else to express. Every
   // log line of a request carries its id (Heroku's X-Request-ID, or ours), echoed in the reply.
-  const receive = webhookReceiver({ sql, config, gate });
+  const receive = webhookReceiver({ sql, hot: deps.hot, config, gate });
   const handler: http.RequestListener = (req, res) => {
     const requestId = requestIdOf(req);
     res.setHeader('X-Request-ID', requestId);

@@ -4,7 +4,12 @@ import { createHash } from 'node:crypto';
 
 const STEP = 1024 * 1024;
 
-export async function sha256InSteps(bytes: Uint8Array): Promise<Buffer> {
+export function sha256InSteps(bytes: Uint8Array): Buffer | Promise<Buffer> {
+  if (bytes.length <= STEP) return createHash('sha256').update(bytes).digest();
+  return hashInSteps(bytes);
+}
+
+async function hashInSteps(bytes: Uint8Array): Promise<Buffer> {
   const hash = createHash('sha256');
   for (let i = 0; i < bytes.length; i += STEP) {
     if (i > 0) await new Promise((resolve) => setImmediate(resolve));

@@ -54,7 +54,7 @@ export async function start(config: Config) {
     config.WEBHOOK_LARGE_CONCURRENCY,
     config.WEBHOOK_MEMORY_LIMIT,
   );
-  const app = createApp({ sql: db.sql, config, gate, tixstock, isShuttingDown: () => shuttingDown });
+  const app = createApp({ sql: db.sql, hot: db.hot, config, gate, tixstock, isShuttingDown: () => shuttingDown });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.PORT, () => resolve(s));
   });

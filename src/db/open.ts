@@ -9,6 +9,8 @@ import { connect, type Sql } from './connect.js';
 
 export interface Database {
   sql: Sql;
+  /** Holds' and releases' own connections (hotPoolSize), or `sql` itself when the pool is too small to split. */
+  hot: Sql;
   /** Closes the pool, and stops the embedded server if this process started it. */
   close(): Promise<void>;
   embedded: boolean;
@@ -36,14 +38,26 @@ export async function databaseUrl(config: Config): Promise<{ url: string; stop: 
   return { url: pg.url, stop: pg.stop, embedded: true };
 }
 
+/** Of DATABASE_POOL_SIZE, the connections holds and releases have to themselves: they are sent
+ * unreserved and pipelined (db/transaction.ts autocommitWithDeadline), so they must never wait
+ * in a pipeline behind another kind of query. 0 (shared) when the pool has fewer than 2. */
+export function hotPoolSize(config: Config): number {
+  if (config.DATABASE_POOL_SIZE < 2) return 0;
+  const wanted = config.DATABASE_HOT_POOL_SIZE ?? Math.floor(config.DATABASE_POOL_SIZE / 2);
+  return Math.min(Math.max(1, wanted), config.DATABASE_POOL_SIZE - 1);
+}
+
 export async function openDatabase(config: Config, applicationName?: string): Promise<Database> {
   const { url, stop, embedded } = await databaseUrl(config);
-  const sql = connect(url, { max: config.DATABASE_POOL_SIZE, applicationName });
+  const hotSize = hotPoolSize(config);
+  const sql = connect(url, { max: config.DATABASE_POOL_SIZE - hotSize, applicationName });
+  const hot = hotSize > 0 ? connect(url, { max: hotSize, applicationName: `${applicationName ?? 'tixstock-service'}-hot` }) : sql;
   return {
     sql,
+    hot,
     embedded,
     async close() {
-      await sql.end({ timeout: 5 });
+      await Promise.all([sql.end({ timeout: 5 }), hot !== sql && hot.end({ timeout: 5 })]);
       await stop();
     },
   };

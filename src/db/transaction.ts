@@ -6,7 +6,8 @@
 // and the transaction checks it as its first and last step: an abandoned transaction rolls
 // back whenever it finally runs. Once the body has finished and COMMIT is on its way the
 // deadline no longer applies: we wait for the commit's answer rather than misreport it.
-import { releasingOrigins, type Sql, type Tx } from './connect.js';
+import type { PendingQuery, Row } from 'postgres';
+import type { Sql, Tx } from './connect.js';
 
 export class DeadlineExceeded extends Error {
   constructor(ms: number) {
@@ -169,55 +170,69 @@ async function withDeadline<T>(
 }
 
 /**
- * One statement in a transaction, with BEGIN sent together with the statement: two round trips
- * (BEGIN + statement, then COMMIT) where transactionWithDeadline needs three. For the hot
- * webhooks (holds, releases), whose whole effect, delivery row included, is one statement.
+ * One autocommit statement, in one round trip, on a pool that may pipeline it behind others (the
+ * hot webhooks, holds and releases, whose whole effect, delivery row included, is one statement).
+ * `key` (the delivery's id) is taken before the statement is sent, so that its effect can be found
+ * by it afterwards.
  *
- * Same rules as transactionWithDeadline: the deadline only sets a flag, checked once a
- * connection is ours and again before COMMIT (an abandoned statement is rolled back whenever
- * it finally returns), COMMIT is awaited past the deadline, and a COMMIT whose connection was
- * lost is confirmed with wasCommitted. The connection is reserved from the pool, so the same
- * postgres.js care applies (see above): after a connection error nothing more is sent on it,
- * and it is not released (postgres.js has already put it back among its closed connections;
- * releasing it would list a dead connection as open).
+ * A deadline must still never become a late write: at `deadlineAt` the statement is cancelled.
+ * postgres.js drops a query it has not sent yet, and asks PostgreSQL to cancel one it has (when it
+ * starts running, if it waits in the pipeline). Either way the statement's own outcome is awaited:
+ * 57014 means rolled back (answered 503), rows mean committed. A connection lost with the
+ * statement on it is asked about by key (wasCommitted, then committed reads back what it
+ * returned), until `confirmUntil`; no answer by then is CommitOutcomeUnknown.
  */
-export async function statementWithDeadline<T>(
-  sql: Sql,
-  deadlineMs: number,
-  statement: (db: Sql) => PromiseLike<T>,
-  opts: TransactionOptions<T> = {},
-): Promise<T> {
-  return withDeadline(deadlineMs, opts, async (gate) => {
-    const db = releasingOrigins(await sql.reserve());
-    let usable = true;
-    /** Sends a statement, noting a lost connection so that nothing else is sent after it. */
-    const send = async <R>(q: PromiseLike<R>): Promise<R> => {
-      try {
-        return await q;
-      } catch (err) {
-        if (isConnectionLost(err)) usable = false;
-        throw err;
-      }
-    };
-    try {
-      if (gate.abandoned) throw new Abandoned();
-      const begin = db`begin`.execute();
-      begin.catch(() => {}); // a failed BEGIN fails the statement behind it, which reports it
-      let result: T;
-      try {
-        result = await send(statement(db));
-        if (gate.abandoned) throw new Abandoned();
-      } catch (err) {
-        if (usable) await send(db`rollback`).catch(() => {}); // the statement's error is the one to report
-        throw err;
-      }
-      gate.committing(result);
-      await send(db`commit`);
-      return result;
-    } finally {
-      if (usable) db.release();
+export async function autocommitWithDeadline<K, T extends Row>(s: {
+  deadlineAt: number;
+  confirmUntil: number;
+  /** The key, or a promise of it when it takes a round trip (then not waited for past the deadline). */
+  key: () => K | Promise<K>;
+  statement: (key: K) => PendingQuery<T[]>;
+  wasCommitted: (key: K) => Promise<boolean>;
+  committed: (key: K) => Promise<T>;
+}): Promise<T> {
+  const budgetMs = s.deadlineAt - Date.now();
+  if (budgetMs <= 0) throw new DeadlineExceeded(0);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    let key = s.key();
+    if (key instanceof Promise) {
+      // Taking a key writes nothing: at the deadline it is simply not waited for.
+      key = await Promise.race([
+        key,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new DeadlineExceeded(0)), budgetMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (Date.now() >= s.deadlineAt) throw new DeadlineExceeded(0);
     }
-  });
+    const sent = key as K;
+    const query = s.statement(sent).execute();
+    // One timer: at the deadline, cancel; then, at confirmUntil, stop waiting.
+    const silence = new Promise<'silent'>((resolve) => {
+      timer = setTimeout(
+        () => {
+          void Promise.resolve(query.cancel()).catch(() => {});
+          timer = setTimeout(() => resolve('silent'), Math.max(0, s.confirmUntil - Date.now()));
+        },
+        Math.max(0, s.deadlineAt - Date.now()),
+      );
+    });
+    let answer: T[] | 'silent';
+    try {
+      answer = await Promise.race([query, silence]);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === '57014') throw new DeadlineExceeded(budgetMs); // cancelled: rolled back
+      if (!isConnectionLost(err)) throw err;
+      await confirmCommit(sent, s.wasCommitted, err, s.confirmUntil);
+      return await s.committed(sent);
+    }
+    if (answer === 'silent') throw new CommitOutcomeUnknown(sent);
+    return answer[0]!;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function confirmCommit<T>(

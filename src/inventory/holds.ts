@@ -1,11 +1,11 @@
 // The reseller's own basket holds. A hold is reserved here first (committed: the listing's row
 // lock, quantity -= n, a ledger row naming the hold), Tixstock is called with no lock or
-// connection held, and then the hold is confirmed or undone. Every change of a listing's
-// quantity goes through listingChange, like the webhooks' changes, so both share one ledger and
-// one row lock. Lock order is always hold, then listing.
+// connection held, and then the hold is confirmed or undone. Each change of a listing's quantity
+// here goes through listingChangeCtes: the same row lock and the same ledger as the webhooks'
+// changes (Tixstock's own holds and releases included). Lock order is always hold, then listing.
 import { type Fragment, pageWhere, type Sql, type Tx } from '../db/connect.js';
 import { isSerialId } from '../ids.js';
-import { isListingId, listingChange, releaseQuantity } from './listings.js';
+import { isListingId, listingChangeCtes, releaseQuantity } from './listings.js';
 
 export type HoldStatus = 'pending' | 'active' | 'released' | 'ordered' | 'expired' | 'failed';
 export const HOLD_STATUSES: readonly HoldStatus[] = ['pending', 'active', 'released', 'ordered', 'expired', 'failed'];
@@ -69,7 +69,7 @@ export async function reserveHold(
   holdId?: string,
 ): Promise<Reservation> {
   if (!isListingId(listingId)) return { kind: 'not_found' };
-  const change = listingChange(db, {
+  const change = listingChangeCtes(db, {
     id: listingId,
     deliveryId: db`null::bigint`,
     holdId: db`(select hold_id from ids)`,
@@ -116,7 +116,7 @@ export async function confirmHold(
 async function returnTickets(tx: Tx, h: Pick<HoldRow, 'id' | 'listing_id' | 'quantity'>, n: number, reason: string) {
   if (n <= 0) return;
   await tx`
-    with ${listingChange(tx, {
+    with ${listingChangeCtes(tx, {
       id: h.listing_id,
       deliveryId: tx`null::bigint`,
       holdId: tx`${h.id}::bigint`,
@@ -229,7 +229,7 @@ export async function applyRelease(sql: Sql, hold: Pick<HoldRow, 'id' | 'listing
         from before
        where holds.id = before.id and holds.status = 'active' and before.returned > 0
       returning ${sql(HOLD_COLUMNS.map((c) => `holds.${c}`))}, before.returned
-    ), ${listingChange(sql, {
+    ), ${listingChangeCtes(sql, {
       id: hold.listing_id,
       deliveryId: sql`null::bigint`,
       holdId: sql`${hold.id}::bigint`,
@@ -251,7 +251,7 @@ export async function applyRelease(sql: Sql, hold: Pick<HoldRow, 'id' | 'listing
 export async function applyOwnSale(tx: Tx, holdId: string, n: number, orderId: string): Promise<HoldRow> {
   const h = (await lockHold(tx, holdId))!;
   await tx`
-    with ${listingChange(tx, {
+    with ${listingChangeCtes(tx, {
       id: h.listing_id,
       deliveryId: tx`null::bigint`,
       holdId: tx`${h.id}::bigint`,
@@ -291,7 +291,7 @@ export async function expireDueHolds(sql: Sql, limit = 100): Promise<number> {
       const orderUnknown = h.busy === 'order';
       if (orderUnknown) {
         await tx`
-          with ${listingChange(tx, {
+          with ${listingChangeCtes(tx, {
             id: h.listing_id,
             deliveryId: tx`null::bigint`,
             holdId: tx`${h.id}::bigint`,

@@ -2,7 +2,6 @@
 // in the webhook's transaction, so concurrent webhooks for the same listing, on any number of
 // processes, take turns and quantities stay exact. Each statement below changes the listing
 // and writes its ledger row together.
-import type { PendingQuery, Row } from 'postgres';
 import { type Fragment, jsonOrNull as json, pageWhere, type Sql, type Tx } from '../db/connect.js';
 import { isSerialId } from '../ids.js';
 import type { Money } from '../money.js';
@@ -44,12 +43,13 @@ export type QuantityChange =
   | { found: false }
   | { found: true; status: 'published' | 'deleted'; brokerId: string; before: number; after: number | null };
 
-/** The CTEs `old`, `changed` and `ledger` of every change to one listing: lock the listing, and
+/** The CTEs `old`, `changed` and `ledger` of a change to one listing (all but Tixstock's holds and
+ * releases, which are one flat statement of their own: quantity-deltas.ts): lock the listing, and
  * if it is published (and `when`, a condition over `old.*`, holds) set quantity (and ceiling, and
  * any `extra` assignments) from expressions over `old.*`, writing the ledger row for `deliveryId`
  * or `holdId` (expressions) in the same statement. A deleted listing is a tombstone: `changed`
  * is empty. */
-export function listingChange(
+export function listingChangeCtes(
   db: Sql | Tx,
   p: {
     id: string;
@@ -79,68 +79,27 @@ export function listingChange(
     )`;
 }
 
-/** A change to one listing by a delivery already in the log (see listingChange). */
-async function changeListing(
+/** A change to one listing by a delivery already in the log (see listingChangeCtes). */
+async function changeListingForDelivery(
   tx: Tx,
-  p: Omit<Parameters<typeof listingChange>[1], 'deliveryId'> & { deliveryId: string },
+  p: Omit<Parameters<typeof listingChangeCtes>[1], 'deliveryId'> & { deliveryId: string },
 ): Promise<QuantityChange> {
   if (!isListingId(p.id)) return { found: false };
   const [row] = await tx<{ status: 'published' | 'deleted'; broker_id: string; before: number; after: number | null }[]>`
-    with ${listingChange(tx, { ...p, deliveryId: tx`${p.deliveryId}::bigint` })}
+    with ${listingChangeCtes(tx, { ...p, deliveryId: tx`${p.deliveryId}::bigint` })}
     select old.status, old.broker_id, old.quantity as before, changed.after
       from old left join changed using (id)`;
   if (!row) return { found: false };
   return { found: true, status: row.status, brokerId: row.broker_id, before: row.before, after: row.after };
 }
 
-/** ticket.hold: quantity -= n, never below 0. */
-export const holdQuantity = (db: Sql | Tx, n: number) => db`greatest(0, old.quantity - ${n}::int)`;
-
-/** ticket.release: quantity += n, never above the last absolute quantity Tixstock set. */
+/** A release: quantity += n, never above the last absolute quantity Tixstock set (the ceiling);
+ * quantity-deltas.ts writes the same rule for Tixstock's releases. */
 export const releaseQuantity = (db: Sql | Tx, n: number) => db`least(old.quantity_ceiling, old.quantity + ${n}::int)`;
-
-/**
- * A hold or release as ONE statement that also records its delivery (the hot path: see
- * statementWithDeadline). In order: a delivery id (`deliveryId`, from the log's sequence), the
- * change of listingChange with `quantity` (see holdQuantity / releaseQuantity), and then
- * `record`: the delivery's INSERT ... SELECT over the CTE
- *   result(delivery_id, listing_id, status, before, after)
- * where status is null when there is no such listing and after is null when nothing changed.
- * The ledger's foreign key to the delivery is checked at the end of the statement, when the
- * delivery row exists.
- */
-export function changeQuantityRecorded<R extends Row>(
-  db: Sql,
-  p: {
-    id: string;
-    reason: string;
-    requested: number;
-    quantity: Fragment;
-    deliveryId: Fragment;
-    record: PendingQuery<R[]>;
-  },
-): PendingQuery<R[]> {
-  const change = listingChange(db, {
-    id: p.id,
-    reason: p.reason,
-    requested: p.requested,
-    quantity: p.quantity,
-    ceiling: db`old.quantity_ceiling`,
-    deliveryId: db`(select delivery_id from ids)`,
-  });
-  return db<R[]>`
-    with ids as (
-      select ${p.deliveryId} as delivery_id
-    ), ${change}, result as (
-      select ids.delivery_id, old.id as listing_id, old.status, old.quantity as before, changed.after
-        from ids left join old on true left join changed on changed.id = old.id
-    )
-    ${p.record}`;
-}
 
 /** ticket.sold: quantity and first seat are set to what Tixstock says remains. */
 export function applySold(tx: Tx, deliveryId: string, id: string, quantity: number, firstSeat: string | null) {
-  return changeListing(tx, {
+  return changeListingForDelivery(tx, {
     id,
     deliveryId,
     reason: 'ticket.sold',
@@ -169,7 +128,7 @@ export async function recordSale(
 
 /** ticket.update: every field replaced; quantity (and ceiling) = quantity_available. */
 export function applyUpdate(tx: Tx, deliveryId: string, id: string, f: ListingFields) {
-  return changeListing(tx, {
+  return changeListingForDelivery(tx, {
     id,
     deliveryId,
     reason: 'ticket.update',
@@ -185,7 +144,7 @@ export function applyUpdate(tx: Tx, deliveryId: string, id: string, f: ListingFi
 
 /** ticket.delete: the listing becomes a tombstone with quantity 0. */
 export function applyDelete(tx: Tx, deliveryId: string, id: string, reason = 'ticket.delete') {
-  return changeListing(tx, {
+  return changeListingForDelivery(tx, {
     id,
     deliveryId,
     reason,

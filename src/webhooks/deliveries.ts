@@ -1,5 +1,6 @@
 // The delivery log: one row per signed webhook (and per replay), written in the same
-// transaction that applies it. Only this file writes the deliveries table.
+// transaction that applies it. Only this file writes the deliveries table, but for the
+// one statement of a hold or release (inventory/quantity-deltas.ts), which records itself.
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { PendingQuery } from 'postgres';
@@ -139,35 +140,68 @@ export type DeliveryValues = Omit<
   'outcome' | 'status' | 'reply' | 'error' | 'duplicateOf' | 'refs' | 'entity' | 'bodyFile' | 'bodyBytes'
 >;
 
-/** A new delivery id, taken from the table's own sequence inside a statement: one-statement
- * webhooks need it before the row is written (the ledger row points at it). */
-export const nextDeliveryId = (db: Sql | Tx) => db`nextval(pg_get_serial_sequence('deliveries', 'id'))`;
+/** Ids taken ahead from the log's own sequence, at most this many at a time (twice as many as
+ * the last batch used, so that a quiet dyno leaves few gaps in the log's ids)... */
+const IDS_AHEAD = 32;
+/** ...and used within this long, so that ids stay in the order deliveries arrived, to within it,
+ * across processes (support lists the log by id; retention walks it by id). */
+const IDS_FRESH_MS = 1000;
 
-/** The INSERT of an applied-or-rejected delivery whose id, outcome, reply and listing are SQL
- * expressions over `from` (the CTEs of the statement it ends), returning what the webhook answers.
- * The reply is stored and answered from the same value, so the two cannot differ. */
-export function deliveryInsertSelect(
-  db: Sql | Tx,
-  d: DeliveryValues,
-  s: {
-    id: Fragment;
-    outcome: Fragment;
-    reply: Fragment;
-    listingId: Fragment;
-    from: Fragment;
-  },
-): PendingQuery<RecordedDelivery[]> {
-  return db<RecordedDelivery[]>`
-    insert into deliveries (id, version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
-                            replay_of, listing_id)
-    overriding system value
-    select ${s.id}, ${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${bodyParam(db, d.body)},
-           ${d.bodySha256}, ${d.redacted}, ${s.outcome}, 200, ${s.reply}, ${d.replayOf ?? null}, ${s.listingId}
-      from ${s.from}
-    returning id, outcome, reply, listing_id`;
+interface IdsAhead {
+  ids: string[];
+  takenAt: number;
+  /** How many ids of the last batch were used. */
+  used: number;
+  taking?: Promise<void>;
+}
+const idsAhead = new WeakMap<Sql, IdsAhead>();
+
+/** A new delivery id for a one-statement webhook, known before its statement is sent, so that a
+ * statement whose answer was lost can be confirmed by id (deliveryCommitted). Ids come from the
+ * table's sequence (unique on every dyno), a batch per round trip; unused ones are left as gaps. */
+export function takeDeliveryId(sql: Sql): string | Promise<string> {
+  let ahead = idsAhead.get(sql);
+  if (!ahead) idsAhead.set(sql, (ahead = { ids: [], takenAt: 0, used: 0 }));
+  if (Date.now() - ahead.takenAt <= IDS_FRESH_MS && ahead.ids.length > 0) {
+    ahead.used++;
+    return ahead.ids.shift()!;
+  }
+  return takeDeliveryIdAfterRoundTrip(sql, ahead);
 }
 
-/** What deliveryInsertSelect returns. */
+async function takeDeliveryIdAfterRoundTrip(sql: Sql, ahead: IdsAhead): Promise<string> {
+  for (;;) {
+    if (Date.now() - ahead.takenAt > IDS_FRESH_MS) ahead.ids.length = 0;
+    const id = ahead.ids.shift();
+    if (id !== undefined) {
+      ahead.used++;
+      return id;
+    }
+    const batch = ahead;
+    batch.taking ??= takeIds(sql, batch).finally(() => {
+      batch.taking = undefined;
+    });
+    await batch.taking;
+  }
+}
+
+async function takeIds(sql: Sql, ahead: IdsAhead): Promise<void> {
+  const n = Math.min(IDS_AHEAD, Math.max(1, 2 * ahead.used));
+  const rows = await sql<{ id: string }[]>`
+    select nextval(pg_get_serial_sequence('deliveries', 'id'))::text as id from generate_series(1, ${n})`;
+  ahead.ids = rows.map((r) => r.id).sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+  ahead.takenAt = Date.now();
+  ahead.used = 0;
+}
+
+/** What a one-statement webhook's statement returned for delivery `id`, read back after its answer was lost. */
+export async function recordedDelivery(sql: Sql, id: string): Promise<RecordedDelivery> {
+  const [row] = await sql<RecordedDelivery[]>`select id, outcome, reply, listing_id from deliveries where id = ${id}`;
+  if (!row) throw new Error(`delivery ${id} was confirmed committed but is not in the log`);
+  return row;
+}
+
+/** What a one-statement webhook's statement returns (inventory/quantity-deltas.ts). */
 export interface RecordedDelivery {
   id: string;
   outcome: 'applied' | 'rejected';

@@ -1,15 +1,13 @@
 // /api/deliveries: the webhook log, one delivery with its body, and replaying a stored delivery.
 import express from 'express';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import type { Sql } from '../db/connect.js';
 import { asyncRoute, parseInput, sendError, sendNotFound } from '../http.js';
 import { isNumericId, numericId } from '../ids.js';
 import { OUTCOMES } from '../replies.js';
 import * as reply from '../replies.js';
 import { describeRoute, idParam, listPage, pageLimit, pageOf } from '../route-doc.js';
 import { getDelivery, isAlreadyReplayed, listDeliveries, receivedBody, replayOf } from './deliveries.js';
-import { processDelivery, type ProcessedDelivery } from './process.js';
+import { type PipelineDeps, processDelivery, type ProcessedDelivery } from './process.js';
 
 const MAX_INLINE_BODY = 1024 * 1024;
 
@@ -52,8 +50,8 @@ function deliveryView(row: Record<string, unknown>) {
     : { ...rest, body: null, body_truncated: true };
 }
 
-export function deliveriesRouter(deps: { sql: Sql; config: Config }): express.Router {
-  const { sql, config } = deps;
+export function deliveriesRouter(deps: PipelineDeps): express.Router {
+  const { sql } = deps;
   const router = express.Router();
 
   router.get(
@@ -99,17 +97,14 @@ export function deliveriesRouter(deps: { sql: Sql; config: Config }): express.Ro
       const headers = row.headers as Record<string, string>;
       let result: ProcessedDelivery;
       try {
-        result = await processDelivery(
-          { sql, config },
-          {
-            raw: body.raw,
-            versionHeader: String(row.version),
-            contentType: headers['content-type'],
-            path: String(row.path),
-            headers,
-            replayOf: id,
-          },
-        );
+        result = await processDelivery(deps, {
+          raw: body.raw,
+          versionHeader: String(row.version),
+          contentType: headers['content-type'],
+          path: String(row.path),
+          headers,
+          replayOf: id,
+        });
       } catch (err) {
         if (isAlreadyReplayed(err)) return replayedAlready(await replayOf(sql, id));
         throw err;

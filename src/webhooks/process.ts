@@ -6,12 +6,12 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
 import {
+  autocommitWithDeadline,
   COMMIT_CONFIRM_MS,
   CommitOutcomeUnknown,
   isConnectionLost,
   isDatabaseUnavailable,
   isDataException,
-  statementWithDeadline,
   transactionWithDeadline,
 } from '../db/transaction.js';
 import { sha256InSteps } from '../digest.js';
@@ -28,9 +28,11 @@ import {
   finishDelivery,
   insertDelivery,
   isAlreadyReplayed,
+  recordedDelivery,
   referencedBodyOf,
   restoreFullBody,
   retryLookup,
+  takeDeliveryId,
   type DeliveryRefs,
   type NewDelivery,
 } from './deliveries.js';
@@ -39,6 +41,13 @@ import { bodyWithTicketReference } from './stored-body.js';
 import { v1Webhooks } from './v1/index.js';
 
 const webhooks = webhookRegistry({ v1: v1Webhooks });
+
+/** The pools a webhook's way uses: `hot`, when given, for holds and releases (db/open.ts). */
+export interface PipelineDeps {
+  sql: Sql;
+  hot?: Sql;
+  config: Config;
+}
 
 export interface IncomingDelivery {
   raw: Buffer;
@@ -94,7 +103,7 @@ export function webhookDeadlineMs(config: Config, bytes: number): number {
 }
 
 /** A webhook's way: what its log row records, then classify -> (prepare) -> apply. */
-export async function processDelivery(deps: { sql: Sql; config: Config }, d: IncomingDelivery): Promise<ProcessedDelivery> {
+export async function processDelivery(deps: PipelineDeps, d: IncomingDelivery): Promise<ProcessedDelivery> {
   const p = await received(deps, d);
   const c = await classify(p);
   if ('refused' in c) return c.refused;
@@ -106,7 +115,7 @@ export async function processDelivery(deps: { sql: Sql; config: Config }, d: Inc
 
 /** What every step knows of the delivery: its log row's values, its deadline, how to refuse it. */
 interface Received {
-  deps: { sql: Sql; config: Config };
+  deps: PipelineDeps;
   d: IncomingDelivery;
   version: string;
   json: ReturnType<typeof readJsonBody>;
@@ -138,7 +147,7 @@ interface Classified {
 /** Refused: the answer is ready, recorded in the log. */
 type Refused = { refused: ProcessedDelivery };
 
-async function received(deps: { sql: Sql; config: Config }, d: IncomingDelivery): Promise<Received> {
+async function received(deps: PipelineDeps, d: IncomingDelivery): Promise<Received> {
   const { sql, config } = deps;
   const version = normalizeVersion(d.versionHeader);
   const deadlineAt = d.deadlineAt ?? Date.now() + webhookDeadlineMs(config, d.raw.length);
@@ -282,22 +291,26 @@ function failed(
   );
 }
 
-/** Holds and releases: the whole webhook, delivery row included, as one statement sent with BEGIN. */
+/** Holds and releases: the whole webhook, delivery row included, as one autocommit statement on
+ * the hot pool, its delivery id taken ahead so that a lost answer can be confirmed by it. */
 async function applyStatement(p: Received, c: Classified): Promise<ProcessedDelivery> {
   const {
     deps: { sql, config },
     base,
     version,
   } = p;
+  const hot = p.deps.hot ?? sql;
   const { type } = c;
   const statement = c.def.statement!;
   try {
-    const row = await statementWithDeadline(
-      sql,
-      p.deadlineMs(),
-      (db) => statement({ db, delivery: { ...base, type }, config }, c.data).then((rows) => rows[0]!),
-      { wasCommitted: (r) => deliveryCommitted(sql, r.id), confirmUntil: p.confirmUntil },
-    );
+    const row = await autocommitWithDeadline({
+      deadlineAt: p.deadlineAt,
+      confirmUntil: p.confirmUntil,
+      key: () => takeDeliveryId(hot),
+      statement: (deliveryId) => statement({ db: hot, deliveryId, delivery: { ...base, type }, config }, c.data),
+      wasCommitted: (deliveryId) => deliveryCommitted(sql, deliveryId),
+      committed: (deliveryId) => recordedDelivery(sql, deliveryId),
+    });
     return {
       status: 200,
       outcome: row.outcome,
@@ -308,7 +321,7 @@ async function applyStatement(p: Received, c: Classified): Promise<ProcessedDeli
       refs: { listing_id: row.listing_id },
     };
   } catch (err) {
-    return failed(p, type, err, (r) => (r as { id: string }).id);
+    return failed(p, type, err, (key) => key as string);
   }
 }
 

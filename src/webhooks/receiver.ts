@@ -4,12 +4,10 @@
 // webhook's deadline counted from its first byte. Status codes: README, "Webhooks".
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import PQueue from 'p-queue';
-import type { Config } from '../config.js';
-import type { Sql } from '../db/connect.js';
 import { isDatabaseUnavailable } from '../db/transaction.js';
 import { sendError, sendJson } from '../http.js';
 import { log } from '../log.js';
-import { processDelivery, webhookDeadlineMs } from './process.js';
+import { type PipelineDeps, processDelivery, webhookDeadlineMs } from './process.js';
 import { parseSignatureHeader, signatureVerifier } from './signature.js';
 
 /** Headers kept in the delivery log. Never the signature. */
@@ -116,6 +114,8 @@ export class WebhookGate {
   async run<T>(bytes: number, deadlineAt: number, work: () => Promise<T>): Promise<T> {
     if (Date.now() >= deadlineAt) throw new WaitedPastDeadline();
     const lane = bytes >= LARGE_BODY_BYTES ? this.largeQueue : this.queue;
+    // A free slot: p-queue starts the work at once, so there is no wait to bound.
+    if (lane.size === 0 && lane.pending < lane.concurrency) return lane.add(work);
     const waiting = new AbortController();
     let started = false;
     // Aborting a started task would make p-queue reject it while its transaction runs: the
@@ -197,6 +197,22 @@ function refuseUnread(
   };
 }
 
+/** The checks of every body being read, run together every 250 ms: one timer for all of them
+ * rather than one per webhook. Returns how to stop checking. */
+const uploadChecks = new Set<() => void>();
+let uploadWatch: NodeJS.Timeout | undefined;
+function watchUpload(check: () => void): () => void {
+  uploadChecks.add(check);
+  uploadWatch ??= setInterval(() => {
+    for (const c of uploadChecks) c();
+    if (uploadChecks.size === 0) {
+      clearInterval(uploadWatch);
+      uploadWatch = undefined;
+    }
+  }, 250);
+  return () => uploadChecks.delete(check);
+}
+
 type BodyRead = { body: Buffer } | { refused: { status: number; message: string } } | { aborted: true };
 
 interface BodyRules {
@@ -231,7 +247,7 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
     const chunks: Buffer[] = [];
     let received = 0;
     const finish = (r: BodyRead) => {
-      clearInterval(timer);
+      unwatch();
       req.off('data', onData).off('end', onEnd).off('close', onClose);
       resolve(r);
     };
@@ -254,7 +270,7 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
       finish({ body: buffer ?? Buffer.concat(chunks, received) });
     };
     const onClose = () => finish({ aborted: true });
-    const timer = setInterval(() => {
+    const unwatch = watchUpload(() => {
       const now = Date.now();
       const by = rules.deadlineAt(declared ?? received);
       if (now > by) {
@@ -274,7 +290,7 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
           },
         });
       }
-    }, 250);
+    });
     req.on('data', onData).on('end', onEnd).on('close', onClose);
   });
 }
@@ -284,12 +300,8 @@ const unavailable = (res: ServerResponse, message: string, headers: Record<strin
 
 /** The webhook receiver as a plain node:http handler: Tixstock's traffic is most of ours, and
  * express's routing and response helpers cost more per webhook than the rest of the receiver. */
-export function webhookReceiver(deps: {
-  sql: Sql;
-  config: Config;
-  gate: WebhookGate;
-}): (req: IncomingMessage, res: ServerResponse) => void {
-  const { sql, config, gate } = deps;
+export function webhookReceiver(deps: PipelineDeps & { gate: WebhookGate }): (req: IncomingMessage, res: ServerResponse) => void {
+  const { config, gate } = deps;
   return (req, res) => {
     receive(req, res).catch((err) => {
       log.error('webhook failed', { error: err });
@@ -341,17 +353,14 @@ export function webhookReceiver(deps: {
     }
     try {
       const result = await gate.run(raw.length, deadlineAt, () =>
-        processDelivery(
-          { sql, config },
-          {
-            raw,
-            path,
-            headers,
-            versionHeader: header('tixstock-version'),
-            contentType: header('content-type'),
-            deadlineAt,
-          },
-        ),
+        processDelivery(deps, {
+          raw,
+          path,
+          headers,
+          versionHeader: header('tixstock-version'),
+          contentType: header('content-type'),
+          deadlineAt,
+        }),
       );
       sendJson(res, result.status, result.reply);
       log.info('webhook', {

@@ -52,14 +52,17 @@ export interface WebhookDefinition<S extends z.ZodType = z.ZodType, P = z.output
   /** Applies the webhook in the transaction that has recorded its delivery (ctx.deliveryId). */
   handle?(ctx: HandlerContext, data: P): Promise<HandlerResult>;
   /** Or, for hot types that are deltas: the whole webhook as ONE statement that also records its
-   * delivery with its final outcome and reply (deliveries.ts deliveryInsertSelect). process.ts
-   * sends it with BEGIN in one round trip (statementWithDeadline). Exactly one of the two. */
+   * delivery with its final outcome and reply (inventory/quantity-deltas.ts), as delivery
+   * `deliveryId`. process.ts sends it as one autocommit statement (autocommitWithDeadline).
+   * Exactly one of the two. */
   statement?(ctx: StatementContext, data: z.output<S>): PendingQuery<RecordedDelivery[]>;
 }
 
 export interface StatementContext {
-  /** The connection the statement runs on (reserved for its transaction). */
+  /** The pool the statement is sent on (the hot pool: see db/connect.ts). */
   db: Sql;
+  /** The id its delivery's row gets, taken ahead (deliveries.ts takeDeliveryId). */
+  deliveryId: string;
   delivery: DeliveryValues;
   config: Config;
 }

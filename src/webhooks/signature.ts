@@ -2,7 +2,7 @@
 // bearer token. Verified over the exact bytes received (Tixstock's PHP sender escapes "/" as
 // "\/": re-serializing parsed JSON would change the bytes), in constant time, against every
 // configured token so that a token can be rotated without downtime.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 
 export type SignatureCheck = { ok: true } | { ok: false; reason: string };
 
@@ -26,7 +26,7 @@ export function parseSignatureHeader(header: string | undefined): SignatureHeade
 /** The body's HMAC under every configured token, fed as the body arrives: a body of tens of MB
  * is then never hashed in one step that blocks every other webhook. */
 export function signatureVerifier(tokens: readonly string[]) {
-  const hmacs = tokens.map((token) => createHmac('sha256', token));
+  const hmacs = keysOf(tokens).map((key) => createHmac('sha256', key));
   return {
     update(chunk: Buffer): void {
       for (const h of hmacs) h.update(chunk);
@@ -38,6 +38,15 @@ export function signatureVerifier(tokens: readonly string[]) {
       return match ? { ok: true } : { ok: false, reason: 'X-Tixstock-Signature does not match the body' };
     },
   };
+}
+
+/** The tokens as keys, made once per list (the configuration's): a string key is converted on
+ * every createHmac, a KeyObject is not. */
+const keys = new WeakMap<readonly string[], KeyObject[]>();
+function keysOf(tokens: readonly string[]): KeyObject[] {
+  let k = keys.get(tokens);
+  if (!k) keys.set(tokens, (k = tokens.map((token) => createSecretKey(Buffer.from(token, 'utf8')))));
+  return k;
 }
 
 export function verifySignature(body: Buffer, header: string | undefined, tokens: readonly string[]): SignatureCheck {

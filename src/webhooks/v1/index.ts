@@ -3,7 +3,8 @@ import type { WebhookTable } from '../registry.js';
 import { brokerAuthenticate, brokerClosed, brokerOpen } from './brokers.js';
 import { eventCancel, eventUpdate } from './events.js';
 import { eticketFulfilment, mobileTicketFulfilment } from './fulfilment.js';
-import { ticketAdd, ticketDelete, ticketHold, ticketRelease, ticketSold, ticketUpdate } from './listings.js';
+import { ticketHold, ticketRelease } from './holds.js';
+import { ticketAdd, ticketDelete, ticketSold, ticketUpdate } from './listings.js';
 import { orderUpdate } from './orders.js';
 
 export const v1Webhooks: WebhookTable = {

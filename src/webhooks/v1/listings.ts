@@ -1,29 +1,20 @@
-// ticket.add / update / delete / hold / release / sold (Tixstock webhooks v1).
+// ticket.add / update / delete / sold (Tixstock webhooks v1); hold and release are in holds.ts.
 import { z } from 'zod';
-import type { Fragment } from '../../db/connect.js';
 import { isBrokerClosed } from '../../inventory/brokers.js';
 import { upsertEvent } from '../../inventory/events.js';
 import { listingFields } from '../../inventory/listing-fields.js';
 import * as listings from '../../inventory/listings.js';
 import type { ListingFields, QuantityChange } from '../../inventory/listings.js';
 import { upsertOrder } from '../../inventory/orders.js';
-import { deliveryInsertSelect, nextDeliveryId, type RecordedDelivery } from '../deliveries.js';
-import {
-  applied,
-  defineWebhook,
-  entityKey,
-  rejected,
-  type HandlerContext,
-  type HandlerResult,
-  type StatementContext,
-} from '../registry.js';
+import { applied, defineWebhook, entityKey, rejected, type HandlerContext, type HandlerResult } from '../registry.js';
 import { count, listingResource, looseId, orderResource, seat, type ListingResource } from '../../tixstock/resources.js';
 
 function fieldsOf(ctx: HandlerContext, l: ListingResource): ListingFields {
   return listingFields(l, ctx.config.DISPLAY_PRICE_MARKUP_PERCENT);
 }
 
-/** The reply for a change to an existing listing, shared by update/delete/hold/release/sold. */
+/** The reply for a change to an existing listing, shared by update/delete/sold (holds.ts has the
+ * same shapes for holds and releases, built in their statement). */
 function replyFor(listingId: string, change: QuantityChange, done: string): HandlerResult {
   const refs = { listing_id: listings.isListingId(listingId) ? listingId : null };
   if (!change.found) return rejected({ listing_id: listingId }, `listing ${listingId} not found`, refs);
@@ -107,85 +98,6 @@ export const ticketDelete = defineWebhook({
       );
     }
     return replyFor(data.listing_id, change, `listing ${data.listing_id} deleted`);
-  },
-});
-
-// Holds and releases are most of Tixstock's traffic: each is one statement that changes the
-// listing and records the delivery with its reply (see registry.ts `statement`). The replies
-// have replyFor's shapes; the applied one is built in SQL, where before and after are known.
-function quantityStatement(
-  ctx: StatementContext,
-  p: {
-    listingId: string;
-    reason: string;
-    n: number;
-    quantity: Fragment;
-    done: string;
-    verb: 'held' | 'released';
-  },
-) {
-  const { db } = ctx;
-  const notFound = rejected({ listing_id: p.listingId }, `listing ${p.listingId} not found`).reply;
-  const deleted = rejected({ listing_id: p.listingId }, `listing ${p.listingId} is deleted`).reply;
-  return listings.changeQuantityRecorded<RecordedDelivery>(db, {
-    id: p.listingId,
-    reason: p.reason,
-    requested: p.n,
-    quantity: p.quantity,
-    deliveryId: nextDeliveryId(db),
-    record: deliveryInsertSelect(db, ctx.delivery, {
-      id: db`result.delivery_id`,
-      outcome: db`case when result.after is null then 'rejected' else 'applied' end`,
-      // A hold or release that could not be applied in full says so: "held 4 of 5 requested".
-      reply: db`case when result.status is null then ${db.json(notFound as never)}::json
-                     when result.after is null then ${db.json(deleted as never)}::json
-                     when abs(result.after - result.before) < ${p.n}::int
-                     then json_build_object('listing_id', ${p.listingId}::text, 'success', true,
-                            'message', ${p.verb}::text || ' ' || abs(result.after - result.before) || ' of ' || ${p.n}::int
-                              || ' requested on listing ' || ${p.listingId}::text || '; quantity ' || result.before || ' -> ' || result.after)
-                     else json_build_object('listing_id', ${p.listingId}::text, 'success', true,
-                            'message', ${p.done}::text || '; quantity ' || result.before || ' -> ' || result.after) end`,
-      listingId: db`${listings.isListingId(p.listingId) ? p.listingId : null}::bigint`,
-      from: db`result`,
-    }),
-  });
-}
-
-export const ticketHold = defineWebhook({
-  schema: z.looseObject({ external_id: looseId, hold_quantity: count(1) }),
-  retriesAreDuplicates: false,
-  statement: (ctx, data) =>
-    quantityStatement(ctx, {
-      listingId: data.external_id,
-      reason: 'ticket.hold',
-      n: data.hold_quantity,
-      quantity: listings.holdQuantity(ctx.db, data.hold_quantity),
-      done: `${data.hold_quantity} held on listing ${data.external_id}`,
-      verb: 'held',
-    }),
-});
-
-// The docs' field table names the quantity hold_quantity, their example release_quantity.
-const releaseSchema = z
-  .looseObject({ external_id: looseId, release_quantity: count(1).optional(), hold_quantity: count(1).optional() })
-  .refine((d) => d.release_quantity !== undefined || d.hold_quantity !== undefined, {
-    message: 'release_quantity (or hold_quantity) is required',
-    path: ['release_quantity'],
-  });
-
-export const ticketRelease = defineWebhook({
-  schema: releaseSchema,
-  retriesAreDuplicates: false,
-  statement: (ctx, data) => {
-    const n = (data.release_quantity ?? data.hold_quantity)!;
-    return quantityStatement(ctx, {
-      listingId: data.external_id,
-      reason: 'ticket.release',
-      n,
-      quantity: listings.releaseQuantity(ctx.db, n),
-      done: `${n} released on listing ${data.external_id}`,
-      verb: 'released',
-    });
   },
 });
 
