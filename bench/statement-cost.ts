@@ -1,0 +1,171 @@
+// What PostgreSQL spends on one hold's statement: the floor's (bench/floor.ts) against the
+// service's (inventory/quantity-deltas.ts), run sequentially on one connection with
+// synchronous_commit off, counting the backend's CPU ticks per hold (counted, not timed).
+//   node --import tsx bench/statement-cost.ts   (STATEMENT_COST_N holds per variant and round, default 3000)
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import postgres from 'postgres';
+import { startEmbeddedPostgres } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
+import { applyQuantityDelta } from '../src/inventory/quantity-deltas.js';
+import { cpuSecondsOfTree, postmasterPid } from './cpu.js';
+import { freePort, ROOT } from './processes.js';
+
+const N = Number(process.env.STATEMENT_COST_N ?? 3000);
+const ROUNDS = 3;
+const HEADERS = {
+  'content-type': 'application/json',
+  'content-length': '90',
+  'tixstock-version': 'v1',
+  'user-agent': 'Tixstock API',
+};
+
+const ticks = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+};
+
+function floorStatement(sql: postgres.Sql, id: string, body: Buffer, type: string, delta: number) {
+  return sql`
+    with d_id as (select nextval('deliveries_id_seq') as id),
+    old as (select id, status, quantity, quantity_ceiling from listings where id = ${id} for update),
+    changed as (
+      update listings l set quantity = greatest(0, least(old.quantity_ceiling, old.quantity + ${delta}::int)), updated_at = now()
+        from old where l.id = old.id and old.status = 'published'
+      returning l.id, old.quantity as before, l.quantity as after
+    ), ledger as (
+      insert into listing_quantity_changes (listing_id, delivery_id, reason, requested, before, after)
+      select changed.id, d_id.id, ${type}, ${Math.abs(delta)}, before, after from changed, d_id
+    ), d as (
+      insert into deliveries (id, version, type, path, headers, body, body_sha256, outcome, status, reply, listing_id)
+      overriding system value
+      select d_id.id, 'v1', ${type}, '/webhooks/tixstock', ${sql.json({ 'content-type': 'application/json' })}, ${body},
+             ${createHash('sha256').update(body).digest()}, 'applied', 200,
+             json_build_object('listing_id', ${id}::text, 'success', true, 'message', 'quantity ' || changed.before || ' -> ' || changed.after),
+             ${id}
+        from d_id left join changed on true
+      returning reply
+    )
+    select reply from d`;
+}
+
+async function main() {
+  const dataDir = path.join(ROOT, `.data/statement-cost-${process.pid}`);
+  await rm(dataDir, { recursive: true, force: true });
+  const pg = await startEmbeddedPostgres({ dataDir, port: await freePort() });
+  const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
+  try {
+    await migrate(sql);
+    await sql`insert into events (id, name, data) values ('e1', 'bench', '{}')`;
+    const listingIds = (
+      await sql<{ id: string }[]>`
+      insert into listings (event_id, broker_id, quantity, quantity_ceiling, display_price, tixstock_display_price, data)
+      select 'e1', 'b1', 100000, 100000, '{}', '{}', '{}' from generate_series(1, 50) returning id`
+    ).map((r) => r.id);
+    await sql`set synchronous_commit = off`;
+    const [{ pid }] = await sql<[{ pid: number }]>`select pg_backend_pid() as pid`;
+    let seq = 0;
+    const variants: Record<string, (id: string, body: Buffer, hold: boolean) => Promise<unknown>> = {
+      floor: (id, body, hold) => floorStatement(sql, id, body, hold ? 'ticket.hold' : 'ticket.release', hold ? -1 : 1),
+      service: async (id, body, hold) => {
+        const [{ n }] = await sql<[{ n: string }]>`select nextval('deliveries_id_seq')::text as n`;
+        return applyQuantityDelta(
+          sql,
+          { kind: hold ? 'ticket.hold' : 'ticket.release', listingId: id, n: 1 },
+          {
+            id: n,
+            version: 'v1',
+            type: hold ? 'ticket.hold' : 'ticket.release',
+            path: '/webhooks/tixstock',
+            headers: HEADERS,
+            body,
+            bodySha256: createHash('sha256').update(body).digest(),
+            redacted: false,
+            replayOf: null,
+          },
+        );
+      },
+      'id only (the service takes ids ahead: subtract this)': async () => sql`select nextval('deliveries_id_seq')::text as n`,
+    };
+    const results = new Map<string, number[]>();
+    for (let round = 0; round <= ROUNDS; round++) {
+      for (const [name, run] of Object.entries(variants)) {
+        const t0 = ticks(pid);
+        for (let i = 0; i < N; i++, seq++) {
+          const id = listingIds[seq % listingIds.length]!;
+          const body = Buffer.from(
+            `{"data":{"external_id":"${id}","hold_quantity":1,"seq":${seq}},"meta":{"type":"ticket.hold"}}`,
+          );
+          await run(id, body, seq % 2 === 0);
+        }
+        const ms = ((ticks(pid) - t0) * 10) / N;
+        if (round > 0) results.set(name, [...(results.get(name) ?? []), ms]); // round 0 warms up
+        process.stderr.write(`[statement-cost] ${name}: ${ms.toFixed(3)} ms CPU per hold\n`);
+      }
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    // The same two statements from 8 concurrent callers on an unreserved pool of 8 (as the floor
+    // and the service send them), synchronous_commit on: PostgreSQL's CPU (every backend) per hold.
+    const pool = postgres(pg.url, { max: 8, onnotice: () => {} });
+    const pgPid = postmasterPid(dataDir)!;
+    let ids: string[] = [];
+    const concurrent: Record<string, (id: string, body: Buffer, hold: boolean) => Promise<unknown>> = {
+      'floor x8': (id, body, hold) => floorStatement(pool, id, body, hold ? 'ticket.hold' : 'ticket.release', hold ? -1 : 1),
+      'service x8 (ids 32 ahead)': async (id, body, hold) => {
+        if (ids.length === 0)
+          ids = (await pool<{ n: string }[]>`select nextval('deliveries_id_seq')::text as n from generate_series(1, 32)`).map(
+            (r) => r.n,
+          );
+        return applyQuantityDelta(
+          pool,
+          { kind: hold ? 'ticket.hold' : 'ticket.release', listingId: id, n: 1 },
+          {
+            id: ids.shift()!,
+            version: 'v1',
+            type: hold ? 'ticket.hold' : 'ticket.release',
+            path: '/webhooks/tixstock',
+            headers: HEADERS,
+            body,
+            bodySha256: createHash('sha256').update(body).digest(),
+            redacted: false,
+            replayOf: null,
+          },
+        );
+      },
+    };
+    for (let round = 0; round <= ROUNDS; round++) {
+      for (const [name, run] of Object.entries(concurrent)) {
+        const c0 = cpuSecondsOfTree(pgPid);
+        const t0 = performance.now();
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            for (let i = 0; i < N / 8; i++) {
+              const at = seq++;
+              const id = listingIds[at % listingIds.length]!;
+              await run(
+                id,
+                Buffer.from(`{"data":{"external_id":"${id}","hold_quantity":1,"seq":${at}},"meta":{"type":"ticket.hold"}}`),
+                at % 2 === 0,
+              );
+            }
+          }),
+        );
+        const wall = (performance.now() - t0) / 1000;
+        const ms = ((cpuSecondsOfTree(pgPid) - c0) * 1000) / N;
+        if (round > 0) results.set(name, [...(results.get(name) ?? []), ms]);
+        process.stderr.write(`[statement-cost] ${name}: ${ms.toFixed(3)} ms CPU per hold, ${Math.round(N / wall)}/s\n`);
+      }
+    }
+    await pool.end();
+    for (const [name, xs] of results)
+      process.stdout.write(`| ${name} | ${median(xs).toFixed(3)} | ${xs.map((x) => x.toFixed(3)).join(', ')} |\n`);
+  } finally {
+    await sql.end({ timeout: 5 });
+    await pg.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
