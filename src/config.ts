@@ -64,7 +64,7 @@ const configSchema = z.object({
   DATABASE_URL: optionalText,
   /** Connections this process opens. Heroku's smallest plans allow 20 across all dynos. */
   DATABASE_POOL_SIZE: integer(8, 1, 500),
-  /** Of DATABASE_POOL_SIZE, connections for holds and releases alone (default half). */
+  /** Of DATABASE_POOL_SIZE, connections for holds and releases alone (default a quarter, at least 1). */
   DATABASE_HOT_POOL_SIZE: z.coerce.number().int().min(1).max(499).optional(),
   /** Port of the embedded PostgreSQL used when DATABASE_URL is unset. */
   EMBEDDED_POSTGRES_PORT: integer(54329, 1, 65535),

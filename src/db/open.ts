@@ -43,7 +43,7 @@ export async function databaseUrl(config: Config): Promise<{ url: string; stop: 
  * in a pipeline behind another kind of query. 0 (shared) when the pool has fewer than 2. */
 export function hotPoolSize(config: Config): number {
   if (config.DATABASE_POOL_SIZE < 2) return 0;
-  const wanted = config.DATABASE_HOT_POOL_SIZE ?? Math.floor(config.DATABASE_POOL_SIZE / 2);
+  const wanted = config.DATABASE_HOT_POOL_SIZE ?? Math.floor(config.DATABASE_POOL_SIZE / 4);
   return Math.min(Math.max(1, wanted), config.DATABASE_POOL_SIZE - 1);
 }
 

@@ -197,22 +197,6 @@ function refuseUnread(
   };
 }
 
-/** The checks of every body being read, run together every 250 ms: one timer for all of them
- * rather than one per webhook. Returns how to stop checking. */
-const uploadChecks = new Set<() => void>();
-let uploadWatch: NodeJS.Timeout | undefined;
-function watchUpload(check: () => void): () => void {
-  uploadChecks.add(check);
-  uploadWatch ??= setInterval(() => {
-    for (const c of uploadChecks) c();
-    if (uploadChecks.size === 0) {
-      clearInterval(uploadWatch);
-      uploadWatch = undefined;
-    }
-  }, 250);
-  return () => uploadChecks.delete(check);
-}
-
 type BodyRead = { body: Buffer } | { refused: { status: number; message: string } } | { aborted: true };
 
 interface BodyRules {
@@ -247,7 +231,7 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
     const chunks: Buffer[] = [];
     let received = 0;
     const finish = (r: BodyRead) => {
-      unwatch();
+      clearInterval(timer);
       req.off('data', onData).off('end', onEnd).off('close', onClose);
       resolve(r);
     };
@@ -270,7 +254,7 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
       finish({ body: buffer ?? Buffer.concat(chunks, received) });
     };
     const onClose = () => finish({ aborted: true });
-    const unwatch = watchUpload(() => {
+    const timer = setInterval(() => {
       const now = Date.now();
       const by = rules.deadlineAt(declared ?? received);
       if (now > by) {
@@ -290,7 +274,7 @@ function readBody(req: IncomingMessage, rules: BodyRules): Promise<BodyRead> {
           },
         });
       }
-    });
+    }, 250);
     req.on('data', onData).on('end', onEnd).on('close', onClose);
   });
 }
