@@ -11,6 +11,7 @@ import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { applyQuantityDelta } from '../src/inventory/quantity-deltas.js';
 import { cpuSecondsOfTree, postmasterPid } from './cpu.js';
+import { floorStatement } from './floor-statement.js';
 import { freePort, ROOT } from './processes.js';
 
 const N = Number(process.env.STATEMENT_COST_N ?? 3000);
@@ -27,29 +28,28 @@ const ticks = (pid: number) => {
   return Number(f[11]) + Number(f[12]);
 };
 
-function floorStatement(sql: postgres.Sql, id: string, body: Buffer, type: string, delta: number) {
-  return sql`
-    with d_id as (select nextval('deliveries_id_seq') as id),
-    old as (select id, status, quantity, quantity_ceiling from listings where id = ${id} for update),
-    changed as (
-      update listings l set quantity = greatest(0, least(old.quantity_ceiling, old.quantity + ${delta}::int)), updated_at = now()
-        from old where l.id = old.id and old.status = 'published'
-      returning l.id, old.quantity as before, l.quantity as after
-    ), ledger as (
-      insert into listing_quantity_changes (listing_id, delivery_id, reason, requested, before, after)
-      select changed.id, d_id.id, ${type}, ${Math.abs(delta)}, before, after from changed, d_id
-    ), d as (
-      insert into deliveries (id, version, type, path, headers, body, body_sha256, outcome, status, reply, listing_id)
-      overriding system value
-      select d_id.id, 'v1', ${type}, '/webhooks/tixstock', ${sql.json({ 'content-type': 'application/json' })}, ${body},
-             ${createHash('sha256').update(body).digest()}, 'applied', 200,
-             json_build_object('listing_id', ${id}::text, 'success', true, 'message', 'quantity ' || changed.before || ' -> ' || changed.after),
-             ${id}
-        from d_id left join changed on true
-      returning reply
-    )
-    select reply from d`;
+/** Our statement (inventory/quantity-deltas.ts) for delivery id `deliveryId`. */
+function serviceStatement(sql: postgres.Sql, id: string, body: Buffer, hold: boolean, deliveryId: string) {
+  const type = hold ? 'ticket.hold' : 'ticket.release';
+  return applyQuantityDelta(
+    sql,
+    { kind: type, listingId: id, n: 1 },
+    {
+      id: deliveryId,
+      version: 'v1',
+      type,
+      path: '/webhooks/tixstock',
+      headers: HEADERS,
+      body,
+      bodySha256: createHash('sha256').update(body).digest(),
+      redacted: false,
+      replayOf: null,
+    },
+  );
 }
+
+const floorOf = (sql: postgres.Sql, id: string, body: Buffer, hold: boolean) =>
+  floorStatement(sql, id, body, '/webhooks/tixstock', hold ? 'ticket.hold' : 'ticket.release', 1, hold ? -1 : 1);
 
 async function main() {
   const dataDir = path.join(ROOT, `.data/statement-cost-${process.pid}`);
@@ -68,24 +68,10 @@ async function main() {
     const [{ pid }] = await sql<[{ pid: number }]>`select pg_backend_pid() as pid`;
     let seq = 0;
     const variants: Record<string, (id: string, body: Buffer, hold: boolean) => Promise<unknown>> = {
-      floor: (id, body, hold) => floorStatement(sql, id, body, hold ? 'ticket.hold' : 'ticket.release', hold ? -1 : 1),
+      floor: (id, body, hold) => floorOf(sql, id, body, hold),
       service: async (id, body, hold) => {
         const [{ n }] = await sql<[{ n: string }]>`select nextval('deliveries_id_seq')::text as n`;
-        return applyQuantityDelta(
-          sql,
-          { kind: hold ? 'ticket.hold' : 'ticket.release', listingId: id, n: 1 },
-          {
-            id: n,
-            version: 'v1',
-            type: hold ? 'ticket.hold' : 'ticket.release',
-            path: '/webhooks/tixstock',
-            headers: HEADERS,
-            body,
-            bodySha256: createHash('sha256').update(body).digest(),
-            redacted: false,
-            replayOf: null,
-          },
-        );
+        return serviceStatement(sql, id, body, hold, n);
       },
       'id only (the service takes ids ahead: subtract this)': async () => sql`select nextval('deliveries_id_seq')::text as n`,
     };
@@ -112,27 +98,13 @@ async function main() {
     const pgPid = postmasterPid(dataDir)!;
     let ids: string[] = [];
     const concurrent: Record<string, (id: string, body: Buffer, hold: boolean) => Promise<unknown>> = {
-      'floor x8': (id, body, hold) => floorStatement(pool, id, body, hold ? 'ticket.hold' : 'ticket.release', hold ? -1 : 1),
+      'floor x8': (id, body, hold) => floorOf(pool, id, body, hold),
       'service x8 (ids 32 ahead)': async (id, body, hold) => {
         if (ids.length === 0)
           ids = (await pool<{ n: string }[]>`select nextval('deliveries_id_seq')::text as n from generate_series(1, 32)`).map(
             (r) => r.n,
           );
-        return applyQuantityDelta(
-          pool,
-          { kind: hold ? 'ticket.hold' : 'ticket.release', listingId: id, n: 1 },
-          {
-            id: ids.shift()!,
-            version: 'v1',
-            type: hold ? 'ticket.hold' : 'ticket.release',
-            path: '/webhooks/tixstock',
-            headers: HEADERS,
-            body,
-            bodySha256: createHash('sha256').update(body).digest(),
-            redacted: false,
-            replayOf: null,
-          },
-        );
+        return serviceStatement(pool, id, body, hold, ids.shift()!);
       },
     };
     for (let round = 0; round <= ROUNDS; round++) {
