@@ -6,12 +6,10 @@
 //   node --import tsx bench/hold-cost.ts    (HOLD_COST_N holds per variant and round, default 4000;
 //                                            HOLD_COST_LOG rows of log before, default 200000)
 import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import postgres from 'postgres';
-import { startEmbeddedPostgres } from '../src/db/embedded.js';
-import { migrate } from '../src/db/migrate.js';
-import { freePort, ROOT } from './processes.js';
+import type postgres from 'postgres';
+import { ROOT } from './processes.js';
+import { scratchDatabase } from './scratch-db.js';
 
 const N = Number(process.env.HOLD_COST_N ?? 4000);
 const LOG_ROWS = Number(process.env.HOLD_COST_LOG ?? 200_000);
@@ -97,20 +95,9 @@ const ticks = (pid: number) => {
 };
 
 async function main() {
-  const dataDir = path.join(ROOT, `.data/hold-cost-${process.pid}`);
-  await rm(dataDir, { recursive: true, force: true });
-  const pg = await startEmbeddedPostgres({ dataDir, port: await freePort() });
-  const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
+  const data = readFileSync(path.join(ROOT, 'test/fixtures/ticket.add.json'), 'utf8');
+  const { sql, listingIds, stop } = await scratchDatabase('hold-cost', data);
   try {
-    await migrate(sql);
-    await sql`insert into events (id, name, data) values ('e1', 'bench', '{}')`;
-    const data = readFileSync(path.join(ROOT, 'test/fixtures/ticket.add.json'), 'utf8');
-    const listingIds = (
-      await sql<{ id: string }[]>`
-      insert into listings (event_id, broker_id, quantity, quantity_ceiling, display_price, tixstock_display_price, data)
-      select 'e1', 'b1', 100000, 100000, '{}', '{}', ${data}::jsonb from generate_series(1, 50)
-      returning id`
-    ).map((r) => r.id);
     // A log of holds already there, so that index inserts land in indexes of a realistic size.
     await sql`
       insert into deliveries (version, type, path, headers, body, body_sha256, outcome, status, reply, listing_id)
@@ -167,9 +154,7 @@ async function main() {
       `${N} holds per variant and round after a checkpoint, ${LOG_ROWS} rows of log before, 3 rounds\n\n${lines.join('\n')}\n`,
     );
   } finally {
-    await sql.end({ timeout: 2 });
-    await pg.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await stop();
   }
 }
 

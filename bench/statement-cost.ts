@@ -5,15 +5,11 @@
 //   node --import tsx bench/statement-cost.ts   (STATEMENT_COST_N holds per variant and round, default 3000)
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import postgres from 'postgres';
-import { startEmbeddedPostgres } from '../src/db/embedded.js';
-import { migrate } from '../src/db/migrate.js';
 import { applyQuantityDelta } from '../src/inventory/quantity-deltas.js';
 import { cpuSecondsOfTree, postmasterPid } from './cpu.js';
 import { floorStatement } from './floor-statement.js';
-import { freePort, ROOT } from './processes.js';
+import { scratchDatabase } from './scratch-db.js';
 
 const N = Number(process.env.STATEMENT_COST_N ?? 3000);
 const ROUNDS = 3;
@@ -90,18 +86,8 @@ function batchStatement(sql: postgres.Sql, items: { id: string; body: Buffer; ho
 }
 
 async function main() {
-  const dataDir = path.join(ROOT, `.data/statement-cost-${process.pid}`);
-  await rm(dataDir, { recursive: true, force: true });
-  const pg = await startEmbeddedPostgres({ dataDir, port: await freePort() });
-  const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
+  const { url, sql, dataDir, listingIds, stop } = await scratchDatabase('statement-cost');
   try {
-    await migrate(sql);
-    await sql`insert into events (id, name, data) values ('e1', 'bench', '{}')`;
-    const listingIds = (
-      await sql<{ id: string }[]>`
-      insert into listings (event_id, broker_id, quantity, quantity_ceiling, display_price, tixstock_display_price, data)
-      select 'e1', 'b1', 100000, 100000, '{}', '{}', '{}' from generate_series(1, 50) returning id`
-    ).map((r) => r.id);
     await sql`set synchronous_commit = off`;
     const [{ pid }] = await sql<[{ pid: number }]>`select pg_backend_pid() as pid`;
     let seq = 0;
@@ -140,7 +126,7 @@ async function main() {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     // The same two statements from 8 concurrent callers on an unreserved pool of 8 (as the floor
     // and the service send them), synchronous_commit on: PostgreSQL's CPU (every backend) per hold.
-    const pool = postgres(pg.url, { max: 8, onnotice: () => {} });
+    const pool = postgres(url, { max: 8, onnotice: () => {} });
     const pgPid = postmasterPid(dataDir)!;
     let ids: string[] = [];
     const concurrent: Record<string, (id: string, body: Buffer, hold: boolean) => Promise<unknown>> = {
@@ -180,9 +166,7 @@ async function main() {
     for (const [name, xs] of results)
       process.stdout.write(`| ${name} | ${median(xs).toFixed(3)} | ${xs.map((x) => x.toFixed(3)).join(', ')} |\n`);
   } finally {
-    await sql.end({ timeout: 5 });
-    await pg.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await stop();
   }
 }
 

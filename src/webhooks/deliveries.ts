@@ -162,26 +162,25 @@ const idsAhead = new WeakMap<Sql, IdsAhead>();
 export function takeDeliveryId(sql: Sql): string | Promise<string> {
   let ahead = idsAhead.get(sql);
   if (!ahead) idsAhead.set(sql, (ahead = { ids: [], takenAt: 0, used: 0 }));
-  if (Date.now() - ahead.takenAt <= IDS_FRESH_MS && ahead.ids.length > 0) {
-    ahead.used++;
-    return ahead.ids.shift()!;
-  }
-  return takeDeliveryIdAfterRoundTrip(sql, ahead);
+  return freshId(ahead) ?? takeDeliveryIdAfterRoundTrip(sql, ahead);
+}
+
+/** An id of the batch in hand while it is fresh (IDS_FRESH_MS). */
+function freshId(ahead: IdsAhead): string | undefined {
+  if (Date.now() - ahead.takenAt > IDS_FRESH_MS) ahead.ids.length = 0;
+  const id = ahead.ids.shift();
+  if (id !== undefined) ahead.used++;
+  return id;
 }
 
 async function takeDeliveryIdAfterRoundTrip(sql: Sql, ahead: IdsAhead): Promise<string> {
   for (;;) {
-    if (Date.now() - ahead.takenAt > IDS_FRESH_MS) ahead.ids.length = 0;
-    const id = ahead.ids.shift();
-    if (id !== undefined) {
-      ahead.used++;
-      return id;
-    }
-    const batch = ahead;
-    batch.taking ??= takeIds(sql, batch).finally(() => {
-      batch.taking = undefined;
+    ahead.taking ??= takeIds(sql, ahead).finally(() => {
+      ahead.taking = undefined;
     });
-    await batch.taking;
+    await ahead.taking;
+    const id = freshId(ahead); // another caller may have used the batch up: then take another
+    if (id !== undefined) return id;
   }
 }
 

@@ -2,19 +2,17 @@
 // inventory/quantity-deltas.ts, that also records the delivery with its reply (registry.ts
 // `statement`; process.ts sends it).
 import { z } from 'zod';
-import { applyQuantityDelta } from '../../inventory/quantity-deltas.js';
+import { applyQuantityDelta, type QuantityDelta } from '../../inventory/quantity-deltas.js';
 import { count, looseId } from '../../tixstock/resources.js';
-import { defineWebhook } from '../registry.js';
+import { defineWebhook, type StatementContext } from '../registry.js';
+
+const deltaStatement = (ctx: StatementContext, kind: QuantityDelta['kind'], listingId: string, n: number) =>
+  applyQuantityDelta(ctx.db, { kind, listingId, n }, { ...ctx.delivery, id: ctx.deliveryId });
 
 export const ticketHold = defineWebhook({
   schema: z.looseObject({ external_id: looseId, hold_quantity: count(1) }),
   retriesAreDuplicates: false,
-  statement: (ctx, data) =>
-    applyQuantityDelta(
-      ctx.db,
-      { kind: 'ticket.hold', listingId: data.external_id, n: data.hold_quantity },
-      { ...ctx.delivery, id: ctx.deliveryId },
-    ),
+  statement: (ctx, data) => deltaStatement(ctx, 'ticket.hold', data.external_id, data.hold_quantity),
 });
 
 // The docs' field table names the quantity hold_quantity, their example release_quantity.
@@ -29,9 +27,5 @@ export const ticketRelease = defineWebhook({
   schema: releaseSchema,
   retriesAreDuplicates: false,
   statement: (ctx, data) =>
-    applyQuantityDelta(
-      ctx.db,
-      { kind: 'ticket.release', listingId: data.external_id, n: (data.release_quantity ?? data.hold_quantity)! },
-      { ...ctx.delivery, id: ctx.deliveryId },
-    ),
+    deltaStatement(ctx, 'ticket.release', data.external_id, (data.release_quantity ?? data.hold_quantity)!),
 });
