@@ -1,6 +1,7 @@
 // The delivery log: retries of absolute-state webhooks answered from the log, holds and
 // releases always applied, secrets redacted, replays.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import {
   addListing,
   api,
@@ -82,6 +83,27 @@ describe('delivery log', () => {
       await sendWebhook(app, release).expect(200);
       await sendWebhook(app, release).expect(200);
       assert.equal((await listing(id)).quantity, 8);
+    });
+
+    it("a hold's delivery keeps its headers as an object, as every other delivery does", async () => {
+      const id = await addListing(app, withQuantity(3));
+      await sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: 1 })).expect(200);
+      const [row] = await sql()<{ id: string; kind: string }[]>`
+        select id::text, jsonb_typeof(headers) as kind from deliveries where type = 'ticket.hold' order by id desc limit 1`;
+      assert.equal(row!.kind, 'object');
+      const shown = await api(app).get(`/api/deliveries/${row!.id}`).expect(200);
+      assert.equal(shown.body.headers['tixstock-version'], 'v1');
+    });
+
+    it('migration 0013 turns the headers a hold kept as a JSON string back into the object', async () => {
+      const [row] = await sql()<{ id: string }[]>`
+        insert into deliveries (version, type, path, headers, body, body_sha256, outcome, status, reply)
+        values ('v1', 'ticket.hold', '/webhooks/tixstock', to_jsonb('{"tixstock-version":"v1"}'::text), '\\x7b7d', '\\x00',
+                'applied', 200, '{}')
+        returning id::text`;
+      await sql().unsafe(readFileSync(new URL('../sql/0013_hold_headers_as_objects.sql', import.meta.url), 'utf8'));
+      const shown = await api(app).get(`/api/deliveries/${row!.id}`).expect(200);
+      assert.deepEqual(shown.body.headers, { 'tixstock-version': 'v1' });
     });
 
     it('a retry of a rejected webhook is evaluated again', async () => {

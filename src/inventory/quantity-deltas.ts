@@ -69,7 +69,7 @@ export function applyQuantityDelta(db: Sql, delta: QuantityDelta, d: DeltaDelive
       insert into deliveries (id, version, type, path, headers, body, body_sha256, redacted, outcome, status, reply,
                               replay_of, listing_id)
       overriding system value
-      select ${d.id}::bigint, ${d.version}, ${d.type}, ${d.path}, ${JSON.stringify(d.headers)}::jsonb, ${d.body},
+      select ${d.id}::bigint, ${d.version}, ${d.type}, ${d.path}, ${db.json(d.headers)}, ${d.body},
              ${d.bodySha256}, ${d.redacted}, case when changed.id is null then 'rejected' else 'applied' end, 200,
              case when old.id is null
                   then json_build_object('listing_id', ${named}::text, 'success', false, 'message', ${notFound}::text,
