@@ -256,13 +256,13 @@ describe('delivery log', () => {
              (select reltuples::int from pg_class where relname = 'deliveries_retry_idx') as entries`;
     assert.equal(counts.applied, 11);
     assert.equal(counts.entries, 1, 'only the ticket.add is in the retry index');
-    // A type left out must be one whose repeats are new changes (a statement, never a retry lookup).
+    // A type left out must be one whose repeats are new changes (a delta, never a retry lookup).
     const [{ def }] = await sql<[{ def: string }]>`select pg_get_indexdef('deliveries_retry_idx'::regclass) as def`;
     const excluded = [...def.matchAll(/'([\w.]+)'::text/g)].map((m) => m[1]!).filter((t) => t !== 'applied');
     assert.deepEqual(excluded.sort(), ['ticket.hold', 'ticket.release'], def);
     for (const type of excluded) {
       const w = v1Webhooks[type]!;
-      assert.ok(w.statement && !w.retriesAreDuplicates, `${type} is looked up as a retry, so it must stay in the index`);
+      assert.ok(w.delta && !w.retriesAreDuplicates, `${type} is looked up as a retry, so it must stay in the index`);
     }
   });
 });

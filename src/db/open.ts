@@ -38,9 +38,10 @@ export async function databaseUrl(config: Config): Promise<{ url: string; stop: 
   return { url: pg.url, stop: pg.stop, embedded: true };
 }
 
-/** Of DATABASE_POOL_SIZE, the connections holds and releases have to themselves: they are sent
- * unreserved and pipelined (db/transaction.ts autocommitWithDeadline), so they must never wait
- * in a pipeline behind another kind of query. 0 (shared) when the pool has fewer than 2. */
+/** Of DATABASE_POOL_SIZE, the connections holds and releases have to themselves: their batches
+ * are sent unreserved and pipelined, one in flight per connection (db/group-commit.ts), so they
+ * must never wait in a pipeline behind another kind of query. 0 (shared) when the pool has fewer
+ * than 2. */
 export function hotPoolSize(config: Config): number {
   if (config.DATABASE_POOL_SIZE < 2) return 0;
   const wanted = config.DATABASE_HOT_POOL_SIZE ?? Math.floor(config.DATABASE_POOL_SIZE / 4);

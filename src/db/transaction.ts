@@ -6,7 +6,6 @@
 // and the transaction checks it as its first and last step: an abandoned transaction rolls
 // back whenever it finally runs. Once the body has finished and COMMIT is on its way the
 // deadline no longer applies: we wait for the commit's answer rather than misreport it.
-import type { PendingQuery, Row } from 'postgres';
 import type { Sql, Tx } from './connect.js';
 
 export class DeadlineExceeded extends Error {
@@ -169,73 +168,27 @@ async function withDeadline<T>(
   }
 }
 
-/**
- * One autocommit statement, in one round trip, on a pool that may pipeline it behind others (the
- * hot webhooks, holds and releases, whose whole effect, delivery row included, is one statement).
- * `key` (the delivery's id) is taken before the statement is sent, so that its effect can be found
- * by it afterwards.
- *
- * A deadline must still never become a late write: at `deadlineAt` the statement is cancelled.
- * postgres.js drops a query it has not sent yet, and asks PostgreSQL to cancel one it has (when it
- * starts running, if it waits in the pipeline). Either way the statement's own outcome is awaited:
- * 57014 means rolled back (answered 503), rows mean committed. A connection lost with the
- * statement on it is asked about by key (wasCommitted, then committed reads back what it
- * returned), until `confirmUntil`; no answer by then is CommitOutcomeUnknown.
- */
-export async function autocommitWithDeadline<K, T extends Row>(s: {
-  deadlineAt: number;
-  confirmUntil: number;
-  /** The key, or a promise of it when it takes a round trip (then not waited for past the deadline). */
-  key: () => K | Promise<K>;
-  statement: (key: K) => PendingQuery<T[]>;
-  wasCommitted: (key: K) => Promise<boolean>;
-  committed: (key: K) => Promise<T>;
-}): Promise<T> {
-  const budgetMs = s.deadlineAt - Date.now();
-  if (budgetMs <= 0) throw new DeadlineExceeded(0);
+/** Resolves with `value` if it settles before `deadlineAt`, else rejects with DeadlineExceeded:
+ * for a step that writes nothing (taking an id ahead), so that it is simply not waited for. */
+export async function beforeDeadline<T>(value: T | Promise<T>, deadlineAt: number): Promise<T> {
+  if (!(value instanceof Promise)) return value;
   let timer: NodeJS.Timeout | undefined;
   try {
-    let key = s.key();
-    if (key instanceof Promise) {
-      // Taking a key writes nothing: at the deadline it is simply not waited for.
-      key = await Promise.race([
-        key,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new DeadlineExceeded(0)), budgetMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (Date.now() >= s.deadlineAt) throw new DeadlineExceeded(0);
-    }
-    const sent = key as K;
-    const query = s.statement(sent).execute();
-    // One timer: at the deadline, cancel; then, at confirmUntil, stop waiting.
-    const silence = new Promise<'silent'>((resolve) => {
-      timer = setTimeout(
-        () => {
-          void Promise.resolve(query.cancel()).catch(() => {});
-          timer = setTimeout(() => resolve('silent'), Math.max(0, s.confirmUntil - Date.now()));
-        },
-        Math.max(0, s.deadlineAt - Date.now()),
-      );
-    });
-    let answer: T[] | 'silent';
-    try {
-      answer = await Promise.race([query, silence]);
-    } catch (err) {
-      if ((err as { code?: unknown }).code === '57014') throw new DeadlineExceeded(budgetMs); // cancelled: rolled back
-      if (!isConnectionLost(err)) throw err;
-      await confirmCommit(sent, s.wasCommitted, err, s.confirmUntil);
-      return await s.committed(sent);
-    }
-    if (answer === 'silent') throw new CommitOutcomeUnknown(sent);
-    return answer[0]!;
+    return await Promise.race([
+      value,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new DeadlineExceeded(0)), Math.max(0, deadlineAt - Date.now()));
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }
 }
 
-async function confirmCommit<T>(
+/** Asks wasCommitted, until `until`, whether a change whose connection was lost (`lost`) is in
+ * the database: resolves with `result` if so, throws `lost` if not, CommitOutcomeUnknown if the
+ * database could not say in time. */
+export async function confirmCommit<T>(
   result: T,
   wasCommitted: (result: T) => Promise<boolean>,
   lost: unknown,

@@ -5,8 +5,10 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/connect.js';
+import { groupCommit, type GroupCommit } from '../db/group-commit.js';
+import { hotPoolSize } from '../db/open.js';
 import {
-  autocommitWithDeadline,
+  beforeDeadline,
   COMMIT_CONFIRM_MS,
   CommitOutcomeUnknown,
   isConnectionLost,
@@ -15,6 +17,7 @@ import {
   transactionWithDeadline,
 } from '../db/transaction.js';
 import { sha256InSteps } from '../digest.js';
+import { applyQuantityDeltas, listingLockedBy, type DeltaOfDelivery, type RecordedDelta } from '../inventory/quantity-deltas.js';
 import { findNul } from '../http.js';
 import { addLogContext, log } from '../log.js';
 import { InvalidJsonString, LIFT_MIN, materializeStrings, readJsonBody } from '../json-bytes.js';
@@ -57,6 +60,8 @@ export interface IncomingDelivery {
   /** Headers kept in the log (never the signature). */
   headers: Record<string, string>;
   replayOf?: string;
+  /** Called when it waits without needing a processing slot (a hold waiting for its batch). */
+  leaveSlot?: () => void;
   /** Date.now() by which it must have reached its COMMIT, counted by the receiver from the first
    * byte (waiting included); default: webhookDeadlineMs from now (replays). */
   deadlineAt?: number;
@@ -107,7 +112,7 @@ export async function processDelivery(deps: PipelineDeps, d: IncomingDelivery): 
   const p = await received(deps, d);
   const c = await classify(p);
   if ('refused' in c) return c.refused;
-  if (c.def.statement) return applyStatement(p, c);
+  if (c.def.delta) return applyDelta(p, c);
   const prepared = await prepare(p, c);
   if ('refused' in prepared) return prepared.refused;
   return applyInTransaction(p, c, prepared);
@@ -291,9 +296,10 @@ function failed(
   );
 }
 
-/** Holds and releases: the whole webhook, delivery row included, as one autocommit statement on
- * the hot pool, its delivery id taken ahead so that a lost answer can be confirmed by it. */
-async function applyStatement(p: Received, c: Classified): Promise<ProcessedDelivery> {
+/** Holds and releases: the change, delivery row included, applied with those arriving at the
+ * same time in one autocommit statement on the hot pool (db/group-commit.ts); the delivery's id
+ * is taken ahead, so that a lost answer can be confirmed by it. */
+async function applyDelta(p: Received, c: Classified): Promise<ProcessedDelivery> {
   const {
     deps: { sql, config },
     base,
@@ -301,15 +307,15 @@ async function applyStatement(p: Received, c: Classified): Promise<ProcessedDeli
   } = p;
   const hot = p.deps.hot ?? sql;
   const { type } = c;
-  const statement = c.def.statement!;
   try {
-    const row = await autocommitWithDeadline({
+    const id = await beforeDeadline(takeDeliveryId(hot), p.deadlineAt);
+    p.d.leaveSlot?.(); // its batch's bound is the group commit's (db/group-commit.ts), not a slot
+    const row = await deltaBatchesOf(hot, config).apply({
+      item: { delta: c.def.delta!(c.data), delivery: { ...base, type, id } },
       deadlineAt: p.deadlineAt,
       confirmUntil: p.confirmUntil,
-      key: () => takeDeliveryId(hot),
-      statement: (deliveryId) => statement({ db: hot, deliveryId, delivery: { ...base, type }, config }, c.data),
-      wasCommitted: (deliveryId) => deliveryCommitted(sql, deliveryId),
-      committed: (deliveryId) => recordedDelivery(sql, deliveryId),
+      wasCommitted: () => deliveryCommitted(sql, id),
+      committed: () => recordedDelivery(sql, id),
     });
     return {
       status: 200,
@@ -321,8 +327,25 @@ async function applyStatement(p: Received, c: Classified): Promise<ProcessedDeli
       refs: { listing_id: row.listing_id },
     };
   } catch (err) {
-    return failed(p, type, err, (key) => key as string);
+    return failed(p, type, err, (item) => (item as DeltaOfDelivery).delivery.id);
   }
+}
+
+const deltaBatches = new WeakMap<Sql, GroupCommit<DeltaOfDelivery, RecordedDelta>>();
+
+/** One group commit per hot pool, with a batch in flight per connection of it. */
+function deltaBatchesOf(hot: Sql, config: Config): GroupCommit<DeltaOfDelivery, RecordedDelta> {
+  let batches = deltaBatches.get(hot);
+  if (!batches) {
+    batches = groupCommit<DeltaOfDelivery, RecordedDelta>({
+      statement: (items) => applyQuantityDeltas(hot, items),
+      rowOf: (rows, item) => rows.find((r) => r.id === item.delivery.id),
+      lockOf: (item) => listingLockedBy(item.delta),
+      inFlight: Math.max(1, hotPoolSize(config)),
+    });
+    deltaBatches.set(hot, batches);
+  }
+  return batches;
 }
 
 /** What prepare found out before the transaction. */

@@ -110,12 +110,24 @@ export class WebhookGate {
   }
 
   /** Runs the work in the lane of its size, unless deadlineAt (Date.now()) passes while it waits
-   * for a slot: then it is never started and WaitedPastDeadline is thrown at the deadline. */
-  async run<T>(bytes: number, deadlineAt: number, work: () => Promise<T>): Promise<T> {
+   * for a slot: then it is never started and WaitedPastDeadline is thrown at the deadline. The
+   * work may give its slot back before it ends (`leaveSlot`): a hold waiting for its batch
+   * (process.ts) needs no connection of its own. It still counts as admitted until answered. */
+  async run<T>(bytes: number, deadlineAt: number, work: (leaveSlot: () => void) => Promise<T>): Promise<T> {
     if (Date.now() >= deadlineAt) throw new WaitedPastDeadline();
     const lane = bytes >= LARGE_BODY_BYTES ? this.largeQueue : this.queue;
+    let result: Promise<T> | undefined;
+    const task = () =>
+      new Promise<void>((freeSlot) => {
+        const leaveSlot = () => freeSlot();
+        result = work(leaveSlot);
+        result.then(leaveSlot, leaveSlot);
+      });
     // A free slot: p-queue starts the work at once, so there is no wait to bound.
-    if (lane.size === 0 && lane.pending < lane.concurrency) return lane.add(work);
+    if (lane.size === 0 && lane.pending < lane.concurrency) {
+      await lane.add(task);
+      return result!;
+    }
     const waiting = new AbortController();
     let started = false;
     // Aborting a started task would make p-queue reject it while its transaction runs: the
@@ -124,14 +136,15 @@ export class WebhookGate {
       if (!started) waiting.abort(new WaitedPastDeadline());
     }, deadlineAt - Date.now());
     try {
-      return await lane.add(
+      await lane.add(
         () => {
           started = true;
           clearTimeout(timer);
-          return work();
+          return task();
         },
         { signal: waiting.signal },
       );
+      return result!;
     } finally {
       clearTimeout(timer);
     }
@@ -336,8 +349,9 @@ export function webhookReceiver(deps: PipelineDeps & { gate: WebhookGate }): (re
       if (v !== undefined) headers[h] = v;
     }
     try {
-      const result = await gate.run(raw.length, deadlineAt, () =>
+      const result = await gate.run(raw.length, deadlineAt, (leaveSlot) =>
         processDelivery(deps, {
+          leaveSlot,
           raw,
           path,
           headers,

@@ -2,9 +2,9 @@
 // table, given to webhookRegistry beside v1's (process.ts), not editing v1.
 import type { z } from 'zod';
 import type { Config } from '../config.js';
-import type { PendingQuery } from 'postgres';
-import type { Sql, Tx } from '../db/connect.js';
-import type { DeliveryRefs, DeliveryValues, RecordedDelivery } from './deliveries.js';
+import type { Tx } from '../db/connect.js';
+import type { QuantityDelta } from '../inventory/quantity-deltas.js';
+import type { DeliveryRefs } from './deliveries.js';
 import type { ExternalFile } from './stored-body.js';
 
 export interface HandlerContext {
@@ -51,20 +51,11 @@ export interface WebhookDefinition<S extends z.ZodType = z.ZodType, P = z.output
   externalFile?(input: unknown, data: P): ExternalFile | undefined;
   /** Applies the webhook in the transaction that has recorded its delivery (ctx.deliveryId). */
   handle?(ctx: HandlerContext, data: P): Promise<HandlerResult>;
-  /** Or, for hot types that are deltas: the whole webhook as ONE statement that also records its
-   * delivery with its final outcome and reply (inventory/quantity-deltas.ts), as delivery
-   * `deliveryId`. process.ts sends it as one autocommit statement (autocommitWithDeadline).
-   * Exactly one of the two. */
-  statement?(ctx: StatementContext, data: z.output<S>): PendingQuery<RecordedDelivery[]>;
-}
-
-export interface StatementContext {
-  /** The pool the statement is sent on (the hot pool: see db/connect.ts). */
-  db: Sql;
-  /** The id its delivery's row gets, taken ahead (deliveries.ts takeDeliveryId). */
-  deliveryId: string;
-  delivery: DeliveryValues;
-  config: Config;
+  /** Or, for the hot types that are deltas (hold, release): the change to a listing's quantity.
+   * process.ts applies it together with those of other webhooks arriving at the same time, in
+   * one autocommit statement that also records each one's delivery with its outcome and reply
+   * (inventory/quantity-deltas.ts, db/group-commit.ts). Exactly one of the two. */
+  delta?(data: z.output<S>): QuantityDelta;
 }
 
 /** A webhook's definition, its handler's input checked against its schema by the compiler. A
@@ -89,11 +80,10 @@ export function webhookRegistry(tables: Record<string, WebhookTable>): WebhookRe
   for (const [version, table] of Object.entries(tables)) {
     const types = new Map<string, AnyWebhook>();
     for (const [type, def] of Object.entries(table)) {
-      if (!def.handle === !def.statement) throw new Error(`webhook ${version} ${type}: define handle or statement, not both`);
-      if (def.statement && def.prepare)
-        throw new Error(`webhook ${version} ${type}: a one-statement webhook has no prepare step`);
-      if (def.statement && def.retriesAreDuplicates)
-        throw new Error(`webhook ${version} ${type}: a one-statement webhook cannot be checked for retries`);
+      if (!def.handle === !def.delta) throw new Error(`webhook ${version} ${type}: define handle or delta, not both`);
+      if (def.delta && def.prepare) throw new Error(`webhook ${version} ${type}: a delta webhook has no prepare step`);
+      if (def.delta && def.retriesAreDuplicates)
+        throw new Error(`webhook ${version} ${type}: a delta webhook cannot be checked for retries`);
       if (def.entityOf && !def.retriesAreDuplicates)
         throw new Error(`webhook ${version} ${type}: entityOf is for webhooks whose retries are duplicates`);
       types.set(type, def);

@@ -1,18 +1,14 @@
-// ticket.hold and ticket.release (Tixstock webhooks v1): each is one statement, written out in
-// inventory/quantity-deltas.ts, that also records the delivery with its reply (registry.ts
-// `statement`; process.ts sends it).
+// ticket.hold and ticket.release (Tixstock webhooks v1): each is a change to one listing's
+// quantity (registry.ts `delta`), applied by inventory/quantity-deltas.ts in one statement that
+// also records the delivery with its reply (process.ts sends it, with others arriving at once).
 import { z } from 'zod';
-import { applyQuantityDelta, type QuantityDelta } from '../../inventory/quantity-deltas.js';
 import { count, looseId } from '../../tixstock/resources.js';
-import { defineWebhook, type StatementContext } from '../registry.js';
-
-const deltaStatement = (ctx: StatementContext, kind: QuantityDelta['kind'], listingId: string, n: number) =>
-  applyQuantityDelta(ctx.db, { kind, listingId, n }, { ...ctx.delivery, id: ctx.deliveryId });
+import { defineWebhook } from '../registry.js';
 
 export const ticketHold = defineWebhook({
   schema: z.looseObject({ external_id: looseId, hold_quantity: count(1) }),
   retriesAreDuplicates: false,
-  statement: (ctx, data) => deltaStatement(ctx, 'ticket.hold', data.external_id, data.hold_quantity),
+  delta: (data) => ({ kind: 'ticket.hold', listingId: data.external_id, n: data.hold_quantity }),
 });
 
 // The docs' field table names the quantity hold_quantity, their example release_quantity.
@@ -26,6 +22,5 @@ const releaseSchema = z
 export const ticketRelease = defineWebhook({
   schema: releaseSchema,
   retriesAreDuplicates: false,
-  statement: (ctx, data) =>
-    deltaStatement(ctx, 'ticket.release', data.external_id, (data.release_quantity ?? data.hold_quantity)!),
+  delta: (data) => ({ kind: 'ticket.release', listingId: data.external_id, n: (data.release_quantity ?? data.hold_quantity)! }),
 });
