@@ -53,14 +53,16 @@ async function main() {
     await sql`set synchronous_commit = off`;
     const [{ pid }] = await sql<[{ pid: number }]>`select pg_backend_pid() as pid`;
     let seq = 0;
-    const batch: DeltaOfDelivery[] = [];
     /** The service's statement for `size` holds on different listings, sent when that many are in. */
-    const batchOf = (size: number) => async (_id: string, body: Buffer, hold: boolean) => {
-      batch.push(serviceItem(listingIds[(batch.length * 3) % listingIds.length]!, body, hold, ''));
-      if (batch.length < size) return;
-      const ids = await sql<{ n: string }[]>`select nextval('deliveries_id_seq')::text as n from generate_series(1, ${size})`;
-      const items = batch.splice(0).map((x, k) => ({ ...x, delivery: { ...x.delivery, id: ids[k]!.n } }));
-      return applyQuantityDeltas(sql, items);
+    const batchOf = (size: number) => {
+      const batch: DeltaOfDelivery[] = [];
+      return async (_id: string, body: Buffer, hold: boolean) => {
+        batch.push(serviceItem(listingIds[(batch.length * 3) % listingIds.length]!, body, hold, ''));
+        if (batch.length < size) return;
+        const ids = await sql<{ n: string }[]>`select nextval('deliveries_id_seq')::text as n from generate_series(1, ${size})`;
+        const items = batch.splice(0).map((x, k) => ({ ...x, delivery: { ...x.delivery, id: ids[k]!.n } }));
+        return applyQuantityDeltas(sql, items);
+      };
     };
     const variants: Record<string, (id: string, body: Buffer, hold: boolean) => Promise<unknown>> = {
       floor: (id, body, hold) => floorOf(sql, id, body, hold),
