@@ -19,19 +19,26 @@ import {
   withQuantity,
 } from './helpers.js';
 
-describe('holds and releases on their own pipelined pool', function () {
-  this.timeout(60_000);
+/** The suite's app, its holds and releases on a hot pool of their own (`max` connections,
+ * application_name `name`), on a fresh database; the pool closed after the suite. */
+function appWithHotPool(name: string, max: number, env: Record<string, string>) {
+  const suite = { app: undefined as unknown as App };
   let hot: Sql;
-  let app: App;
-  const DEADLINE_MS = 800;
   before(async () => {
     await resetDatabase();
-    hot = connect(databaseUrl(), { max: 1, applicationName: 'hot-path-test' });
-    app = createApp({ sql: testSql(), hot, config: testConfig({ WEBHOOK_DEADLINE_MS: String(DEADLINE_MS) }) });
+    hot = connect(databaseUrl(), { max, applicationName: name });
+    suite.app = createApp({ sql: testSql(), hot, config: testConfig(env) });
   });
   after(() => hot.end({ timeout: 5 }));
+  const quantityOf = async (id: string) => (await api(suite.app).get(`/api/listings/${id}`).expect(200)).body.quantity as number;
+  return { suite, quantityOf };
+}
 
-  const quantityOf = async (id: string) => (await api(app).get(`/api/listings/${id}`).expect(200)).body.quantity as number;
+describe('holds and releases on their own pipelined pool', function () {
+  this.timeout(60_000);
+  const DEADLINE_MS = 800;
+  const { suite, quantityOf } = appWithHotPool('hot-path-test', 1, { WEBHOOK_DEADLINE_MS: String(DEADLINE_MS) });
+
   const holdsRecorded = async (ids: string[]) => {
     const [row] = await testSql()<{ n: number }[]>`
       select count(*)::int as n from listing_quantity_changes where listing_id = any(${ids}::bigint[]) and reason = 'ticket.hold'`;
@@ -39,16 +46,16 @@ describe('holds and releases on their own pipelined pool', function () {
   };
 
   it('a hold waiting for a lock past its deadline, and one in the pipeline behind it, are answered 503 and never applied', async () => {
-    const locked = await addListing(app, withQuantity(10));
-    const other = await addListing(app, withQuantity(10));
+    const locked = await addListing(suite.app, withQuantity(10));
+    const other = await addListing(suite.app, withQuantity(10));
     const blocker = await testSql().reserve();
     try {
       await blocker`begin`;
       await blocker`select 1 from listings where id = ${locked} for update`;
       const started = Date.now();
-      const first = sendWebhook(app, webhook('ticket.hold', { external_id: locked, hold_quantity: 1 }));
+      const first = sendWebhook(suite.app, webhook('ticket.hold', { external_id: locked, hold_quantity: 1 }));
       await new Promise((r) => setTimeout(r, 100));
-      const second = sendWebhook(app, webhook('ticket.hold', { external_id: other, hold_quantity: 1 }));
+      const second = sendWebhook(suite.app, webhook('ticket.hold', { external_id: other, hold_quantity: 1 }));
       const [a, b] = await Promise.all([first, second]);
       const took = Date.now() - started;
       assert.equal(a.status, 503, JSON.stringify(a.body));
@@ -66,19 +73,19 @@ describe('holds and releases on their own pipelined pool', function () {
     const [row] = await testSql()<{ n: number }[]>`select count(*)::int as n from deliveries where type = 'ticket.hold'`;
     assert.equal(row!.n, 0, 'a 503 leaves no delivery row');
     // The pool is not wedged: the next hold goes through on the same connection.
-    const next = await sendWebhook(app, webhook('ticket.hold', { external_id: other, hold_quantity: 2 }));
+    const next = await sendWebhook(suite.app, webhook('ticket.hold', { external_id: other, hold_quantity: 2 }));
     assert.equal(next.status, 200);
     assert.equal(next.body.message, `2 held on listing ${other}; quantity 10 -> 8`);
   });
 
   it('a connection killed under a waiting hold: asked by its delivery id, answered 503, not applied; the pool recovers', async () => {
-    const id = await addListing(app, withQuantity(5));
+    const id = await addListing(suite.app, withQuantity(5));
     const blocker = await testSql().reserve();
     let answer: Awaited<ReturnType<typeof sendWebhook>>;
     try {
       await blocker`begin`;
       await blocker`select 1 from listings where id = ${id} for update`;
-      const waiting = sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: 1 }));
+      const waiting = sendWebhook(suite.app, webhook('ticket.hold', { external_id: id, hold_quantity: 1 }));
       await new Promise((r) => setTimeout(r, 200));
       const killed = await testSql()<{ ok: boolean }[]>`
         select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'hot-path-test'`;
@@ -91,15 +98,15 @@ describe('holds and releases on their own pipelined pool', function () {
     assert.equal(answer.status, 503, JSON.stringify(answer.body));
     assert.equal(await quantityOf(id), 5);
     assert.equal(await holdsRecorded([id]), 0);
-    const next = await sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: 1 }));
+    const next = await sendWebhook(suite.app, webhook('ticket.hold', { external_id: id, hold_quantity: 1 }));
     assert.equal(next.status, 200, JSON.stringify(next.body));
     assert.equal(await quantityOf(id), 4);
   });
 
   it('concurrent holds in one pipeline each apply once, in lock order, answered with their own change', async () => {
-    const id = await addListing(app, withQuantity(20));
+    const id = await addListing(suite.app, withQuantity(20));
     const replies = await Promise.all(
-      Array.from({ length: 15 }, () => sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: 1 }))),
+      Array.from({ length: 15 }, () => sendWebhook(suite.app, webhook('ticket.hold', { external_id: id, hold_quantity: 1 }))),
     );
     assert.deepEqual(
       replies.map((r) => r.status),
@@ -119,29 +126,20 @@ describe('holds and releases on their own pipelined pool', function () {
 
 describe('holds and releases arriving together: one statement, one commit (group commit)', function () {
   this.timeout(60_000);
-  let hot: Sql;
-  let app: App;
   const DEADLINE_MS = 1500;
-  before(async () => {
-    await resetDatabase();
-    // One batch in flight at a time (DATABASE_HOT_POOL_SIZE 1), so that the holds sent while it
-    // waits all go in the next; a second connection takes their delivery ids meanwhile.
-    hot = connect(databaseUrl(), { max: 2, applicationName: 'group-commit-test' });
-    // One processing slot: a hold gives it back while it waits for its batch.
-    const config = testConfig({
-      WEBHOOK_DEADLINE_MS: String(DEADLINE_MS),
-      DATABASE_HOT_POOL_SIZE: '1',
-      WEBHOOK_CONCURRENCY: '1',
-    });
-    app = createApp({ sql: testSql(), hot, config });
+  // One batch in flight at a time (DATABASE_HOT_POOL_SIZE 1), so that the holds sent while it
+  // waits all go in the next; a second connection takes their delivery ids meanwhile. One
+  // processing slot: a hold gives it back while it waits for its batch.
+  const { suite, quantityOf } = appWithHotPool('group-commit-test', 2, {
+    WEBHOOK_DEADLINE_MS: String(DEADLINE_MS),
+    DATABASE_HOT_POOL_SIZE: '1',
+    WEBHOOK_CONCURRENCY: '1',
   });
-  after(() => hot.end({ timeout: 5 }));
 
   /** Sent now (supertest sends only once awaited). */
   const hold = (id: string, n = 1) =>
-    sendWebhook(app, webhook('ticket.hold', { external_id: id, hold_quantity: n })).then((r) => r);
+    sendWebhook(suite.app, webhook('ticket.hold', { external_id: id, hold_quantity: n })).then((r) => r);
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const quantityOf = async (id: string) => (await api(app).get(`/api/listings/${id}`).expect(200)).body.quantity as number;
   /** The transaction (xmin) that wrote each hold's delivery on these listings, oldest first. */
   const transactionsOf = async (ids: string[]) =>
     testSql()<{ listing_id: string; xmin: string }[]>`
@@ -158,13 +156,15 @@ describe('holds and releases arriving together: one statement, one commit (group
     };
   };
 
+  /** n (up to 4) listings of 5 tickets each. */
+  const listings = async (n: 2 | 3 | 4) => {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) ids.push(await addListing(suite.app, withQuantity(5)));
+    return ids as [string, string, string, string];
+  };
+
   it('holds sent while a batch waits go together in the next, each answered with its own change', async () => {
-    const [a, b, c, d] = [
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-    ];
+    const [a, b, c, d] = await listings(4);
     const release = await lockListings(a);
     let replies: Awaited<ReturnType<typeof hold>>[];
     try {
@@ -203,7 +203,7 @@ describe('holds and releases arriving together: one statement, one commit (group
   });
 
   it('a hold waiting for its batch takes no processing slot: another webhook is applied meanwhile', async () => {
-    const [a, b] = [await addListing(app, withQuantity(5)), await addListing(app, withQuantity(5))];
+    const [a, b] = await listings(2);
     const release = await lockListings(a);
     let update: Awaited<ReturnType<typeof hold>>;
     let waiting: ReturnType<typeof hold>;
@@ -211,7 +211,7 @@ describe('holds and releases arriving together: one statement, one commit (group
       waiting = hold(a);
       await pause(200);
       const base = JSON.parse(fixture('ticket.update.json').toString()).data;
-      update = await sendWebhook(app, webhook('ticket.update', { ...base, id: b, ...withQuantity(8) }));
+      update = await sendWebhook(suite.app, webhook('ticket.update', { ...base, id: b, ...withQuantity(8) }));
     } finally {
       await release();
     }
@@ -221,12 +221,7 @@ describe('holds and releases arriving together: one statement, one commit (group
   });
 
   it('a batch that fails is sent again one hold at a time: the failing hold fails alone, the others are applied', async () => {
-    const [a, b, bad, c] = [
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-    ];
+    const [a, b, bad, c] = await listings(4);
     // A fault in the database for one listing's ledger rows only.
     await testSql().unsafe(`
       create function test_refuse_ledger() returns trigger language plpgsql as
@@ -260,11 +255,7 @@ describe('holds and releases arriving together: one statement, one commit (group
   });
 
   it("a batch cancelled at one hold's deadline: that hold 503 and never applied, the one with time left goes again and is applied", async () => {
-    const [slow, late, fine] = [
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-    ];
+    const [slow, late, fine] = await listings(3);
     const release = await lockListings(slow, late);
     let replies: Awaited<ReturnType<typeof hold>>[];
     try {
@@ -292,12 +283,7 @@ describe('holds and releases arriving together: one statement, one commit (group
   });
 
   it('a connection lost under a batch: each hold asked by its own delivery id, answered 503, none applied', async () => {
-    const [x, y, p, q] = [
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-      await addListing(app, withQuantity(5)),
-    ];
+    const [x, y, p, q] = await listings(4);
     const releaseX = await lockListings(x);
     const releaseY = await lockListings(y);
     let replies: Awaited<ReturnType<typeof hold>>[];
