@@ -119,6 +119,7 @@ export function groupCommit<I, R extends Row>(o: GroupCommitOptions<I, R>): Grou
 
   function send(batch: Waiting<I, R>[]) {
     inFlight++;
+    let timer: NodeJS.Timeout | undefined;
     // Settled once: by the statement's outcome, or by giving up on a silent connection.
     let settled = false;
     const settle = (): boolean => {
@@ -128,13 +129,41 @@ export function groupCommit<I, R extends Row>(o: GroupCommitOptions<I, R>): Grou
       inFlight--;
       return true;
     };
-    let timer: NodeJS.Timeout | undefined;
+    const committed = (rows: R[]) => {
+      if (!settle()) return;
+      for (const w of batch) {
+        const row = o.rowOf(rows, w.item);
+        if (row) w.resolve(row);
+        else w.reject(new Error('the batch committed without a row for this change'));
+      }
+      pump();
+    };
+    const failed = (err: unknown) => {
+      if (!settle()) return;
+      if ((err as { code?: unknown }).code === '57014') {
+        // Cancelled, so rolled back: those with time left go again.
+        queue = [...withTimeLeft(batch), ...queue];
+      } else if (isConnectionLost(err)) {
+        for (const w of batch) {
+          confirmCommit(w.item, () => w.wasCommitted(), err, w.confirmUntil)
+            .then(() => w.committed())
+            .then(w.resolve, w.reject);
+        }
+      } else if (batch.length > 1) {
+        // Which item failed is not known: each goes again alone, and fails (or not) by itself.
+        queue = [...batch.map((w) => ({ ...w, alone: true })), ...queue];
+      } else {
+        batch[0]!.reject(err);
+      }
+      // Not from within postgres.js's handling of the error: a query sent there, while it
+      // closes a lost connection, is queued on that connection and lost with it.
+      setImmediate(pump);
+    };
     let query: ReturnType<PendingQuery<R[]>['execute']>;
     try {
       query = o.statement(batch.map((w) => w.item)).execute();
     } catch (err) {
-      inFlight--;
-      for (const w of batch) w.reject(err);
+      failed(err); // the statement could not even be built (a value it cannot send)
       return;
     }
     // One timer: at the batch's first deadline, cancel; then, at its first confirmUntil, stop waiting.
@@ -152,38 +181,7 @@ export function groupCommit<I, R extends Row>(o: GroupCommitOptions<I, R>): Grou
       },
       Math.max(0, Math.min(...batch.map((w) => w.deadlineAt)) - Date.now()),
     );
-    query.then(
-      (rows) => {
-        if (!settle()) return;
-        for (const w of batch) {
-          const row = o.rowOf(rows, w.item);
-          if (row) w.resolve(row);
-          else w.reject(new Error('the batch committed without a row for this change'));
-        }
-        pump();
-      },
-      (err: unknown) => {
-        if (!settle()) return;
-        if ((err as { code?: unknown }).code === '57014') {
-          // Cancelled, so rolled back: those with time left go again.
-          queue = [...withTimeLeft(batch), ...queue];
-        } else if (isConnectionLost(err)) {
-          for (const w of batch) {
-            confirmCommit(w.item, () => w.wasCommitted(), err, w.confirmUntil)
-              .then(() => w.committed())
-              .then(w.resolve, w.reject);
-          }
-        } else if (batch.length > 1) {
-          // Which item failed is not known: each goes again alone, and fails (or not) by itself.
-          queue = [...batch.map((w) => ({ ...w, alone: true })), ...queue];
-        } else {
-          batch[0]!.reject(err);
-        }
-        // Not from within postgres.js's handling of the error: a query sent there, while it
-        // closes a lost connection, is queued on that connection and lost with it.
-        setImmediate(pump);
-      },
-    );
+    query.then(committed, failed);
   }
 
   return {
