@@ -93,7 +93,8 @@ const configSchema = z.object({
   /** Slowest upload accepted, in bytes per second once the first 2 s have passed; slower ones
    * are answered 408 and closed. */
   WEBHOOK_MIN_UPLOAD_RATE: size('100kb'),
-  /** Webhooks one process applies at once; defaults to the pool size. */
+  /** Webhooks one process applies at once; defaults to the pool size. A hold or release waiting
+   * for its batch (db/group-commit.ts) takes no place. */
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(500).optional(),
   /** Large webhooks (bodies of 4 MB and more: ticket PDFs) applied at once, apart from the rest. */
   WEBHOOK_LARGE_CONCURRENCY: integer(1, 1, 100),
