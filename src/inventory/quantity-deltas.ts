@@ -15,7 +15,7 @@ export interface QuantityDelta {
   n: number;
 }
 
-/** The delivery log row's columns known before the statement (webhooks/deliveries.ts DeliveryValues). */
+/** The delivery log row's columns known before the statement (those of webhooks/deliveries.ts NewDelivery). */
 export interface DeltaDelivery {
   /** Taken ahead from the log's sequence, so that a lost answer can be confirmed by it. */
   id: string;
@@ -64,7 +64,8 @@ export function listingLockedBy(delta: QuantityDelta): string | null {
  * back per delta, in no particular order.
  */
 export function applyQuantityDeltas(db: Sql, items: DeltaOfDelivery[]): PendingQuery<RecordedDelta[]> {
-  // Buffers and booleans as arrays by name: postgres.js would send an array of them as one value.
+  // db.array for Buffers and booleans (postgres.js would type an array of them as one value of
+  // their type) and for the headers (sent as text[], each parsed as jsonb: never encoded twice).
   const col = <T>(f: (x: DeltaOfDelivery) => T) => items.map(f);
   return db<RecordedDelta[]>`
     with input as (

@@ -7,6 +7,7 @@ import type { PendingQuery } from 'postgres';
 import { type Fragment, pageWhere, type Sql, type Tx } from '../db/connect.js';
 import { copyRowReturningId, type CopyColumns } from '../db/copy.js';
 import { transactionWithDeadline } from '../db/transaction.js';
+import type { RecordedDelta } from '../inventory/quantity-deltas.js';
 import { pdfBySha256 } from '../tickets/store.js';
 import type { Outcome } from '../replies.js';
 import { rebuiltBody, type BodyFile } from './stored-body.js';
@@ -134,12 +135,6 @@ export async function restoreFullBody(tx: Tx, id: string, body: Buffer): Promise
   await tx`update deliveries set body = ${bodyParam(tx, body)}, body_file = null, body_bytes = null where id = ${id}`;
 }
 
-/** The columns of a delivery known before it is applied. */
-export type DeliveryValues = Omit<
-  NewDelivery,
-  'outcome' | 'status' | 'reply' | 'error' | 'duplicateOf' | 'refs' | 'entity' | 'bodyFile' | 'bodyBytes'
->;
-
 /** Ids taken ahead from the log's own sequence, at most this many at a time (twice as many as
  * the last batch used, so that a quiet dyno leaves few gaps in the log's ids)... */
 const IDS_AHEAD = 32;
@@ -193,19 +188,12 @@ async function takeIds(sql: Sql, ahead: IdsAhead): Promise<void> {
   ahead.used = 0;
 }
 
-/** What a one-statement webhook's statement returned for delivery `id`, read back after its answer was lost. */
-export async function recordedDelivery(sql: Sql, id: string): Promise<RecordedDelivery> {
-  const [row] = await sql<RecordedDelivery[]>`select id, outcome, reply, listing_id from deliveries where id = ${id}`;
+/** What a hold's or release's statement returned for delivery `id` (inventory/quantity-deltas.ts),
+ * read back after its answer was lost. */
+export async function recordedDelivery(sql: Sql, id: string): Promise<RecordedDelta> {
+  const [row] = await sql<RecordedDelta[]>`select id, outcome, reply, listing_id from deliveries where id = ${id}`;
   if (!row) throw new Error(`delivery ${id} was confirmed committed but is not in the log`);
   return row;
-}
-
-/** What a one-statement webhook's statement returns (inventory/quantity-deltas.ts). */
-export interface RecordedDelivery {
-  id: string;
-  outcome: 'applied' | 'rejected';
-  reply: Record<string, unknown>;
-  listing_id: string | null;
 }
 
 /** Records how an applied delivery ended, in the transaction that applied it. The statement is
